@@ -1,0 +1,55 @@
+"""TCP knobs: one frozen dataclass, shared by the core and the shells."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    # Payload bytes per segment we accept and send at most (advertised as the MSS
+    # option, RFC 9293 3.7.1).  1400 keeps one segment inside a 1500-byte MTU.
+    mss: int = 1400
+    # Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 3.4.2).  30 s, so
+    # TIME-WAIT is 60 s as on Linux.
+    msl: float = 30.0
+    send_buffer: int = 256 * 1024
+    recv_buffer: int = 256 * 1024
+    congestion: str = "newreno"
+    initial_window: int = 10  # segments (RFC 6928)
+    nodelay: bool = False  # True disables Nagle's algorithm (RFC 9293 3.7.4)
+    # Delayed ACK timeout; RFC 9293 3.8.6.3 says < 0.5 s, the issue asks <= 0.2 s.
+    # 40 ms is Linux's TCP_DELACK_MIN and keeps Nagle/delayed-ACK stalls short.
+    delayed_ack: float = 0.04
+    initial_rto: float = 1.0  # RFC 6298 2.1
+    rto_min: float = 1.0  # RFC 6298 2.4 (Linux uses 0.2)
+    rto_max: float = 60.0  # RFC 6298 2.5: at least 60 s
+    max_retries: int = 15  # R2 for data, in retransmissions (Linux tcp_retries2)
+    syn_retries: int = 6  # R2 for SYN (Linux tcp_syn_retries): about 127 s
+    user_timeout: float | None = None  # RFC 9293 3.8.3 USER TIMEOUT, seconds
+    window_scaling: bool = True  # RFC 7323
+    keepalive: bool = False
+    keepalive_idle: float = 7200.0
+    keepalive_interval: float = 75.0
+    keepalive_count: int = 9
+    # Limits that keep a hostile peer from exhausting memory.
+    max_syn_backlog: int = 256
+    max_connections: int = 10_000
+    # Challenge ACKs per second per connection (RFC 5961 7).
+    challenge_ack_limit: int = 10
+
+    def replace(self, **changes) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def __post_init__(self) -> None:
+        if not 64 <= self.mss <= 65_000:
+            raise ValueError(f"mss must be in [64, 65000], got {self.mss}")
+        if self.send_buffer < self.mss or self.recv_buffer < self.mss:
+            raise ValueError("send_buffer and recv_buffer must hold at least one MSS")
+        if self.recv_buffer > (65_535 << 14):
+            raise ValueError("recv_buffer exceeds the largest scaled window (RFC 7323 2.3)")
+        if not 0 < self.rto_min <= self.initial_rto <= self.rto_max:
+            raise ValueError("need 0 < rto_min <= initial_rto <= rto_max")
+        if self.msl <= 0 or self.delayed_ack < 0 or self.delayed_ack > 0.5:
+            raise ValueError("msl must be > 0 and delayed_ack in [0, 0.5] s")

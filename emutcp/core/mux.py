@@ -1,0 +1,324 @@
+"""Demultiplexing datagrams to connections: the sans-IO core of one transport socket.
+
+Theory of operation
+-------------------
+A ``Mux`` serves one UDP socket (real or emulated) bound to ``local``.  Because
+a TCP port *is* the UDP port here, a connection is identified by its peer's
+transport address: ``connections[(peer_ip, peer_port)]``.  The segment's own
+port fields are kept for traces and pcap, but demultiplexing uses the UDP
+address, so emutcp works through NATs that rewrite UDP ports.
+
+Inputs: ``receive_datagram(data, addr, now)``, ``receive_icmp_unreachable(addr,
+now)``, ``handle_timer(now)`` and the user calls ``listen``, ``connect``,
+``close_listener``; after a user call on a connection the shell calls
+``touch(conn)``.  Outputs: ``datagrams_to_send(now)`` (encoded, ready for
+``sendto``), ``get_timer()``, and ``wakeups`` (connections and listeners whose
+waiters should re-check their condition).
+
+Timers: one heap of ``(deadline, n, conn)`` over all connections.  Entries go
+stale when a connection re-arms or stops its timer; an entry is live only if
+the connection is still here and its ``get_timer()`` still equals the
+deadline.  Every connection touched in a batch is pushed again after output,
+so the heap always holds its current deadline.
+
+Listener policy (``listen(backlog)``): a SYN creates an embryonic connection in
+LISTEN that moves to SYN-RECEIVED; at most ``config.max_syn_backlog`` of those
+exist at once and at most ``backlog`` established connections wait for
+``accept``.  When either is full a new SYN is dropped silently, as Linux does:
+the client retransmits its SYN and gets in once the application catches up,
+instead of being refused for a momentary burst.  A connection that completes
+its handshake while the accept queue is full is reset (Linux's
+``tcp_abort_on_overflow=1``), so the client learns at once rather than sending
+into a connection nobody will accept.
+
+A segment for no connection gets the RST that RFC 9293 3.10.7.1 prescribes,
+never a RST for a RST; a datagram that does not decode is dropped and counted.
+TIME-WAIT connections stay in the table with their 4-tuple until 2*MSL ends.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import itertools
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+
+from .config import Config
+from .connection import Connection
+from .events import Event, Transition
+from .isn import IsnGenerator
+from .segment import ACK, RST, SYN, MalformedSegment, Segment, decode_segment, encode_segment
+from .seq import seq_add, seq_gt
+from .state import State
+
+Address = tuple[str, int]
+S = State
+
+
+def closed_port_reply(seg: Segment, local_port: int) -> Segment | None:
+    """RFC 9293 3.10.7.1: the reply to a segment for a connection that does not exist."""
+    if seg.flags & RST:
+        return None  # never answer a RST
+    if seg.flags & ACK:
+        return Segment(local_port, seg.src_port, seg.ack, 0, RST, 0)  # <SEQ=SEG.ACK><CTL=RST>
+    # <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+    return Segment(local_port, seg.src_port, 0, seq_add(seg.seq, seg.seg_len), RST | ACK, 0)
+
+
+class Listener:
+    """A passive-open socket: LISTEN state, half-open set and accept queue."""
+
+    def __init__(self, *, backlog: int, now: float, tracer) -> None:
+        self.backlog = max(1, backlog)
+        self.state = S.LISTEN
+        self.transitions = [Transition(now, S.CLOSED, S.LISTEN, "listen")]
+        if tracer is not None:
+            tracer(self.transitions[0])
+        self.accept_queue: deque[Connection] = deque()
+        self.half_open: set[Connection] = set()
+        self.owner: object = None
+
+    def close(self, now: float, tracer) -> None:
+        self.state = S.CLOSED
+        t = Transition(now, S.LISTEN, S.CLOSED, "close")
+        self.transitions.append(t)
+        if tracer is not None:
+            tracer(t)
+
+
+class Mux:
+    def __init__(
+        self,
+        *,
+        local: Address,
+        config: Config,
+        rng: random.Random,
+        isn: IsnGenerator | None = None,
+        tracer: Callable[[object], None] | None = None,
+    ) -> None:
+        self.local = local
+        self.config = config
+        self.rng = rng
+        self.isn = isn or IsnGenerator(rng)
+        self.tracer = tracer
+        self.connections: dict[Address, Connection] = {}
+        self.listener: Listener | None = None
+        self.stats: Counter[str] = Counter()
+        self.wakeups: list[object] = []
+        self._out: list[tuple[bytes, Address]] = []
+        self._dirty: dict[Connection, None] = {}  # insertion-ordered set
+        self._heap: list[tuple[float, int, Connection]] = []
+        self._tiebreak = itertools.count()
+
+    # -------------------------------------------------------------- user side
+
+    def listen(self, backlog: int, now: float) -> Listener:
+        if self.listener is not None and self.listener.state is S.LISTEN:
+            self.listener.backlog = max(1, backlog)  # listen() again adjusts the backlog
+            return self.listener
+        self.listener = Listener(backlog=backlog, now=now, tracer=self.tracer)
+        return self.listener
+
+    def close_listener(self, now: float) -> None:
+        """Stop listening; reset connections nobody accepted (as Linux does)."""
+        lst = self.listener
+        if lst is None:
+            return
+        self.listener = None
+        lst.close(now, self.tracer)
+        for conn in [*lst.accept_queue, *lst.half_open]:
+            conn.abort(now, "listener closed: sent RST")
+            self.touch(conn)
+        lst.accept_queue.clear()
+        lst.half_open.clear()
+        self.wakeups.append(lst)
+
+    def connect(self, remote: Address, now: float, config: Config | None = None) -> Connection:
+        """Create the connection for an active open (the caller then opens it)."""
+        existing = self.connections.get(remote)
+        if existing is not None:
+            if existing.state is not S.TIME_WAIT:
+                raise OSError(
+                    errno.EADDRINUSE,
+                    f"{self.local} already has a connection to {remote} ({existing.state})",
+                )
+            del self.connections[remote]
+        self._check_capacity()
+        conn = self._new_connection(remote, now, config or self.config, passive=False)
+        conn.open_active(now)
+        self.touch(conn)
+        return conn
+
+    def _check_capacity(self) -> bool:
+        """Make room for one more connection; TIME-WAIT entries are evicted first."""
+        if len(self.connections) < self.config.max_connections:
+            return True
+        for addr, conn in self.connections.items():
+            if conn.state is S.TIME_WAIT:
+                del self.connections[addr]
+                self.stats["time_wait_evicted"] += 1
+                return True
+        raise OSError(
+            errno.EMFILE,
+            f"connection table full ({self.config.max_connections} connections on {self.local})",
+        )
+
+    def _new_connection(self, remote: Address, now: float, config: Config, passive: bool):
+        conn = Connection(
+            local=self.local,
+            remote=remote,
+            config=config,
+            iss=self.isn.isn(self.local, remote, now),
+            now=now,
+            tracer=self.tracer,
+            passive=passive,
+        )
+        self.connections[remote] = conn
+        return conn
+
+    def touch(self, conn: Connection) -> None:
+        """Mark ``conn`` for output and timer re-arming (after a user call)."""
+        self._dirty[conn] = None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing left to serve: no listener and no connection."""
+        return self.listener is None and not self.connections
+
+    # ----------------------------------------------------------- network side
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        try:
+            seg = decode_segment(data, max_payload=self.config.mss)
+        except MalformedSegment:
+            self.stats["malformed"] += 1
+            return
+        self.stats["segments_in"] += 1
+        conn = self.connections.get(addr)
+        if conn is not None and conn.state is S.TIME_WAIT and self._reopens_time_wait(seg, conn):
+            del self.connections[addr]
+            conn = None
+        if conn is not None:
+            conn.receive_segment(seg, now)
+            self.touch(conn)
+            return
+        lst = self.listener
+        if lst is not None and seg.flags & (SYN | ACK | RST) == SYN:
+            self._syn_for_listener(lst, seg, addr, now)
+            return
+        if lst is not None and seg.flags & RST:
+            return  # 3.10.7.2: RST in LISTEN is ignored
+        self.stats["no_connection"] += 1
+        self._reply_closed(seg, addr)
+
+    def _reopens_time_wait(self, seg: Segment, conn: Connection) -> bool:
+        """RFC 9293 3.10.7.4 / RFC 6191: a new SYN with a higher sequence number
+        may reopen a 4-tuple still in TIME-WAIT (Linux does this too)."""
+        return (
+            self.listener is not None
+            and seg.flags & (SYN | ACK | RST) == SYN
+            and seq_gt(seg.seq, conn.rcv_nxt)
+        )
+
+    def _syn_for_listener(self, lst: Listener, seg: Segment, addr: Address, now: float) -> None:
+        if len(lst.accept_queue) >= lst.backlog or len(lst.half_open) >= self.config.max_syn_backlog:
+            self.stats["syn_dropped_queue_full"] += 1  # see the module docstring
+            return
+        try:
+            self._check_capacity()
+        except OSError:
+            self.stats["syn_dropped_table_full"] += 1
+            return
+        conn = self._new_connection(addr, now, self.config, passive=True)
+        lst.half_open.add(conn)
+        conn.owner = lst
+        conn.receive_segment(seg, now)
+        self.touch(conn)
+
+    def _reply_closed(self, seg: Segment, addr: Address) -> None:
+        reply = closed_port_reply(seg, self.local[1])
+        if reply is not None:
+            self.stats["rst_sent"] += 1
+            self._out.append((encode_segment(reply), addr))
+
+    def receive_icmp_unreachable(self, addr: Address, now: float) -> None:
+        conn = self.connections.get(addr)
+        if conn is not None:
+            conn.receive_icmp_unreachable(now)
+            self.touch(conn)
+
+    # ------------------------------------------------------------------ timers
+
+    def get_timer(self) -> float | None:
+        heap = self._heap
+        while heap:
+            deadline, _, conn = heap[0]
+            if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
+                return deadline
+            heapq.heappop(heap)
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, conn = heapq.heappop(heap)
+            if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
+                conn.handle_timer(now)
+                self.touch(conn)
+
+    # ------------------------------------------------------------------ output
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        out, self._out = self._out, []
+        while self._dirty:
+            dirty = list(self._dirty)
+            self._dirty.clear()
+            for conn in dirty:
+                for seg in conn.segments_to_send(now):
+                    out.append((encode_segment(seg), conn.remote))
+                self._after_output(conn, now)
+        return out
+
+    def _after_output(self, conn: Connection, now: float) -> None:
+        events = conn.events_to_report()
+        lst = self.listener
+        if conn in (lst.half_open if lst else ()):
+            if conn.state is S.CLOSED:
+                lst.half_open.discard(conn)  # RFC 9293: back to LISTEN
+            elif conn.state is not S.SYN_RCVD:
+                lst.half_open.discard(conn)
+                if len(lst.accept_queue) >= lst.backlog:
+                    conn.abort(now, "accept queue full: sent RST")
+                    self.stats["accept_queue_overflow"] += 1
+                    self._dirty[conn] = None
+                else:
+                    conn.owner = None
+                    lst.accept_queue.append(conn)
+                    self.wakeups.append(lst)
+        elif events:
+            self.wakeups.append(conn)
+        if conn.state is S.CLOSED:
+            if self.connections.get(conn.remote) is conn:
+                del self.connections[conn.remote]
+            return
+        deadline = conn.get_timer()
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._tiebreak), conn))
+
+    def take_wakeups(self) -> list[object]:
+        w, self.wakeups = self.wakeups, []
+        return w
+
+    def accept(self) -> Connection | None:
+        """Pop the oldest established connection, or None if there is none."""
+        lst = self.listener
+        while lst is not None and lst.accept_queue:
+            conn = lst.accept_queue.popleft()
+            if conn.state is not S.CLOSED:
+                return conn
+        return None
+
+
+__all__ = ["Event", "Listener", "Mux", "closed_port_reply"]

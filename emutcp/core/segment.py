@@ -1,0 +1,223 @@
+"""The TCP segment and its wire format: one msgpack array per UDP datagram.
+
+Layout (a msgpack fixarray of 10 elements, positional so it is small and fast)::
+
+    [0] version      int, always 1 (FORMAT_VERSION)
+    [1] src_port     int 0..65535
+    [2] dst_port     int 0..65535
+    [3] seq          int 0..2**32-1
+    [4] ack          int 0..2**32-1
+    [5] flags        int bit set, TCP's own bit positions: FIN=1 SYN=2 RST=4
+                     PSH=8 ACK=16 URG=32 ECE=64 CWR=128; unknown bits rejected
+    [6] window       int 0..65535, scaled by the peer's window-scale shift
+    [7] options      nil, or [mss, wscale, sack_permitted, sack_blocks, timestamps]
+                       mss            nil | int 1..65535
+                       wscale         nil | int 0..14           (RFC 7323 2.3)
+                       sack_permitted bool                      (RFC 2018 2)
+                       sack_blocks    nil | [[left, right], ...] at most 4 (RFC 2018 3)
+                       timestamps     nil | [tsval, tsecr]      (RFC 7323 3)
+    [8] payload      bin, at most the receiver's MSS
+    [9] crc32        int, zlib.crc32 of the encoded bytes of elements [0]..[8]
+
+RFC 9293 3.1 makes the checksum mandatory; UDP's may be zero and emulated links
+have none, so the CRC covers every field.  ``decode_segment`` validates strictly
+and raises only ``MalformedSegment``: a datagram from the network is hostile
+until proven otherwise (size first, then msgpack limits, then exact types and
+ranges, then the CRC).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from enum import IntFlag
+
+import msgpack
+
+FORMAT_VERSION = 1
+FIELD_COUNT = 10
+OPTION_COUNT = 5
+MAX_SACK_BLOCKS = 4
+# A segment's framing without payload never exceeds this many bytes.
+MAX_HEADER_BYTES = 160
+# Largest payload any emutcp endpoint accepts (a 64 KiB datagram minus framing).
+MAX_PAYLOAD = 65_535 - 8 - 20 - MAX_HEADER_BYTES
+_U32 = 0xFFFFFFFF
+
+
+class Flags(IntFlag):
+    FIN = 0x01
+    SYN = 0x02
+    RST = 0x04
+    PSH = 0x08
+    ACK = 0x10
+    URG = 0x20
+    ECE = 0x40
+    CWR = 0x80
+
+
+FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = (int(f) for f in Flags)
+_KNOWN_FLAGS = 0xFF
+
+
+class MalformedSegment(ValueError):
+    """A datagram that is not a valid emutcp segment (dropped and counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """TCP options carried by a segment (RFC 9293 3.2, RFC 7323, RFC 2018)."""
+
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool = False
+    sack_blocks: tuple[tuple[int, int], ...] = ()
+    timestamps: tuple[int, int] | None = None
+
+    def is_empty(self) -> bool:
+        return self == NO_OPTIONS
+
+
+NO_OPTIONS = Options()
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    src_port: int
+    dst_port: int
+    seq: int
+    ack: int
+    flags: int
+    window: int
+    options: Options = NO_OPTIONS
+    payload: bytes = b""
+
+    @property
+    def seg_len(self) -> int:
+        """SEG.LEN: payload octets plus one for SYN and one for FIN (RFC 9293 3.3.1)."""
+        return len(self.payload) + (self.flags & SYN and 1) + (self.flags & FIN and 1)
+
+    def flag_names(self) -> str:
+        """``SYN+ACK`` style name of the control bits, for traces."""
+        names = [f.name for f in (Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.ACK)]
+        return "+".join(n for n in names if self.flags & Flags[n]) or "-"
+
+    def __repr__(self) -> str:
+        return (
+            f"<Segment {self.src_port}->{self.dst_port} {self.flag_names()} seq={self.seq} "
+            f"ack={self.ack} wnd={self.window} len={len(self.payload)}>"
+        )
+
+
+def _encode_options(o: Options):
+    if o is NO_OPTIONS or o == NO_OPTIONS:
+        return None
+    return (
+        o.mss,
+        o.wscale,
+        o.sack_permitted,
+        [list(b) for b in o.sack_blocks] if o.sack_blocks else None,
+        list(o.timestamps) if o.timestamps is not None else None,
+    )
+
+
+_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+
+
+def encode_segment(seg: Segment) -> bytes:
+    """Serialize ``seg`` into one datagram (see the module docstring)."""
+    body = _packb(
+        (
+            FORMAT_VERSION,
+            seg.src_port,
+            seg.dst_port,
+            seg.seq,
+            seg.ack,
+            seg.flags,
+            seg.window,
+            _encode_options(seg.options),
+            seg.payload,
+        )
+    )
+    # body starts with a 1-byte fixarray header (9 elements); re-frame it as 10.
+    fields = body[1:]
+    return b"\x9a" + fields + _packb(zlib.crc32(fields))
+
+
+def _int(v, lo: int, hi: int, what: str) -> int:
+    # type() is deliberate: a bool is an int subclass and must not pass as one.
+    if type(v) is not int or not lo <= v <= hi:
+        raise MalformedSegment(f"{what} must be an int in [{lo}, {hi}], got {v!r:.40}")
+    return v
+
+
+def _decode_options(raw) -> Options:
+    if raw is None:
+        return NO_OPTIONS
+    if type(raw) is not tuple or len(raw) != OPTION_COUNT:
+        raise MalformedSegment("options must be nil or an array of 5")
+    mss, wscale, sack_ok, blocks, ts = raw
+    if mss is not None:
+        _int(mss, 1, 65_535, "MSS option")
+    if wscale is not None:
+        _int(wscale, 0, 14, "window scale option")
+    if type(sack_ok) is not bool:
+        raise MalformedSegment("sack_permitted must be a bool")
+    sack_blocks: tuple[tuple[int, int], ...] = ()
+    if blocks is not None:
+        if type(blocks) is not tuple or not 1 <= len(blocks) <= MAX_SACK_BLOCKS:
+            raise MalformedSegment("sack_blocks must be an array of 1..4 blocks")
+        for b in blocks:
+            if type(b) is not tuple or len(b) != 2:
+                raise MalformedSegment("a SACK block must be [left, right]")
+            _int(b[0], 0, _U32, "SACK left edge")
+            _int(b[1], 0, _U32, "SACK right edge")
+        sack_blocks = blocks
+    timestamps = None
+    if ts is not None:
+        if type(ts) is not tuple or len(ts) != 2:
+            raise MalformedSegment("timestamps must be [tsval, tsecr]")
+        timestamps = (_int(ts[0], 0, _U32, "TSval"), _int(ts[1], 0, _U32, "TSecr"))
+    return Options(mss, wscale, sack_ok, sack_blocks, timestamps)
+
+
+def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
+    """Parse and validate one datagram; raise ``MalformedSegment`` on anything wrong."""
+    if len(data) > max_payload + MAX_HEADER_BYTES:
+        raise MalformedSegment(f"datagram of {len(data)} bytes exceeds the size limit")
+    try:
+        fields = msgpack.unpackb(
+            data,
+            use_list=False,
+            raw=False,
+            strict_map_key=True,
+            max_array_len=FIELD_COUNT,
+            max_map_len=0,
+            max_ext_len=0,
+            max_str_len=0,
+            max_bin_len=max_payload,
+        )
+    except Exception as exc:  # msgpack raises many types; all mean "not a segment"
+        raise MalformedSegment(f"not a msgpack segment: {type(exc).__name__}") from None
+    if type(fields) is not tuple or len(fields) != FIELD_COUNT:
+        raise MalformedSegment("a segment is a msgpack array of 10 fields")
+    version, sport, dport, seq, ack, flags, window, raw_opts, payload, crc = fields
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise MalformedSegment(f"unknown format version {version!r:.20}")
+    _int(crc, 0, _U32, "crc32")
+    crc_len = len(_packb(crc))
+    if zlib.crc32(memoryview(data)[1 : len(data) - crc_len]) != crc:
+        raise MalformedSegment("CRC mismatch")
+    _int(sport, 0, 65_535, "source port")
+    _int(dport, 0, 65_535, "destination port")
+    _int(seq, 0, _U32, "seq")
+    _int(ack, 0, _U32, "ack")
+    _int(flags, 0, _KNOWN_FLAGS, "flags")
+    _int(window, 0, 65_535, "window")
+    if type(payload) is not bytes:
+        raise MalformedSegment("payload must be bin")
+    if len(payload) > max_payload:
+        raise MalformedSegment(f"payload of {len(payload)} bytes exceeds MSS {max_payload}")
+    if flags & SYN and flags & (FIN | RST):
+        raise MalformedSegment("SYN combined with FIN or RST")
+    return Segment(sport, dport, seq, ack, flags, window, _decode_options(raw_opts), payload)
