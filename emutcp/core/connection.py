@@ -46,7 +46,8 @@ from .state import READ_CLOSED, SYNCHRONIZED, State, check_user_call
 
 S = State
 Address = tuple[str, int]
-Tracer = Callable[[object], None]
+# tracer(record, local, remote): record is a Transition or a SegmentRecord.
+Tracer = Callable[[object, Address, Address | None], None]
 
 DEFAULT_MSS = 536  # RFC 9293 3.7.1: assumed when the peer sends no MSS option
 _MAX_WINDOW_FIELD = 65_535
@@ -174,7 +175,7 @@ class Connection:
         t = Transition(now, old, new, cause)
         self.transitions.append(t)
         if self.tracer is not None:
-            self.tracer(t)
+            self.tracer(t, self.local, self.remote)
         if new is S.ESTABLISHED:
             self._events.append(Event.ESTABLISHED)
         elif new is S.TIME_WAIT:
@@ -1036,7 +1037,9 @@ class Connection:
                 window,
                 len(seg.payload),
                 reason,
-            )
+            ),
+            self.local,
+            self.remote,
         )
 
     def info(self) -> TcpInfo:

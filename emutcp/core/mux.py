@@ -70,12 +70,13 @@ def closed_port_reply(seg: Segment, local_port: int) -> Segment | None:
 class Listener:
     """A passive-open socket: LISTEN state, half-open set and accept queue."""
 
-    def __init__(self, *, backlog: int, now: float, tracer) -> None:
+    def __init__(self, *, backlog: int, now: float, local: Address, tracer) -> None:
+        self.local = local
         self.backlog = max(1, backlog)
         self.state = S.LISTEN
         self.transitions = [Transition(now, S.CLOSED, S.LISTEN, "listen")]
         if tracer is not None:
-            tracer(self.transitions[0])
+            tracer(self.transitions[0], local, None)
         self.accept_queue: deque[Connection] = deque()
         self.half_open: set[Connection] = set()
         self.owner: object = None
@@ -85,7 +86,7 @@ class Listener:
         t = Transition(now, S.LISTEN, S.CLOSED, "close")
         self.transitions.append(t)
         if tracer is not None:
-            tracer(t)
+            tracer(t, self.local, None)
 
 
 class Mux:
@@ -118,7 +119,7 @@ class Mux:
         if self.listener is not None and self.listener.state is S.LISTEN:
             self.listener.backlog = max(1, backlog)  # listen() again adjusts the backlog
             return self.listener
-        self.listener = Listener(backlog=backlog, now=now, tracer=self.tracer)
+        self.listener = Listener(backlog=backlog, now=now, local=self.local, tracer=self.tracer)
         return self.listener
 
     def close_listener(self, now: float) -> None:

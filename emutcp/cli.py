@@ -1,0 +1,166 @@
+"""The ``emutcp`` command line (also ``python -m emutcp``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import trio
+
+from .core.config import Config
+
+
+def _trace_printer(as_json: bool):
+    """A trace sink for ``--trace``: transitions and segments on stderr."""
+    from .core.events import SegmentRecord, Transition
+
+    def trace(record, local, remote) -> None:
+        where = f"{local[0]}:{local[1]}" + (f" <-> {remote[0]}:{remote[1]}" if remote else "")
+        if as_json:
+            kind = "transition" if isinstance(record, Transition) else "segment"
+            fields = {
+                k: str(getattr(record, k)) if k in ("old", "new") else getattr(record, k)
+                for k in record.__slots__
+            }
+            print(json.dumps({"kind": kind, "conn": where, **fields}), file=sys.stderr)
+        elif isinstance(record, Transition):
+            print(f"[{record.time:.6f}] {where}  {record.old} -> {record.new}  ({record.cause})",
+                  file=sys.stderr)
+        elif isinstance(record, SegmentRecord):
+            arrow = "send" if record.direction == "out" else "recv"
+            print(
+                f"[{record.time:.6f}] {where}  {arrow} {record.flags} seq={record.seq} "
+                f"ack={record.ack} win={record.window} len={record.length}"
+                + (f"  ({record.reason})" if record.reason else ""),
+                file=sys.stderr,
+            )
+
+    return trace
+
+
+def _config_from(args) -> Config:
+    changes = {}
+    for name in ("mss", "congestion"):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    if getattr(args, "nodelay", False):
+        changes["nodelay"] = True
+    return Config(**changes)
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+
+    timeline = demo.Timeline()
+    paths = trio.run(demo.run_lab, timeline)
+    bulk = trio.run(demo.loopback_goodput, args.bytes)
+    lossy = None
+    if not args.no_emulated:
+        lossy = demo.emulated_transfer(args.emulated_bytes, loss=args.loss, delay=args.delay)
+    if args.json:
+        print(json.dumps({"timeline": timeline.as_dicts(), "paths": paths, "bulk": bulk,
+                          "emulated": lossy}, indent=2))
+        return 0 if bulk["intact"] and (lossy is None or lossy["intact"]) else 1
+    from .render import render_demo
+
+    render_demo(timeline, paths, bulk, lossy, args)
+    return 0 if bulk["intact"] and (lossy is None or lossy["intact"]) else 1
+
+
+def cmd_serve(args) -> int:
+    from .netcat import serve_main
+
+    trace = _trace_printer(args.json) if args.trace else None
+    mode = "file" if args.file else args.mode
+    try:
+        trio.run(
+            lambda: serve_main(
+                port=args.port,
+                address=args.address,
+                mode=mode,
+                file=args.file,
+                once=args.once,
+                as_json=args.json,
+                config=_config_from(args),
+                trace=trace,
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_connect(args) -> int:
+    from .netcat import connect_main
+
+    trace = _trace_printer(args.json) if args.trace else None
+    try:
+        trio.run(
+            lambda: connect_main(
+                host_name=args.host,
+                port=args.port,
+                as_json=args.json,
+                config=_config_from(args),
+                trace=trace,
+            )
+        )
+    except (ConnectionRefusedError, TimeoutError, ConnectionResetError) as exc:
+        print(f"emutcp: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _add_tcp_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mss", type=int, help="maximum segment size (payload bytes)")
+    p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
+    p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
+    p.add_argument("--trace", action="store_true", help="print transitions and segments")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emutcp", description="TCP (RFC 9293) in Python over UDP: see it, run it, measure it."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="the socket-call / state-diagram lab, live over loopback UDP")
+    p.add_argument("--bytes", type=int, default=20_000_000, help="bulk transfer size")
+    p.add_argument("--emulated-bytes", type=int, default=2_000_000)
+    p.add_argument("--loss", type=float, default=0.02, help="emulated link loss rate")
+    p.add_argument("--delay", type=float, default=0.02, help="emulated one-way delay (s)")
+    p.add_argument("--no-emulated", action="store_true", help="skip the emulated-link part")
+    p.add_argument("--json", action="store_true", help="print the timeline and results as JSON")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="accept emutcp connections (netcat -l)")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--address", default="0.0.0.0")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--echo", dest="mode", action="store_const", const="echo")
+    mode.add_argument("--discard", dest="mode", action="store_const", const="discard")
+    mode.add_argument("--file", help="send this file to each client, then close")
+    p.set_defaults(mode="print")
+    p.add_argument("--once", action="store_true", help="serve one connection, then exit")
+    _add_tcp_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("connect", help="connect and copy stdin/stdout (netcat)")
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    _add_tcp_options(p)
+    p.set_defaults(func=cmd_connect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""``emutcp demo``: the seed lab's socket calls and state-diagram paths, live.
+
+Part 1 runs the lab's scenario over loopback UDP on this machine: the server
+binds, listens and accepts; the client connects, they exchange a request and a
+reply; the client shuts down its side first, then the server.  Every socket
+call, every state transition (with its cause) and every segment (flags,
+sequence and acknowledgment numbers relative to each side's ISN, length, why
+it was sent) is printed in time order: client on the left, server on the
+right, segments in the middle.  Part 2 times a bulk transfer over loopback.
+Part 3 repeats a transfer over an emulated lossy link in virtual time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import trio
+import trio.testing
+
+from .core.config import Config
+from .core.events import SegmentRecord, Transition
+from .host import UdpHost
+from .socket import SHUT_WR
+from .transport.emulated import EmulatedNetwork
+
+
+@dataclass
+class Row:
+    time: float
+    side: str  # "client" | "server" | "wire"
+    text: str
+    detail: str = ""
+
+
+class Timeline:
+    """Collects socket calls, transitions and segments of the two demo sides."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.t0: float | None = None
+        self.server_port: int | None = None
+
+    def _side(self, local) -> str:
+        return "server" if local is not None and local[1] == self.server_port else "client"
+
+    def now(self) -> float:
+        t = trio.current_time()
+        if self.t0 is None:
+            self.t0 = t
+        return t - self.t0
+
+    def call(self, side: str, text: str) -> None:
+        self.rows.append(Row(self.now(), side, text))
+
+    def trace(self, record, local, remote) -> None:
+        t = self.now()
+        side = self._side(local)
+        if isinstance(record, Transition):
+            self.rows.append(Row(t, side, f"{record.old} -> {record.new}", record.cause))
+        elif isinstance(record, SegmentRecord) and record.direction == "out":
+            ack = f" ack={record.ack}" if "ACK" in record.flags else ""
+            text = f"{record.flags} seq={record.seq}{ack} len={record.length}"
+            arrow = "-->" if side == "client" else "<--"
+            self.rows.append(Row(t, "wire", f"{arrow} {text} {arrow}", f"{side}: {record.reason}"))
+
+    def as_dicts(self) -> list[dict]:
+        return [
+            {"time": round(r.time, 6), "side": r.side, "event": r.text, "detail": r.detail}
+            for r in self.rows
+        ]
+
+
+async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1") -> dict:
+    """The seed scenario over real loopback UDP; returns both sides' paths."""
+    host = UdpHost(trace=timeline.trace, config=Config(msl=0.5))
+    server = host.socket()
+    timeline.call("server", "socket()")
+    await server.bind((address, 0))
+    timeline.server_port = server.getsockname()[1]
+    timeline.call("server", f"bind(({address!r}, {timeline.server_port}))")
+    server.listen(1)
+    timeline.call("server", "listen(1): passive open, nothing sent")
+    paths: dict = {}
+
+    async def server_side(task_status=trio.TASK_STATUS_IGNORED):
+        task_status.started()
+        timeline.call("server", "accept(): waiting for a connection")
+        conn, peer = await server.accept()
+        timeline.call("server", f"accept() -> new socket for {peer[0]}:{peer[1]}")
+        request = await conn.recv(100)
+        timeline.call("server", f"recv() -> {request!r}")
+        timeline.call("server", "send(b'HELLO FROM SERVER')")
+        await conn.sendall(b"HELLO FROM SERVER")
+        eof = await conn.recv(100)
+        timeline.call("server", f"recv() -> {eof!r}: the client shut down its side")
+        timeline.call("server", "shutdown(SHUT_WR): sends FIN")
+        conn.shutdown(SHUT_WR)
+        await conn.wait_closed()
+        conn.close()
+        timeline.call("server", "close()")
+        listening = [str(t.old) for t in server.transitions]  # CLOSED -> LISTEN
+        paths["server"] = listening + [str(t.old) for t in conn.transitions] + [str(conn.state)]
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server_side)
+        client = host.socket()
+        timeline.call("client", "socket()  (no bind: an ephemeral port is chosen)")
+        timeline.call("client", f"connect(({address!r}, {timeline.server_port})): active open")
+        await client.connect((address, timeline.server_port))
+        timeline.call("client", f"connect() returned, local port {client.getsockname()[1]}")
+        timeline.call("client", "send(b'hello from client')")
+        await client.sendall(b"hello from client")
+        reply = await client.recv(100)
+        timeline.call("client", f"recv() -> {reply!r}")
+        timeline.call("client", "shutdown(SHUT_WR): sends FIN")
+        client.shutdown(SHUT_WR)
+        eof = await client.recv(100)
+        timeline.call("client", f"recv() -> {eof!r}: the server shut down too")
+    # TIME-WAIT lasts 2*MSL; the demo uses MSL = 0.5 s so it ends in a second.
+    await client.wait_closed()
+    while client.state.name != "CLOSED":
+        await trio.sleep(0.05)
+    timeline.call("client", "TIME-WAIT over (2*MSL = 1 s here; 60 s by default)")
+    client.close()
+    server.close()
+    paths["client"] = [str(t.old) for t in client.transitions] + [str(client.state)]
+    return paths
+
+
+async def loopback_goodput(nbytes: int, *, address: str = "127.0.0.1") -> dict:
+    """Send ``nbytes`` client -> server over loopback UDP; sha256-checked goodput."""
+    host = UdpHost()
+    payload = os.urandom(nbytes)
+    listener = host.socket()
+    await listener.bind((address, 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    digest = hashlib.sha256()
+    received = 0
+
+    async def sink():
+        nonlocal received
+        conn, _ = await listener.accept()
+        while data := await conn.recv(1 << 20):
+            digest.update(data)
+            received += len(data)
+        conn.close()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sink)
+        client = host.socket()
+        await client.connect((address, port))
+        t0 = time.perf_counter()
+        await client.sendall(payload)
+        client.shutdown(SHUT_WR)
+        await client.recv(1)
+        elapsed = time.perf_counter() - t0
+        info = client.info()
+        client.close()
+    listener.close()
+    return {
+        "bytes": nbytes,
+        "seconds": elapsed,
+        "goodput_MBps": nbytes / elapsed / 1e6,
+        "intact": digest.hexdigest() == hashlib.sha256(payload).hexdigest(),
+        "retransmits": info.retransmits,
+        "srtt_ms": (info.srtt or 0) * 1000,
+    }
+
+
+def emulated_transfer(
+    nbytes: int,
+    *,
+    loss: float = 0.02,
+    delay: float = 0.02,
+    rate: float = 10e6,
+    seed: int = 1,
+    config: Config | None = None,
+) -> dict:
+    """Send ``nbytes`` over an emulated lossy link, in virtual time."""
+
+    async def main() -> dict:
+        net = EmulatedNetwork(seed=seed)
+        a = net.add_host("10.0.0.1", config=config)
+        b = net.add_host("10.0.0.2", config=config)
+        queue = max(10, int(rate * 2 * delay / 8 / 1400) + 1)  # about one BDP
+        net.add_link("10.0.0.1", "10.0.0.2", loss=loss, delay=delay, rate=rate, queue=queue)
+        payload = random_bytes(nbytes, seed)
+        digest = hashlib.sha256()
+        listeners = await b.open_listeners(80)
+
+        async def sink(task_status=trio.TASK_STATUS_IGNORED):
+            task_status.started()
+            stream = await listeners[0].accept()
+            while data := await stream.receive_some(1 << 20):
+                digest.update(data)
+            await stream.aclose()
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sink)
+            stream = await a.open_stream("10.0.0.2", 80)
+            t0 = trio.current_time()
+            await stream.send_all(payload)
+            await stream.send_eof()
+            await stream.receive_some(1)
+            elapsed = trio.current_time() - t0
+            info = stream.socket.info()
+            await stream.aclose()
+        await listeners[0].aclose()
+        link = net.link("10.0.0.1", "10.0.0.2")
+        return {
+            "bytes": nbytes,
+            "virtual_seconds": elapsed,
+            "goodput_Mbps": nbytes * 8 / elapsed / 1e6,
+            "intact": digest.hexdigest() == hashlib.sha256(payload).hexdigest(),
+            "retransmits": info.retransmits,
+            "rto_expirations": info.rto_expirations,
+            "fast_retransmits": info.fast_retransmits,
+            "dropped_by_link": dict(link.stats.dropped),
+        }
+
+    wall0 = time.perf_counter()
+    result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    result["wall_seconds"] = time.perf_counter() - wall0
+    return result
+
+
+def random_bytes(n: int, seed: int) -> bytes:
+    """Deterministic, incompressible test data."""
+    return random.Random(seed).randbytes(n)

@@ -1,0 +1,153 @@
+"""The endpoint task: the only I/O loop, one per transport socket.
+
+Theory of operation
+-------------------
+An ``Endpoint`` pairs one transport (a real or emulated UDP socket) with one
+sans-IO ``Mux``.  Its task loops:
+
+1. sleep until the transport is readable or the earliest timer of all its
+   connections is due (one cancel scope whose deadline is that timer; a user
+   call that arms an earlier timer moves the deadline, so no task per timer);
+2. drain the transport in a batch and feed every datagram to the mux (nothing
+   a datagram contains can raise out of here: the mux drops and counts);
+3. fire due timers, then ``flush``: send everything the core queued (ACKs are
+   coalesced because the whole batch was processed first) and wake the
+   sockets whose connections reported events.
+
+User calls run in the application's task: they change the core, then call
+``flush`` directly, so data leaves without a hop through this loop.
+
+Lifetime: the task is a trio *system task* (``trio.lowlevel.spawn_system_task``),
+so applications need no nursery to use ``emutcp.socket()``.  It ends when no
+socket uses the endpoint and the mux is idle (TIME-WAIT included: a closed
+socket's 4-tuple stays reserved for 2*MSL, as in a kernel).  When the
+program's main task returns, trio cancels system tasks: connections still
+closing (in TIME-WAIT, or with unsent data after ``close()``) are dropped
+without further segments, like a host powered off.  Await
+``Socket.wait_closed()`` / ``stream.wait_closed()`` to let a graceful close finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+
+import trio
+
+from .core.mux import Mux
+
+log = logging.getLogger("emutcp.endpoint")
+
+
+class Endpoint:
+    def __init__(self, host, transport, mux: Mux) -> None:
+        self.host = host
+        self.transport = transport
+        self.mux = mux
+        self.users = 0
+        self.closed = False
+        self.internal_errors = 0
+        self._scope: trio.CancelScope | None = None
+        self._pending: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self._closed_event = trio.Event()
+
+    @property
+    def local(self) -> tuple[str, int]:
+        return self.transport.local
+
+    def start(self) -> None:
+        trio.lowlevel.spawn_system_task(self._run, name=f"emutcp-endpoint-{self.local}")
+
+    def acquire(self) -> None:
+        self.users += 1
+
+    def release(self) -> None:
+        self.users -= 1
+        self._maybe_close()
+
+    async def _run(self) -> None:
+        try:
+            while not self.closed:
+                if self._pending:
+                    await self._drain_pending()
+                deadline = self.mux.get_timer()
+                with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as sc:
+                    self._scope = sc
+                    await self.transport.wait_readable()
+                self._scope = None
+                if self.closed:
+                    break
+                self._service(trio.current_time())
+        finally:
+            self._scope = None
+            self._shutdown()
+
+    def _service(self, now: float) -> None:
+        mux = self.mux
+        for data, addr in self.transport.recv_batch():
+            try:
+                if data is None:
+                    mux.receive_icmp_unreachable(addr, now)
+                else:
+                    mux.receive_datagram(data, addr, now)
+            except Exception:  # a core bug must not take the endpoint down
+                self.internal_errors += 1
+                log.exception("emutcp: error processing a datagram from %s", addr)
+        try:
+            mux.handle_timer(now)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("emutcp: error in timer processing")
+        self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        """Send what the core queued, wake waiters, re-arm the timer."""
+        if now is None:
+            now = trio.current_time()
+        try:
+            datagrams = self.mux.datagrams_to_send(now)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("emutcp: error producing segments")
+            datagrams = []
+        send = self.transport.send
+        pending = self._pending
+        for item in datagrams:
+            if pending or not send(*item):
+                pending.append(item)
+        for obj in self.mux.take_wakeups():
+            owner = getattr(obj, "owner", None)
+            if owner is not None:
+                owner._wake()
+        scope = self._scope
+        if scope is not None:
+            if pending:
+                scope.cancel()  # go and wait for writability
+            else:
+                deadline = self.mux.get_timer()
+                if deadline is not None and deadline < scope.deadline:
+                    scope.deadline = deadline
+        self._maybe_close()
+
+    async def _drain_pending(self) -> None:
+        while self._pending and not self.closed:
+            await self.transport.wait_writable()
+            while self._pending and self.transport.send(*self._pending[0]):
+                self._pending.popleft()
+
+    def _maybe_close(self) -> None:
+        if not self.closed and self.users <= 0 and self.mux.idle and not self._pending:
+            self.closed = True
+            if self._scope is not None:
+                self._scope.cancel()
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        self.closed = True
+        self.transport.close()
+        self.host._forget_endpoint(self)
+        self._closed_event.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed_event.wait()

@@ -1,0 +1,249 @@
+"""Hosts: where sockets live.  ``UdpHost`` is this machine over real UDP;
+``EmulatedHost`` (emulated.py) is a host on an ``EmulatedNetwork``.
+
+A host owns the registry of endpoints by local port (so ``bind`` to a busy
+port is ``OSError(EADDRINUSE)``), an injected ``random.Random`` (ISN secrets,
+so a seeded run repeats bit for bit), default ``Config`` and an optional
+``trace`` callable that receives every ``Transition`` and ``SegmentRecord``.
+It offers the whole public API: ``socket()``, ``open_stream()``,
+``open_listeners()``, ``serve()`` and ``connections()`` (like ``ss -ti``).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import random
+import secrets
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from .core.config import Config
+from .core.events import TcpInfo
+from .core.isn import IsnGenerator
+from .core.mux import Mux
+from .core.state import State
+from .endpoint import Endpoint
+from .socket import Socket
+from .stream import SocketListener, SocketStream
+from .transport.udp import UdpTransport
+
+Address = tuple[str, int]
+
+
+class Host:
+    wildcard_address = "0.0.0.0"
+
+    def __init__(
+        self,
+        *,
+        config: Config | None = None,
+        rng: random.Random | None = None,
+        trace: Callable[[object], None] | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self.rng = rng if rng is not None else random.Random(secrets.randbits(64))
+        self.isn = IsnGenerator(self.rng)
+        self.trace = trace
+        self._endpoints: dict[int, Endpoint] = {}
+
+    # ------------------------------------------------------ to be provided
+
+    def _make_transport(self, local: Address):
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- plumbing
+
+    def _wildcard(self) -> Address:
+        return (self.wildcard_address, 0)
+
+    async def _resolve(self, address) -> Address:
+        if not isinstance(address, tuple) or len(address) < 2:
+            raise ValueError(f"address must be a (host, port) tuple, got {address!r}")
+        host, port = address[0], int(address[1])
+        if not 0 <= port <= 65_535:
+            raise OverflowError(f"port must be 0-65535, got {port}")
+        host = host or self.wildcard_address
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            host = await self._resolve_name(host)
+        return (host, port)
+
+    async def _resolve_name(self, name: str) -> str:
+        infos = await trio.socket.getaddrinfo(name, None, trio.socket.AF_INET)
+        if not infos:  # pragma: no cover
+            raise OSError(errno.EHOSTUNREACH, f"cannot resolve {name!r}")
+        return infos[0][4][0]
+
+    def _new_endpoint(self, transport, config: Config) -> Endpoint:
+        mux = Mux(local=transport.local, config=config, rng=self.rng, isn=self.isn, tracer=self.trace)
+        ep = Endpoint(self, transport, mux)
+        self._endpoints[transport.local[1]] = ep
+        ep.acquire()
+        ep.start()
+        return ep
+
+    def _bind_endpoint(self, local: Address, config: Config, *, reuse: bool) -> Endpoint:
+        existing = self._endpoints.get(local[1]) if local[1] else None
+        if existing is not None:
+            only_time_wait = existing.mux.listener is None and all(
+                c.state is State.TIME_WAIT for c in existing.mux.connections.values()
+            )
+            if reuse and only_time_wait and existing.users == 0:
+                existing.mux.config = config
+                existing.acquire()
+                return existing
+            raise OSError(errno.EADDRINUSE, f"address {local[0]}:{local[1]} is already in use")
+        return self._new_endpoint(self._make_transport(local), config)
+
+    def _connect_endpoint(self, remote: Address, config: Config) -> Endpoint:
+        ep = self._new_endpoint(self._make_transport(self._wildcard()), config)
+        self._maybe_connect_transport(ep, remote)
+        return ep
+
+    def _maybe_connect_transport(self, ep: Endpoint, remote: Address) -> None:
+        connect = getattr(ep.transport, "connect", None)
+        if connect is not None and ep.mux.listener is None and not ep.mux.connections:
+            old_port = ep.transport.local[1]
+            connect(remote)
+            ep.mux.local = ep.transport.local
+            if ep.transport.local[1] != old_port:  # pragma: no cover - ports do not move
+                self._endpoints.pop(old_port, None)
+                self._endpoints[ep.transport.local[1]] = ep
+
+    def _forget_endpoint(self, ep: Endpoint) -> None:
+        if self._endpoints.get(ep.local[1]) is ep:
+            del self._endpoints[ep.local[1]]
+
+    # ------------------------------------------------------------ public API
+
+    def socket(self, config: Config | None = None) -> Socket:
+        return Socket(self, config or self.config)
+
+    async def open_stream(
+        self, address: str, port: int, *, config: Config | None = None
+    ) -> SocketStream:
+        sock = self.socket(config)
+        try:
+            await sock.connect((address, port))
+        except BaseException:
+            sock.close()
+            raise
+        return SocketStream(sock)
+
+    async def open_listeners(
+        self,
+        port: int,
+        *,
+        address: str | None = None,
+        config: Config | None = None,
+        backlog: int = 128,
+    ) -> list[SocketListener]:
+        sock = self.socket(config)
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+        try:
+            await sock.bind((address or self.wildcard_address, port))
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return [SocketListener(sock)]
+
+    async def serve(
+        self,
+        handler: Callable[[SocketStream], Awaitable[object]],
+        port: int,
+        *,
+        address: str | None = None,
+        config: Config | None = None,
+        handler_nursery: trio.Nursery | None = None,
+        task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        listeners = await self.open_listeners(port, address=address, config=config)
+        await trio.serve_listeners(
+            handler, listeners, handler_nursery=handler_nursery, task_status=task_status
+        )
+
+    def connections(self) -> list[TcpInfo]:
+        """Every connection of this host, like ``ss -ti``."""
+        return [
+            conn.info()
+            for ep in list(self._endpoints.values())
+            for conn in list(ep.mux.connections.values())
+        ]
+
+    def endpoint_stats(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for ep in self._endpoints.values():
+            for k, v in ep.mux.stats.items():
+                total[k] = total.get(k, 0) + v
+            total["internal_errors"] = total.get("internal_errors", 0) + ep.internal_errors
+        return total
+
+
+class UdpHost(Host):
+    """This machine: emutcp over real UDP sockets."""
+
+    def _make_transport(self, local: Address) -> UdpTransport:
+        return UdpTransport(local)
+
+
+_default_host: trio.lowlevel.RunVar = trio.lowlevel.RunVar("emutcp_default_host")
+
+
+def default_host() -> Host:
+    """The real-UDP host of the current trio run (created on first use)."""
+    try:
+        return _default_host.get()
+    except LookupError:
+        host = UdpHost()
+        _default_host.set(host)
+        return host
+
+
+def _host(host: Host | None) -> Host:
+    return host if host is not None else default_host()
+
+
+def socket(host: Host | None = None, config: Config | None = None) -> Socket:
+    """A new emutcp socket on ``host`` (default: this machine over real UDP)."""
+    return _host(host).socket(config)
+
+
+async def open_stream(
+    address: str, port: int, *, host: Host | None = None, config: Config | None = None
+) -> SocketStream:
+    return await _host(host).open_stream(address, port, config=config)
+
+
+async def open_listeners(
+    port: int,
+    *,
+    address: str | None = None,
+    host: Host | None = None,
+    config: Config | None = None,
+    backlog: int = 128,
+) -> list[SocketListener]:
+    return await _host(host).open_listeners(port, address=address, config=config, backlog=backlog)
+
+
+async def serve(
+    handler: Callable[[SocketStream], Awaitable[object]],
+    port: int,
+    *,
+    address: str | None = None,
+    host: Host | None = None,
+    config: Config | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await _host(host).serve(
+        handler,
+        port,
+        address=address,
+        config=config,
+        handler_nursery=handler_nursery,
+        task_status=task_status,
+    )

@@ -1,0 +1,436 @@
+"""``emutcp.socket()``: the socket calls of the seed lab, mirroring ``trio.socket``.
+
+Same names and the same sync/async split as ``trio.socket``: ``bind``,
+``connect``, ``accept``, ``send``, ``sendall``, ``recv`` are async; ``listen``,
+``shutdown``, ``close``, ``getsockname``, ``setsockopt`` are sync.  Every
+async call is a trio checkpoint.
+
+A socket is a thin handle: it owns an endpoint reference (the transport socket
+and its mux) and either a listener or one connection.  Blocking calls park on
+the socket's ``ParkingLot`` and the endpoint unparks it whenever the core
+reports an event for its connection; the call then re-checks its condition.
+
+Errors are the standard ones (DESIGN.md point 5): ``ConnectionRefusedError``,
+``ConnectionResetError``, ``TimeoutError``, ``BrokenPipeError`` after
+``shutdown(SHUT_WR)``, ``OSError(EADDRINUSE)``, ``OSError(EBADF)`` after
+``close()``, and an ``OSError`` naming the state for calls in the wrong state.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket as _std
+import struct
+
+import trio
+
+from .core.config import Config
+from .core.events import TcpInfo, Transition
+from .core.state import State
+
+SHUT_RD, SHUT_WR, SHUT_RDWR = _std.SHUT_RD, _std.SHUT_WR, _std.SHUT_RDWR
+SOL_SOCKET, IPPROTO_TCP = _std.SOL_SOCKET, _std.IPPROTO_TCP
+SO_SNDBUF, SO_RCVBUF, SO_REUSEADDR, SO_LINGER = (
+    _std.SO_SNDBUF,
+    _std.SO_RCVBUF,
+    _std.SO_REUSEADDR,
+    _std.SO_LINGER,
+)
+TCP_NODELAY = _std.TCP_NODELAY
+TCP_CONGESTION = getattr(_std, "TCP_CONGESTION", 13)
+TCP_MAXSEG = _std.TCP_MAXSEG
+TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
+SO_KEEPALIVE = _std.SO_KEEPALIVE
+
+_CONNECTING = (State.SYN_SENT, State.SYN_RCVD)
+
+
+def _copy_error(err: OSError) -> OSError:
+    """A fresh exception of the same type each time it is raised to a user."""
+    return type(err)(err.errno, err.strerror)
+
+
+class Socket:
+    def __init__(self, host, config: Config | None = None) -> None:
+        self.host = host
+        self.config = config or host.config
+        self.family = _std.AF_INET
+        self.type = _std.SOCK_STREAM
+        self._endpoint = None
+        self._conn = None
+        self._listener = None
+        self._lot = trio.lowlevel.ParkingLot()
+        self._closed = False
+        self._shut_wr = False
+        self._shut_rd = False
+        self._reuseaddr = False
+        self._linger: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<emutcp.Socket {self.state} local={self._local()} peer={self._peer()}>"
+
+    # -------------------------------------------------------------- plumbing
+
+    def _wake(self) -> None:
+        self._lot.unpark_all()
+
+    def _now(self) -> float:
+        return trio.current_time()
+
+    def _flush(self, conn=None) -> None:
+        if self._endpoint is not None:
+            if conn is not None:
+                self._endpoint.mux.touch(conn)
+            self._endpoint.flush()
+
+    def _check_open(self, call: str) -> None:
+        if self._closed:
+            raise OSError(errno.EBADF, f"{call}: socket is closed")
+
+    def _connection(self, call: str):
+        self._check_open(call)
+        if self._conn is None:
+            raise OSError(errno.ENOTCONN, f"{call}: socket is not connected (state {self.state})")
+        return self._conn
+
+    async def _park(self) -> None:
+        await self._lot.park()
+
+    def _local(self):
+        return self._endpoint.local if self._endpoint is not None else None
+
+    def _peer(self):
+        return self._conn.remote if self._conn is not None else None
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def state(self) -> State:
+        if self._conn is not None:
+            return self._conn.state
+        if self._listener is not None:
+            return self._listener.state
+        return State.CLOSED
+
+    @property
+    def transitions(self) -> list[Transition]:
+        """Every state change, oldest first (an accepted one starts at LISTEN -> SYN-RECEIVED)."""
+        if self._conn is not None:
+            return list(self._conn.transitions)
+        if self._listener is not None:
+            return list(self._listener.transitions)
+        return []
+
+    @property
+    def did_shutdown_SHUT_WR(self) -> bool:  # noqa: N802 - trio.socket's name
+        return self._shut_wr
+
+    def info(self) -> TcpInfo:
+        if self._conn is not None:
+            return self._conn.info()
+        return TcpInfo(
+            state=self.state,
+            local=self._local(),
+            remote=None,
+            mss=self.config.mss,
+            srtt=None,
+            rttvar=None,
+            rto=self.config.initial_rto,
+            cwnd=0,
+            ssthresh=0,
+            snd_una=0,
+            snd_nxt=0,
+            snd_wnd=0,
+            rcv_nxt=0,
+            rcv_wnd=0,
+            bytes_in_flight=0,
+            bytes_sent=0,
+            bytes_acked=0,
+            bytes_received=0,
+            segments_sent=0,
+            segments_received=0,
+            retransmits=0,
+            rto_expirations=0,
+            fast_retransmits=0,
+            recv_queue=len(self._listener.accept_queue) if self._listener else 0,
+            send_queue=0,
+            dropped_segments=0,
+            active_timer=None,
+        )
+
+    def getsockname(self) -> tuple[str, int]:
+        self._check_open("getsockname")
+        return self._local() or ("0.0.0.0", 0)
+
+    def getpeername(self) -> tuple[str, int]:
+        conn = self._connection("getpeername")
+        return conn.remote
+
+    def fileno(self) -> int:
+        return -1
+
+    # ------------------------------------------------------------- options
+
+    def setsockopt(self, level: int, option: int, value) -> None:
+        self._check_open("setsockopt")
+        changes: dict = {}
+        if level == IPPROTO_TCP and option == TCP_NODELAY:
+            changes["nodelay"] = bool(value)
+        elif level == IPPROTO_TCP and option == TCP_CONGESTION:
+            name = value.decode() if isinstance(value, bytes | bytearray) else str(value)
+            from .core.congestion import CONTROLLERS
+
+            if name.rstrip("\0") not in CONTROLLERS:
+                raise OSError(errno.ENOENT, f"unknown congestion control {name!r}")
+            if self._conn is not None:
+                raise OSError(errno.EISCONN, "TCP_CONGESTION must be set before connecting")
+            changes["congestion"] = name.rstrip("\0")
+        elif level == IPPROTO_TCP and option == TCP_MAXSEG:
+            changes["mss"] = int(value)
+        elif level == IPPROTO_TCP and option == TCP_USER_TIMEOUT:
+            changes["user_timeout"] = int(value) / 1000 or None  # milliseconds, as Linux
+        elif level == SOL_SOCKET and option == SO_SNDBUF:
+            changes["send_buffer"] = int(value)
+            if self._conn is not None:
+                self._conn.send_buf.capacity = int(value)
+        elif level == SOL_SOCKET and option == SO_RCVBUF:
+            if self._conn is not None:
+                raise OSError(errno.EISCONN, "SO_RCVBUF must be set before connecting")
+            changes["recv_buffer"] = int(value)
+        elif level == SOL_SOCKET and option == SO_KEEPALIVE:
+            changes["keepalive"] = bool(value)
+        elif level == SOL_SOCKET and option == SO_REUSEADDR:
+            self._reuseaddr = bool(value)
+        elif level == SOL_SOCKET and option == SO_LINGER:
+            onoff, seconds = struct.unpack("ii", value) if isinstance(value, bytes) else value
+            self._linger = int(seconds) if onoff else None
+        else:
+            raise OSError(errno.ENOPROTOOPT, f"unsupported socket option ({level}, {option})")
+        if changes:
+            self.config = self.config.replace(**changes)
+            if self._conn is not None:
+                self._conn.config = self._conn.config.replace(**changes)
+
+    def getsockopt(self, level: int, option: int):
+        self._check_open("getsockopt")
+        c = self._conn.config if self._conn is not None else self.config
+        table = {
+            (IPPROTO_TCP, TCP_NODELAY): int(c.nodelay),
+            (IPPROTO_TCP, TCP_CONGESTION): c.congestion.encode(),
+            (IPPROTO_TCP, TCP_MAXSEG): self._conn.snd_mss if self._conn else c.mss,
+            (IPPROTO_TCP, TCP_USER_TIMEOUT): int((c.user_timeout or 0) * 1000),
+            (SOL_SOCKET, SO_SNDBUF): c.send_buffer,
+            (SOL_SOCKET, SO_RCVBUF): c.recv_buffer,
+            (SOL_SOCKET, SO_KEEPALIVE): int(c.keepalive),
+            (SOL_SOCKET, SO_REUSEADDR): int(self._reuseaddr),
+            (SOL_SOCKET, SO_LINGER): struct.pack(
+                "ii", self._linger is not None, self._linger or 0
+            ),
+        }
+        try:
+            return table[(level, option)]
+        except KeyError:
+            raise OSError(errno.ENOPROTOOPT, f"unsupported socket option ({level}, {option})") from None
+
+    # ------------------------------------------------------- socket calls
+
+    async def bind(self, address: tuple[str, int]) -> None:
+        """Bind to ``(address, port)``: on a real host, UDP port ``port``."""
+        await trio.lowlevel.checkpoint()
+        self._check_open("bind")
+        if self._endpoint is not None:
+            raise OSError(errno.EINVAL, f"bind: socket already bound to {self._local()}")
+        local = await self.host._resolve(address)
+        self._endpoint = self.host._bind_endpoint(local, self.config, reuse=self._reuseaddr)
+
+    def listen(self, backlog: int = 128) -> None:
+        self._check_open("listen")
+        if self._conn is not None:
+            raise OSError(errno.EISCONN, f"listen: socket is connected (state {self.state})")
+        if self._endpoint is None:
+            self._endpoint = self.host._bind_endpoint(
+                self.host._wildcard(), self.config, reuse=False
+            )
+        self._listener = self._endpoint.mux.listen(backlog, self._now())
+        self._listener.owner = self
+
+    async def accept(self) -> tuple[Socket, tuple[str, int]]:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_open("accept")
+        if self._listener is None:
+            raise OSError(errno.EINVAL, f"accept: socket is not listening (state {self.state})")
+        mux = self._endpoint.mux
+        while True:
+            self._check_open("accept")
+            conn = mux.accept()
+            if conn is not None:
+                child = Socket(self.host, self.config)
+                child._endpoint = self._endpoint
+                self._endpoint.acquire()
+                child._conn = conn
+                conn.owner = child
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return child, conn.remote
+            await self._park()
+
+    async def connect(self, address: tuple[str, int]) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_open("connect")
+        if self._listener is not None or self._conn is not None:
+            raise OSError(errno.EISCONN, f"connect: socket already in state {self.state}")
+        remote = await self.host._resolve(address)
+        if self._endpoint is None:
+            self._endpoint = self.host._connect_endpoint(remote, self.config)
+        else:
+            self.host._maybe_connect_transport(self._endpoint, remote)
+        conn = self._endpoint.mux.connect(remote, self._now(), self.config)
+        conn.owner = self
+        self._conn = conn
+        self._flush(conn)
+        try:
+            while conn.state in _CONNECTING:
+                await self._park()
+        except trio.Cancelled:
+            if conn.state is not State.CLOSED:
+                conn.abort(self._now(), "connect cancelled")
+                self._flush(conn)
+            raise
+        if conn.error is not None:
+            raise _copy_error(conn.error)
+        if conn.state is State.CLOSED:  # pragma: no cover - defensive
+            raise OSError(errno.ECONNABORTED, "connect: connection closed during handshake")
+
+    async def send(self, data) -> int:
+        """Queue up to len(data) bytes; block only while the send buffer is full."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            n = self._send_nowait(data)
+            if n:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return n
+            await self._park()
+
+    def _send_nowait(self, data) -> int:
+        conn = self._connection("send")
+        if self._shut_wr:
+            raise BrokenPipeError(errno.EPIPE, "send: socket was shut down for writing")
+        if conn.error is not None:
+            raise _copy_error(conn.error)
+        if not len(data):
+            return 0
+        n = conn.send(data, self._now())
+        if n:
+            self._flush(conn)
+        return n
+
+    async def sendall(self, data) -> None:
+        view = memoryview(data).cast("B")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if not view:
+            self._connection("sendall")
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        while view:
+            n = self._send_nowait(view)
+            if n:
+                view = view[n:]
+                if not view:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    return
+            await self._park()
+
+    async def recv(self, bufsize: int) -> bytes:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if bufsize < 1:
+            raise ValueError("recv: bufsize must be at least 1")
+        while True:
+            data = self._recv_nowait(bufsize)
+            if data is not None:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+            await self._park()
+
+    def _recv_nowait(self, bufsize: int) -> bytes | None:
+        """Bytes, b"" at EOF, or None if the caller must wait."""
+        conn = self._connection("recv")
+        if conn.readable_bytes:
+            data = conn.receive(bufsize, self._now())
+            self._flush(conn)  # may carry a window update
+            return data
+        if self._shut_rd or conn.at_eof:
+            return b""
+        if conn.error is not None:
+            raise _copy_error(conn.error)
+        if conn.state is State.CLOSED:
+            return b""
+        return None
+
+    def shutdown(self, how: int) -> None:
+        conn = self._connection("shutdown")
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise ValueError(f"shutdown: bad 'how' {how!r}")
+        if how in (SHUT_RD, SHUT_RDWR):
+            self._shut_rd = True
+            conn.read_shutdown = True
+            conn.recv_buf.discard_all()
+        if how in (SHUT_WR, SHUT_RDWR) and not self._shut_wr:
+            if conn.error is not None:
+                raise _copy_error(conn.error)
+            conn.shutdown_write(self._now())
+            self._shut_wr = True
+        self._flush(conn)
+        self._wake()
+
+    def close(self) -> None:
+        """Close the socket.  A connection finishes its close in the background
+        (FIN, then TIME-WAIT); unread data or ``SO_LINGER`` 0 aborts with RST."""
+        if self._closed:
+            return
+        self._closed = True
+        now = self._now()
+        if self._listener is not None and self._endpoint is not None:
+            self._endpoint.mux.close_listener(now)
+        conn = self._conn
+        if conn is not None and conn.state is not State.CLOSED:
+            if self._linger == 0:
+                conn.abort(now, "close with SO_LINGER 0: sent RST")
+            else:
+                conn.close(now)
+        if self._endpoint is not None:
+            self._flush(conn)
+            self._endpoint.release()
+        self._wake()
+
+    async def aclose(self) -> None:
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection has finished closing (CLOSED or TIME-WAIT)."""
+        conn = self._conn
+        if conn is not None:
+            while conn.state not in (State.CLOSED, State.TIME_WAIT):
+                await self._park()
+        await trio.lowlevel.checkpoint()
+
+    async def wait_send_space(self) -> None:
+        """Block while the send buffer is full (for ``wait_send_all_might_not_block``)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            conn = self._connection("send")
+            if conn.error is not None or conn.send_buf.free_space() > 0 or self._shut_wr:
+                break
+            await self._park()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Socket:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
