@@ -487,6 +487,9 @@ class Connection:
 
         # sixth/seventh/eighth: text and FIN.
         self._process_text_and_fin(seg, now)
+        if self.state is S.FIN_WAIT_1 and self._fin_acked:
+            # Our FIN was acknowledged by a FIN+ACK whose FIN is not in order yet.
+            self._set_state(S.FIN_WAIT_2, "recv ACK of FIN", now)
 
     def _segment_rst(self, seg: Segment, now: float) -> None:
         st = self.state
@@ -593,7 +596,7 @@ class Connection:
             and seq_ge(self.snd_una, seq_add(self._fin_seq, 1))
         ):
             self._fin_acked = True
-            if st is S.FIN_WAIT_1:
+            if st is S.FIN_WAIT_1 and not seg.flags & FIN:
                 self._set_state(S.FIN_WAIT_2, "recv ACK of FIN", now)
             elif st is S.CLOSING:
                 self._set_state(S.TIME_WAIT, "recv ACK of FIN", now)
@@ -680,7 +683,9 @@ class Connection:
         payload = self.send_buf.peek(off, n)
         if self._fin_sent and off + n == self.send_buf.end and n < self.snd_mss:
             flags |= FIN
-        self._emit(flags | PSH, self.snd_una, payload, reason)
+        if off + n == self.send_buf.end:
+            flags |= PSH
+        self._emit(flags, self.snd_una, payload, reason)
         self.stats["retransmits"] += 1
         self._timed_seq = None  # Karn's rule
         self._start_timer(RTX, now + self.rtt.rto)
@@ -707,6 +712,8 @@ class Connection:
             if len(payload) > room:
                 payload = payload[: max(room, 0)]
                 fin = False  # the FIN lies beyond the window
+                if not payload:
+                    self._request_ack("ACK (window full)")
             offset = self.recv_buf.nxt + seq_diff(data_seq, self.rcv_nxt)
             if payload:
                 if self.read_shutdown:
@@ -762,7 +769,7 @@ class Connection:
             self._set_state(S.CLOSE_WAIT, "recv FIN: sent ACK", now)
         elif st is S.FIN_WAIT_1:
             if self._fin_acked:
-                self._set_state(S.TIME_WAIT, "recv FIN: sent ACK", now)
+                self._set_state(S.TIME_WAIT, "recv FIN+ACK: sent ACK", now)
             else:
                 self._set_state(S.CLOSING, "recv FIN (simultaneous close): sent ACK", now)
         elif st is S.FIN_WAIT_2:
