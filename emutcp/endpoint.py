@@ -117,9 +117,9 @@ class Endpoint:
             if pending or not send(*item):
                 pending.append(item)
         for obj in self.mux.take_wakeups():
-            owner = getattr(obj, "owner", None)
-            if owner is not None:
-                owner._wake()
+            wake = getattr(getattr(obj, "owner", None), "_wake", None)
+            if wake is not None:
+                wake()
         scope = self._scope
         if scope is not None:
             if pending:

@@ -234,7 +234,6 @@ class Mux:
             return
         conn = self._new_connection(addr, now, self.config, passive=True)
         lst.half_open.add(conn)
-        conn.owner = lst
         conn.receive_segment(seg, now)
         self.touch(conn)
 

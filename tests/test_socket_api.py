@@ -1,0 +1,212 @@
+"""The socket API over real loopback UDP: the seed lab's calls and their errors."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import socket as stdsocket
+
+import pytest
+import trio
+
+import emutcp
+from emutcp import State
+
+LO = "127.0.0.1"
+
+
+async def listening_socket(backlog: int = 8, **kw) -> emutcp.Socket:
+    sock = emutcp.socket(**kw)
+    await sock.bind((LO, 0))
+    sock.listen(backlog)
+    return sock
+
+
+async def test_seed_lab_paths_through_the_state_diagram():
+    server = await listening_socket()
+    assert server.state is State.LISTEN
+    port = server.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+
+        async def serve():
+            conn, peer = await server.accept()
+            assert peer == conn.getpeername()
+            assert await conn.recv(100) == b"ping"
+            await conn.sendall(b"pong")
+            assert await conn.recv(100) == b""  # client shut down first
+            assert conn.state is State.CLOSE_WAIT
+            conn.shutdown(emutcp.SHUT_WR)
+            await conn.wait_closed()
+            assert [str(t.new) for t in conn.transitions] == [
+                "SYN-RECEIVED",
+                "ESTABLISHED",
+                "CLOSE-WAIT",
+                "LAST-ACK",
+                "CLOSED",
+            ]
+            assert conn.transitions[0].old is State.LISTEN
+            conn.close()
+
+        nursery.start_soon(serve)
+        client = emutcp.socket()
+        await client.connect((LO, port))
+        assert client.state is State.ESTABLISHED
+        await client.sendall(b"ping")
+        assert await client.recv(100) == b"pong"
+        client.shutdown(emutcp.SHUT_WR)
+        assert await client.recv(100) == b""
+    await client.wait_closed()
+    assert client.state is State.TIME_WAIT
+    assert [t.new for t in client.transitions] == [
+        State.SYN_SENT,
+        State.ESTABLISHED,
+        State.FIN_WAIT_1,
+        State.FIN_WAIT_2,
+        State.TIME_WAIT,
+    ]
+    assert client.transitions[0].cause == "connect: sent SYN"
+    client.close()
+    server.close()
+
+
+async def test_bulk_transfer_is_byte_identical():
+    payload = os.urandom(3_000_000)
+    server = await listening_socket()
+    digest = hashlib.sha256()
+    async with trio.open_nursery() as nursery:
+
+        async def sink():
+            conn, _ = await server.accept()
+            while data := await conn.recv(65536):
+                digest.update(data)
+            conn.close()
+
+        nursery.start_soon(sink)
+        with emutcp.socket() as client:
+            await client.connect(server.getsockname())
+            await client.sendall(payload)
+            client.shutdown(emutcp.SHUT_WR)
+            assert await client.recv(1) == b""
+    assert digest.hexdigest() == hashlib.sha256(payload).hexdigest()
+    server.close()
+
+
+async def test_connect_to_a_port_with_nothing_bound_is_refused_at_once():
+    # Find a UDP port that is certainly free: bind, note it, close.
+    probe = stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_DGRAM)
+    probe.bind((LO, 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    sock = emutcp.socket()
+    with trio.fail_after(5), pytest.raises(ConnectionRefusedError):
+        await sock.connect((LO, port))
+    assert sock.state is State.CLOSED
+
+
+async def test_connect_to_an_emutcp_port_without_listener_gets_rst_refusal():
+    bound = emutcp.socket()
+    await bound.bind((LO, 0))  # bound but not listening: answers SYN with RST
+    sock = emutcp.socket()
+    with trio.fail_after(5), pytest.raises(ConnectionRefusedError, match="RST"):
+        await sock.connect(bound.getsockname())
+    bound.close()
+
+
+async def test_bind_to_a_busy_port_is_eaddrinuse():
+    a = await listening_socket()
+    b = emutcp.socket()
+    with pytest.raises(OSError) as info:
+        await b.bind(a.getsockname())
+    assert info.value.errno == errno.EADDRINUSE
+    a.close()
+
+
+async def test_reset_by_peer_is_connection_reset_error():
+    server = await listening_socket()
+    client = emutcp.socket()
+    await client.connect(server.getsockname())
+    conn, _ = await server.accept()
+    conn.setsockopt(emutcp.SOL_SOCKET, emutcp.SO_LINGER, (1, 0))
+    conn.close()  # SO_LINGER 0: abort with RST
+    with trio.fail_after(5), pytest.raises(ConnectionResetError):
+        while True:
+            await client.recv(10)
+    client.close()
+    server.close()
+
+
+async def test_close_with_unread_data_resets_the_peer():
+    server = await listening_socket()
+    client = emutcp.socket()
+    await client.connect(server.getsockname())
+    conn, _ = await server.accept()
+    await client.sendall(b"never read")
+    while conn.info().recv_queue == 0:
+        await conn._park()  # woken by the endpoint when data arrives
+    conn.close()
+    with trio.fail_after(5), pytest.raises(ConnectionResetError):
+        while True:
+            await client.recv(10)
+    client.close()
+    server.close()
+
+
+async def test_api_misuse_raises_precise_errors():
+    sock = emutcp.socket()
+    with pytest.raises(OSError, match="not connected"):
+        await sock.send(b"x")
+    with pytest.raises(OSError, match="not listening"):
+        await sock.accept()
+    server = await listening_socket()
+    client = emutcp.socket()
+    await client.connect(server.getsockname())
+    with pytest.raises(OSError, match="already"):
+        await client.connect(server.getsockname())
+    with pytest.raises(OSError, match="connected"):
+        client.listen(1)
+    client.shutdown(emutcp.SHUT_WR)
+    with pytest.raises(BrokenPipeError):
+        await client.send(b"after shutdown")
+    client.close()
+    with pytest.raises(OSError) as info:
+        await client.recv(1)
+    assert info.value.errno == errno.EBADF
+    with pytest.raises(ValueError):
+        await emutcp.socket().recv(0)
+    server.close()
+
+
+async def test_socket_options_round_trip():
+    sock = emutcp.socket()
+    sock.setsockopt(emutcp.IPPROTO_TCP, emutcp.TCP_NODELAY, 1)
+    assert sock.getsockopt(emutcp.IPPROTO_TCP, emutcp.TCP_NODELAY) == 1
+    sock.setsockopt(emutcp.SOL_SOCKET, emutcp.SO_SNDBUF, 100_000)
+    assert sock.getsockopt(emutcp.SOL_SOCKET, emutcp.SO_SNDBUF) == 100_000
+    sock.setsockopt(emutcp.IPPROTO_TCP, emutcp.TCP_CONGESTION, b"newreno")
+    assert sock.getsockopt(emutcp.IPPROTO_TCP, emutcp.TCP_CONGESTION) == b"newreno"
+    with pytest.raises(OSError):
+        sock.setsockopt(emutcp.IPPROTO_TCP, emutcp.TCP_CONGESTION, b"bbr-not-here")
+    with pytest.raises(OSError):
+        sock.setsockopt(emutcp.SOL_SOCKET, 9999, 1)
+    sock.close()
+
+
+async def test_info_reports_progress():
+    server = await listening_socket()
+    client = emutcp.socket()
+    await client.connect(server.getsockname())
+    conn, _ = await server.accept()
+    await client.sendall(b"x" * 50_000)
+    got = 0
+    while got < 50_000:
+        got += len(await conn.recv(65536))
+    info = client.info()
+    assert info.state is State.ESTABLISHED
+    assert info.bytes_sent == 50_000
+    assert info.srtt is not None and info.srtt < 1.0
+    assert conn.info().bytes_received == 50_000
+    assert any(i.remote == client.getsockname() for i in emutcp.default_host().connections())
+    client.close()
+    conn.close()
+    server.close()
