@@ -25,8 +25,10 @@ def _trace_printer(as_json: bool):
             }
             print(json.dumps({"kind": kind, "conn": where, **fields}), file=sys.stderr)
         elif isinstance(record, Transition):
-            print(f"[{record.time:.6f}] {where}  {record.old} -> {record.new}  ({record.cause})",
-                  file=sys.stderr)
+            print(
+                f"[{record.time:.6f}] {where}  {record.old} -> {record.new}  ({record.cause})",
+                file=sys.stderr,
+            )
         elif isinstance(record, SegmentRecord):
             arrow = "send" if record.direction == "out" else "recv"
             print(
@@ -60,8 +62,12 @@ def cmd_demo(args) -> int:
     if not args.no_emulated:
         lossy = demo.emulated_transfer(args.emulated_bytes, loss=args.loss, delay=args.delay)
     if args.json:
-        print(json.dumps({"timeline": timeline.as_dicts(), "paths": paths, "bulk": bulk,
-                          "emulated": lossy}, indent=2))
+        print(
+            json.dumps(
+                {"timeline": timeline.as_dicts(), "paths": paths, "bulk": bulk, "emulated": lossy},
+                indent=2,
+            )
+        )
         return 0 if bulk["intact"] and (lossy is None or lossy["intact"]) else 1
     from .render import render_demo
 

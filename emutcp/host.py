@@ -78,7 +78,9 @@ class Host:
         return infos[0][4][0]
 
     def _new_endpoint(self, transport, config: Config) -> Endpoint:
-        mux = Mux(local=transport.local, config=config, rng=self.rng, isn=self.isn, tracer=self.trace)
+        mux = Mux(
+            local=transport.local, config=config, rng=self.rng, isn=self.isn, tracer=self.trace
+        )
         ep = Endpoint(self, transport, mux)
         self._endpoints[transport.local[1]] = ep
         ep.acquire()

@@ -92,9 +92,7 @@ async def serve_main(
     await trio.serve_listeners(handle, listeners)
 
 
-async def connect_main(
-    *, host_name: str, port: int, as_json: bool, config: Config, trace
-) -> None:
+async def connect_main(*, host_name: str, port: int, as_json: bool, config: Config, trace) -> None:
     host = UdpHost(config=config, trace=trace)
     stream = await host.open_stream(host_name, port)
     stdin = trio.wrap_file(sys.stdin.buffer)

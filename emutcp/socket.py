@@ -122,7 +122,7 @@ class Socket:
         return []
 
     @property
-    def did_shutdown_SHUT_WR(self) -> bool:  # noqa: N802 - trio.socket's name
+    def did_shutdown_SHUT_WR(self) -> bool:
         return self._shut_wr
 
     def info(self) -> TcpInfo:
@@ -223,14 +223,14 @@ class Socket:
             (SOL_SOCKET, SO_RCVBUF): c.recv_buffer,
             (SOL_SOCKET, SO_KEEPALIVE): int(c.keepalive),
             (SOL_SOCKET, SO_REUSEADDR): int(self._reuseaddr),
-            (SOL_SOCKET, SO_LINGER): struct.pack(
-                "ii", self._linger is not None, self._linger or 0
-            ),
+            (SOL_SOCKET, SO_LINGER): struct.pack("ii", self._linger is not None, self._linger or 0),
         }
         try:
             return table[(level, option)]
         except KeyError:
-            raise OSError(errno.ENOPROTOOPT, f"unsupported socket option ({level}, {option})") from None
+            raise OSError(
+                errno.ENOPROTOOPT, f"unsupported socket option ({level}, {option})"
+            ) from None
 
     # ------------------------------------------------------- socket calls
 

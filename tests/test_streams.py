@@ -55,7 +55,11 @@ async def test_listener_works_with_serve_listeners():
             await stream.send_all(chunk)
 
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(emutcp.serve, echo, 0, )
+        listeners = await nursery.start(
+            emutcp.serve,
+            echo,
+            0,
+        )
         port = listeners[0].socket.getsockname()[1]
         stream = await emutcp.open_stream(LO, port)
         await stream.send_all(b"echo me")

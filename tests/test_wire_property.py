@@ -96,9 +96,7 @@ actions = st.one_of(
 )
 
 
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(actions, min_size=10, max_size=150))
 def test_bytes_arrive_exactly_once_and_in_order(script):
     w = Wire()
@@ -136,8 +134,10 @@ def test_bytes_arrive_exactly_once_and_in_order(script):
         w.app_read("b")
         w.collect()
         if not w.in_flight:
-            if w.read["a"] == w.sent["b"] and w.read["b"] == w.sent["a"] and not (
-                w.ca.flight_size or (w.cb and w.cb.flight_size)
+            if (
+                w.read["a"] == w.sent["b"]
+                and w.read["b"] == w.sent["a"]
+                and not (w.ca.flight_size or (w.cb and w.cb.flight_size))
             ):
                 break
             w.tick(1.0)

@@ -854,10 +854,7 @@ class Connection:
 
     def _window_field(self) -> int:
         """Advertise the free receive space (never shrinking the right edge)."""
-        if self.read_shutdown:
-            free = self.config.recv_buffer
-        else:
-            free = self.recv_buf.free_space()
+        free = self.config.recv_buffer if self.read_shutdown else self.recv_buf.free_space()
         right = seq_add(self.rcv_nxt, free)
         cap = self.config.recv_buffer
         grow = seq_diff(right, self.rcv_adv)

@@ -224,7 +224,10 @@ class Mux:
         )
 
     def _syn_for_listener(self, lst: Listener, seg: Segment, addr: Address, now: float) -> None:
-        if len(lst.accept_queue) >= lst.backlog or len(lst.half_open) >= self.config.max_syn_backlog:
+        if (
+            len(lst.accept_queue) >= lst.backlog
+            or len(lst.half_open) >= self.config.max_syn_backlog
+        ):
             self.stats["syn_dropped_queue_full"] += 1  # see the module docstring
             return
         try:

@@ -345,7 +345,9 @@ class EmulatedNetwork:
         now = trio.current_time()
         self._ensure_running()
         if self.trace_datagrams is not None:
-            self.trace_datagrams.append((now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data)))
+            self.trace_datagrams.append(
+                (now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
+            )
         if src[0] == dst[0]:
             self._schedule(now, (data, src, dst))  # loopback inside one host
             return

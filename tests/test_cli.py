@@ -1,0 +1,172 @@
+"""The command line: the demo, and serve/connect as separate processes,
+over loopback and across two network namespaces joined by a veth pair."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from emutcp.cli import main
+
+PY = [sys.executable, "-m", "emutcp"]
+
+
+def test_demo_json_shows_both_paths_through_the_diagram(capsys):
+    assert main(["demo", "--json", "--bytes", "200000", "--emulated-bytes", "100000"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["paths"]["client"] == [
+        "CLOSED",
+        "SYN-SENT",
+        "ESTABLISHED",
+        "FIN-WAIT-1",
+        "FIN-WAIT-2",
+        "TIME-WAIT",
+        "CLOSED",
+    ]
+    assert out["paths"]["server"] == [
+        "CLOSED",
+        "LISTEN",
+        "SYN-RECEIVED",
+        "ESTABLISHED",
+        "CLOSE-WAIT",
+        "LAST-ACK",
+        "CLOSED",
+    ]
+    events = [row["event"] for row in out["timeline"]]
+    assert any(e.startswith("--> SYN seq=0") for e in events)
+    assert any(e.startswith("<-- SYN+ACK seq=0 ack=1") for e in events)
+    assert out["bulk"]["intact"] and out["emulated"]["intact"]
+
+
+def test_demo_renders_a_table(capsys):
+    assert main(["demo", "--bytes", "100000", "--no-emulated"]) == 0
+    text = capsys.readouterr().out
+    assert "SYN-SENT" in text and "TIME-WAIT" in text and "MB/s" in text
+
+
+def _transfer(server_cmd, client_cmd, payload: bytes, *, timeout: float = 60) -> dict:
+    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = server.stderr.readline().decode()  # "emutcp: listening on ..."
+        assert "listening" in line, line + server.stderr.read().decode()
+        client = subprocess.run(
+            client_cmd, input=payload, capture_output=True, timeout=timeout, check=False
+        )
+        assert client.returncode == 0, client.stderr.decode()
+        out, err = server.communicate(timeout=timeout)
+        assert server.returncode == 0, err.decode()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_serve_and_connect_across_processes_over_loopback():
+    payload = os.urandom(5_000_000)
+    port = _free_udp_port()
+    result = _transfer(
+        [
+            *PY,
+            "serve",
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--discard",
+            "--once",
+            "--json",
+        ],
+        [*PY, "connect", "127.0.0.1", str(port)],
+        payload,
+    )
+    assert result["bytes"] == len(payload)
+    assert result["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+def test_connect_to_nothing_fails_cleanly():
+    port = _free_udp_port()
+    proc = subprocess.run(
+        [*PY, "connect", "127.0.0.1", str(port)], input=b"", capture_output=True, timeout=30
+    )
+    assert proc.returncode == 1
+    assert b"refused" in proc.stderr
+
+
+def _netns_available() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    if shutil.which("ip") is None:
+        return "needs iproute2's ip"
+    return None
+
+
+@pytest.mark.netns
+def test_serve_and_connect_across_two_network_namespaces():
+    why = _netns_available()
+    if why is not None:
+        if os.environ.get("EMUTCP_REQUIRE_NETNS") == "1":
+            pytest.fail(f"network-namespace test required but unavailable: {why}")
+        pytest.skip(why)
+    tag = uuid.uuid4().hex[:6]
+    ns_a, ns_b = f"emutcp-a-{tag}", f"emutcp-b-{tag}"
+    veth_a, veth_b = f"ea{tag}", f"eb{tag}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    try:
+        ip("netns", "add", ns_a)
+        ip("netns", "add", ns_b)
+        ip("link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
+        ip("link", "set", veth_a, "netns", ns_a)
+        ip("link", "set", veth_b, "netns", ns_b)
+        # Addresses only on the veth pair; no default route: nothing leaves the pair.
+        ip("-n", ns_a, "addr", "add", "192.168.77.1/30", "dev", veth_a)
+        ip("-n", ns_b, "addr", "add", "192.168.77.2/30", "dev", veth_b)
+        for ns, dev in ((ns_a, veth_a), (ns_b, veth_b)):
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        payload = os.urandom(5_000_000)
+        result = _transfer(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns_a,
+                *PY,
+                "serve",
+                "--port",
+                "9000",
+                "--address",
+                "192.168.77.1",
+                "--discard",
+                "--once",
+                "--json",
+            ],
+            ["ip", "netns", "exec", ns_b, *PY, "connect", "192.168.77.1", "9000"],
+            payload,
+        )
+        assert result["bytes"] == len(payload)
+        assert result["sha256"] == hashlib.sha256(payload).hexdigest()
+        assert result["peer"][0] == "192.168.77.2"
+    finally:
+        for ns in (ns_a, ns_b):  # deleting a namespace removes its veth end too
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
