@@ -808,9 +808,10 @@ class Connection:
                 self._request_ack("delayed ACK")
             elif name == TIME_WAIT_TIMER:
                 self._set_state(S.CLOSED, "2MSL timer expired", now)
-            elif name == USER:
-                if self.snd_una != self.snd_max or self.state in (S.SYN_SENT, S.SYN_RCVD):
-                    self._timeout(now, f"user timeout ({self.config.user_timeout:g} s)")
+            elif name == USER and (
+                self.snd_una != self.snd_max or self.state in (S.SYN_SENT, S.SYN_RCVD)
+            ):
+                self._timeout(now, f"user timeout ({self.config.user_timeout:g} s)")
             if self.state is S.CLOSED:
                 return
 

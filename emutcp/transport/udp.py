@@ -12,6 +12,7 @@ kernel TCP, instead of minutes of SYN retries.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket as stdsocket
 
@@ -30,10 +31,9 @@ class UdpTransport:
         self._sock = stdsocket.socket(family_of(local[0]), stdsocket.SOCK_DGRAM)
         self._sock.setblocking(False)
         for opt, size in ((stdsocket.SO_RCVBUF, 4 << 20), (stdsocket.SO_SNDBUF, 4 << 20)):
-            try:  # large kernel buffers absorb bursts of a full congestion window
+            # Large kernel buffers absorb bursts of a full congestion window.
+            with contextlib.suppress(OSError):
                 self._sock.setsockopt(stdsocket.SOL_SOCKET, opt, size)
-            except OSError:  # pragma: no cover - capped by the OS, harmless
-                pass
         try:
             self._sock.bind(local)
         except OSError:
