@@ -1,0 +1,302 @@
+"""Loopback benchmarks: emutcp goodput next to the raw UDP ceiling, measured in one run.
+
+    python benchmarks/loopback.py [--runs 5] [--bytes 50000000] [--quick]
+
+Prints a table of medians (and min/max) over ``--runs`` runs and writes JSON to
+benchmarks/results/loopback.json.  Rows:
+
+* raw UDP ceiling: one plain non-blocking socket sending datagrams of the
+  same size to another, drained in a loop until it would block (one process),
+  and the same with the receiver in a second process;
+* emutcp bulk goodput client -> server, sha256-checked, in one process (both
+  endpoints in one trio run) and across two processes (`emutcp serve`);
+* 1,000 idle connections on one listener: memory per connection in the server
+  process (tracemalloc) and connection setup rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import trio
+
+import emutcp
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+OVERHEAD = 40  # emutcp framing per datagram (bytes), roughly
+
+
+def raw_udp_one_process(size: int, seconds: float = 1.0) -> float:
+    """MB/s of payload through a plain non-blocking UDP socket pair, drained in a loop."""
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.setblocking(False)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.connect(rx.getsockname())
+    tx.setblocking(False)
+    payload = os.urandom(size)
+    received = 0
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(64):
+            try:
+                tx.send(payload)
+            except BlockingIOError:
+                break
+        while True:
+            try:
+                received += len(rx.recv(65536))
+            except BlockingIOError:
+                break
+    elapsed = time.perf_counter() - t0
+    tx.close()
+    rx.close()
+    return received / elapsed / 1e6
+
+
+_RAW_RECEIVER = r"""
+import socket, sys, time
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+rx.bind(("127.0.0.1", 0))
+print(rx.getsockname()[1], flush=True)
+rx.settimeout(2.0)
+total = 0
+t0 = None
+try:
+    while True:
+        n = len(rx.recv(65536))
+        if t0 is None:
+            t0 = time.perf_counter()
+        total += n
+        t1 = time.perf_counter()
+except socket.timeout:
+    pass
+print(total / (t1 - t0) / 1e6 if t0 and t1 > t0 else 0.0, flush=True)
+"""
+
+
+def raw_udp_two_processes(size: int, seconds: float = 1.0) -> float:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RAW_RECEIVER], stdout=subprocess.PIPE, text=True
+    )
+    port = int(proc.stdout.readline())
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.connect(("127.0.0.1", port))
+    payload = os.urandom(size)
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        try:
+            tx.send(payload)
+        except OSError:
+            pass
+    tx.close()
+    rate = float(proc.stdout.readline())
+    proc.wait()
+    return rate
+
+
+async def _emutcp_one_process(nbytes: int, mss: int) -> float:
+    config = emutcp.Config(mss=mss, send_buffer=max(1 << 20, 8 * mss), recv_buffer=max(1 << 20, 8 * mss))
+    host = emutcp.UdpHost(config=config)
+    listener = host.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    payload = os.urandom(nbytes)
+    digest = hashlib.sha256()
+
+    async def sink():
+        conn, _ = await listener.accept()
+        while data := await conn.recv(1 << 20):
+            digest.update(data)
+        conn.close()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sink)
+        client = host.socket()
+        await client.connect(listener.getsockname())
+        t0 = time.perf_counter()
+        await client.sendall(payload)
+        client.shutdown(emutcp.SHUT_WR)
+        await client.recv(1)
+        elapsed = time.perf_counter() - t0
+        client.close()
+    listener.close()
+    assert digest.digest() == hashlib.sha256(payload).digest(), "corrupted transfer"
+    return nbytes / elapsed / 1e6
+
+
+def emutcp_one_process(nbytes: int, mss: int) -> float:
+    return trio.run(_emutcp_one_process, nbytes, mss)
+
+
+def emutcp_two_processes(nbytes: int, mss: int) -> float:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "emutcp", "serve", "--port", str(port), "--address",
+         "127.0.0.1", "--discard", "--once", "--json", "--mss", str(mss)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    server.stderr.readline()
+    payload = os.urandom(nbytes)
+
+    async def client() -> float:
+        config = emutcp.Config(mss=mss, send_buffer=max(1 << 20, 8 * mss))
+        sock = emutcp.socket(config=config)
+        await sock.connect(("127.0.0.1", port))
+        t0 = time.perf_counter()
+        await sock.sendall(payload)
+        sock.shutdown(emutcp.SHUT_WR)
+        await sock.recv(1)
+        elapsed = time.perf_counter() - t0
+        sock.close()
+        return nbytes / elapsed / 1e6
+
+    rate = trio.run(client)
+    out, _ = server.communicate(timeout=60)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["sha256"] == hashlib.sha256(payload).hexdigest(), "corrupted transfer"
+    return rate
+
+
+_IDLE_SERVER = r"""
+import sys, tracemalloc, trio, emutcp, json
+N = int(sys.argv[1])
+async def main():
+    tracemalloc.start()
+    listener = emutcp.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(N)
+    base = tracemalloc.get_traced_memory()[0]
+    print(listener.getsockname()[1], flush=True)
+    conns = []
+    while len(conns) < N:
+        conn, _ = await listener.accept()
+        conns.append(conn)
+    used = tracemalloc.get_traced_memory()[0] - base
+    print(json.dumps({"bytes_per_connection": used / N}), flush=True)
+    await trio.sleep(1)
+trio.run(main)
+"""
+
+
+def idle_connections(n: int) -> dict:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * n + 100)), hard))
+    server = subprocess.Popen(
+        [sys.executable, "-c", _IDLE_SERVER, str(n)], stdout=subprocess.PIPE, text=True
+    )
+    port = int(server.stdout.readline())
+
+    async def clients() -> float:
+        socks = []
+        t0 = time.perf_counter()
+
+        async def one():
+            s = emutcp.socket()
+            await s.connect(("127.0.0.1", port))
+            socks.append(s)
+
+        for start in range(0, n, 100):
+            async with trio.open_nursery() as nursery:
+                for _ in range(min(100, n - start)):
+                    nursery.start_soon(one)
+        rate = n / (time.perf_counter() - t0)
+        line = await trio.to_thread.run_sync(server.stdout.readline)
+        for s in socks:
+            s.close()
+        return rate, json.loads(line)
+
+    rate, mem = trio.run(clients)
+    server.wait(timeout=30)
+    return {"setup_per_second": rate, "bytes_per_connection": mem["bytes_per_connection"]}
+
+
+def summarize(samples: list[float]) -> dict:
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "runs": len(samples),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--bytes", type=int, default=50_000_000)
+    ap.add_argument("--idle", type=int, default=1000, help="idle connections to open")
+    ap.add_argument("--quick", action="store_true", help="1 run, 10 MB, 200 idle")
+    args = ap.parse_args()
+    if args.quick:
+        args.runs, args.bytes, args.idle = 1, 10_000_000, 200
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rows: dict[str, dict] = {}
+    for mss in (1400, 60_000):
+        size = mss + OVERHEAD
+        with console.status(f"MSS {mss}: raw UDP ceiling"):
+            rows[f"raw UDP {size} B, 1 process"] = summarize(
+                [raw_udp_one_process(size) for _ in range(args.runs)]
+            )
+            rows[f"raw UDP {size} B, 2 processes"] = summarize(
+                [raw_udp_two_processes(size) for _ in range(args.runs)]
+            )
+        with console.status(f"MSS {mss}: emutcp goodput"):
+            rows[f"emutcp MSS {mss}, 1 process"] = summarize(
+                [emutcp_one_process(args.bytes, mss) for _ in range(args.runs)]
+            )
+            rows[f"emutcp MSS {mss}, 2 processes"] = summarize(
+                [emutcp_two_processes(args.bytes, mss) for _ in range(args.runs)]
+            )
+    with console.status(f"{args.idle} idle connections"):
+        idle = idle_connections(args.idle)
+
+    table = Table(title=f"emutcp over loopback UDP (medians of {args.runs} runs, MB/s)")
+    table.add_column("measurement")
+    table.add_column("median MB/s", justify="right")
+    table.add_column("min-max", justify="right")
+    table.add_column("vs raw UDP, same size", justify="right")
+    for name, s in rows.items():
+        ratio = ""
+        if name.startswith("emutcp"):
+            mss = int(name.split()[2].rstrip(","))
+            procs = name.split(", ")[1]
+            ref = rows[f"raw UDP {mss + OVERHEAD} B, {procs}"]["median"]
+            ratio = f"{s['median'] / ref:.2f}x"
+            s["ratio_to_raw_udp"] = s["median"] / ref
+        table.add_row(name, f"{s['median']:.1f}", f"{s['min']:.1f}-{s['max']:.1f}", ratio)
+    console.print(table)
+    console.print(
+        f"{args.idle} idle connections: {idle['bytes_per_connection'] / 1024:.1f} KiB per "
+        f"connection (server process, tracemalloc), {idle['setup_per_second']:.0f} connections/s"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    out = {"bytes": args.bytes, "runs": args.runs, "rows": rows, "idle": idle,
+           "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    (RESULTS / "loopback.json").write_text(json.dumps(out, indent=2))
+    console.print(f"wrote {RESULTS / 'loopback.json'}")
+
+
+if __name__ == "__main__":
+    main()
