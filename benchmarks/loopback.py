@@ -109,7 +109,9 @@ def raw_udp_two_processes(size: int, seconds: float = 1.0) -> float:
 
 
 async def _emutcp_one_process(nbytes: int, mss: int) -> float:
-    config = emutcp.Config(mss=mss, send_buffer=max(1 << 20, 8 * mss), recv_buffer=max(1 << 20, 8 * mss))
+    config = emutcp.Config(
+        mss=mss, send_buffer=max(1 << 20, 8 * mss), recv_buffer=max(1 << 20, 8 * mss)
+    )
     host = emutcp.UdpHost(config=config)
     listener = host.socket()
     await listener.bind(("127.0.0.1", 0))
@@ -148,8 +150,21 @@ def emutcp_two_processes(nbytes: int, mss: int) -> float:
     port = probe.getsockname()[1]
     probe.close()
     server = subprocess.Popen(
-        [sys.executable, "-m", "emutcp", "serve", "--port", str(port), "--address",
-         "127.0.0.1", "--discard", "--once", "--json", "--mss", str(mss)],
+        [
+            sys.executable,
+            "-m",
+            "emutcp",
+            "serve",
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--discard",
+            "--once",
+            "--json",
+            "--mss",
+            str(mss),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -292,8 +307,13 @@ def main() -> None:
         f"connection (server process, tracemalloc), {idle['setup_per_second']:.0f} connections/s"
     )
     RESULTS.mkdir(exist_ok=True)
-    out = {"bytes": args.bytes, "runs": args.runs, "rows": rows, "idle": idle,
-           "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    out = {
+        "bytes": args.bytes,
+        "runs": args.runs,
+        "rows": rows,
+        "idle": idle,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     (RESULTS / "loopback.json").write_text(json.dumps(out, indent=2))
     console.print(f"wrote {RESULTS / 'loopback.json'}")
 

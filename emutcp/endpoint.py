@@ -136,6 +136,14 @@ class Endpoint:
             while self._pending and self.transport.send(*self._pending[0]):
                 self._pending.popleft()
 
+    def kill(self) -> None:
+        """Vanish without a word, as when the host crashes: no FIN, no RST."""
+        self.closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+        self._pending.clear()
+        self._shutdown()
+
     def _maybe_close(self) -> None:
         if not self.closed and self.users <= 0 and self.mux.idle and not self._pending:
             self.closed = True

@@ -133,6 +133,7 @@ class Connection:
         self._timed_at = 0.0
         self._retries = 0
         self._persist_backoff = 0
+        self._sws_override = False
         self.cc = make_controller(
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window
         )
@@ -580,6 +581,7 @@ class Connection:
         elif ack == self.snd_una:
             self._maybe_duplicate_ack(seg, now)
 
+        self._persist_backoff = 0  # the peer answers: keep probing patiently
         # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).
         if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
             old_wnd = self.snd_wnd
@@ -843,11 +845,23 @@ class Connection:
         self._rtx_cause = f"retransmission (RTO #{self._retries})"
 
     def _on_persist_timeout(self, now: float) -> None:
+        if self.snd_wnd > 0:
+            # The SWS override timeout: send what the small window allows.
+            self._sws_override = True
+            return
+        self._zero_window_probe(now)
+
+    def _zero_window_probe(self, now: float) -> None:
         """RFC 9293 3.8.6.1 zero-window probe.  Like Linux we probe with an
         old sequence number (SND.UNA-1) and no data: the receiver must answer
         with an ACK carrying its current window, and no byte is ever sent twice."""
-        self._emit(ACK, seq_add(self.snd_una, -1), b"", "zero-window probe")
         self._persist_backoff += 1
+        if self._persist_backoff > self.config.max_retries:
+            # Probes unanswered: the peer is gone (RFC 9293 3.8.6.1 allows closing
+            # only then; Linux counts them against tcp_retries2 the same way).
+            self._timeout(now, f"{self.config.max_retries} zero-window probes unanswered")
+            return
+        self._emit(ACK, seq_add(self.snd_una, -1), b"", "zero-window probe")
         delay = min(self.config.rto_max, self.rtt.rto * (1 << min(self._persist_backoff, 16)))
         self._start_timer(PERSIST, now + delay)
 
@@ -968,8 +982,14 @@ class Connection:
                 if not (
                     (all_of_it and (idle or nodelay or self._fin_queued))
                     or n >= self.max_snd_wnd // 2 > 0
+                    or self._sws_override
                 ):
+                    if idle and n < mss and PERSIST not in self.timers:
+                        # Only a sliver of window and nothing in flight to clock us:
+                        # arm the override timeout (RFC 9293 3.8.6.2.1).
+                        self._start_timer(PERSIST, now + self.rtt.rto)
                     break
+                self._sws_override = False
             payload = buf.peek(off, n)
             flags = ACK
             if off + n == buf.end:

@@ -275,6 +275,15 @@ class EmulatedHost(Host):
     async def _resolve_name(self, name: str) -> str:
         raise OSError(2, f"emulated hosts have no DNS: use an address, not {name!r}")
 
+    def crash(self) -> None:
+        """Lose every connection at once (a host restart): nothing is sent, and
+        segments for the old connections are answered by the closed-port rule."""
+        for ep in list(self._endpoints.values()):
+            ep.kill()
+        self._endpoints.clear()
+        self._transports.clear()
+        self.stats["crashes"] += 1
+
     def deliver(self, data: bytes, src: Address, dst_port: int) -> None:
         t = self._transports.get(dst_port)
         if t is not None:
