@@ -17,6 +17,7 @@ benchmarks/results/loopback.json.  Rows:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -98,10 +99,8 @@ def raw_udp_two_processes(size: int, seconds: float = 1.0) -> float:
     payload = os.urandom(size)
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        try:
+        with contextlib.suppress(OSError):
             tx.send(payload)
-        except OSError:
-            pass
     tx.close()
     rate = float(proc.stdout.readline())
     proc.wait()

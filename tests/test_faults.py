@@ -57,7 +57,7 @@ async def test_bit_flips_and_truncation_never_deliver_corrupt_bytes(mock_clock):
 
 async def test_blackout_mid_transfer_resumes_within_one_capped_rto(mock_clock):
     outage = (2.0, 22.0)
-    net, a, b = two_hosts(seed=15, delay=0.02, rate=10e6, queue=100, outages=(outage,))
+    _net, a, b = two_hosts(seed=15, delay=0.02, rate=10e6, queue=100, outages=(outage,))
     arrivals: list[float] = []
     a.trace = lambda rec, local, remote: (
         arrivals.append(rec.time)
@@ -81,7 +81,7 @@ async def test_blackout_mid_transfer_resumes_within_one_capped_rto(mock_clock):
 
 async def test_partition_longer_than_retry_limit_times_out_both_ends(mock_clock):
     config = emutcp.Config(max_retries=5)
-    net, a, b = two_hosts(seed=16, config=config, delay=0.01, outages=((1.0, 10_000.0),))
+    _net, a, b = two_hosts(seed=16, config=config, delay=0.01, outages=((1.0, 10_000.0),))
     server = b.socket()
     await server.bind((B, 80))
     server.listen(1)
@@ -108,7 +108,7 @@ async def test_partition_longer_than_retry_limit_times_out_both_ends(mock_clock)
 
 
 async def test_server_restart_resets_the_client_and_a_new_connection_works(mock_clock):
-    net, a, b = two_hosts(seed=17, delay=0.01)
+    _net, a, b = two_hosts(seed=17, delay=0.01)
     server = b.socket()
     await server.bind((B, 80))
     server.listen(1)
@@ -135,7 +135,7 @@ async def test_server_restart_resets_the_client_and_a_new_connection_works(mock_
 async def test_simultaneous_open_and_close_under_loss(mock_clock):
     closing_seen = 0
     for seed in range(5):
-        net, a, b = two_hosts(seed=100 + seed, loss=0.05, delay=0.02)
+        _net, a, b = two_hosts(seed=100 + seed, loss=0.05, delay=0.02)
         sa, sb = a.socket(), b.socket()
         await sa.bind((A, 5000))
         await sb.bind((B, 6000))
@@ -159,7 +159,7 @@ async def test_simultaneous_open_and_close_under_loss(mock_clock):
 
 
 async def test_200_concurrent_connections_through_one_bottleneck(mock_clock):
-    net, a, b = two_hosts(seed=18, delay=0.01, rate=10e6, queue=100)
+    _net, a, b = two_hosts(seed=18, delay=0.01, rate=10e6, queue=100)
     n, size = 200, 20_000
     data = [payload(size, seed=i) for i in range(n)]
     received: dict[int, bytes] = {}
