@@ -120,6 +120,45 @@ def cmd_connect(args) -> int:
     return 0
 
 
+def cmd_relay(args) -> int:
+    from .relay import parse_duration, parse_rate, relay_main
+    from .transport.emulated import GilbertElliott, LinkProfile
+
+    host, _, port = args.to.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit("emutcp relay: --to must be HOST:PORT")
+    burst = None
+    if args.burst:
+        p, r = (float(x) for x in args.burst.split(","))
+        burst = GilbertElliott(p=p, r=r)
+    profile = LinkProfile(
+        loss=args.loss,
+        burst=burst,
+        delay=parse_duration(args.delay),
+        jitter=parse_duration(args.jitter),
+        rate=parse_rate(args.rate) if args.rate else None,
+        queue=args.queue,
+        duplicate=args.duplicate,
+        reorder=args.reorder,
+        corrupt=args.corrupt,
+    )
+    try:
+        trio.run(
+            lambda: relay_main(
+                listen=(args.listen_address, args.listen),
+                target=(host, int(port)),
+                forward=profile,
+                reverse=profile,
+                seed=args.seed,
+                duration=args.duration,
+                as_json=args.json,
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=int, help="maximum segment size (payload bytes)")
     p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
@@ -160,6 +199,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("port", type=int)
     _add_tcp_options(p)
     p.set_defaults(func=cmd_connect)
+
+    p = sub.add_parser("relay", help="a UDP impairment proxy (loss, delay, ...) between hosts")
+    p.add_argument("--listen", type=int, required=True, help="UDP port clients send to")
+    p.add_argument("--listen-address", default="0.0.0.0")
+    p.add_argument("--to", required=True, help="HOST:PORT to forward to")
+    p.add_argument("--loss", type=float, default=0.0, help="loss probability per datagram")
+    p.add_argument("--burst", help="Gilbert-Elliott burst loss 'p,r'")
+    p.add_argument("--delay", default="0", help="one-way delay, e.g. 40ms")
+    p.add_argument("--jitter", default="0", help="delay jitter, e.g. 5ms")
+    p.add_argument("--rate", help="bottleneck rate, e.g. 10mbit")
+    p.add_argument("--queue", type=int, help="drop-tail queue length in packets")
+    p.add_argument("--duplicate", type=float, default=0.0)
+    p.add_argument("--reorder", type=float, default=0.0)
+    p.add_argument("--corrupt", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--json", action="store_true", help="print per-direction counters at exit")
+    p.set_defaults(func=cmd_relay)
     return parser
 
 

@@ -186,10 +186,22 @@ class Host:
 
 
 class UdpHost(Host):
-    """This machine: emutcp over real UDP sockets."""
+    """This machine: emutcp over real UDP sockets.
 
-    def _make_transport(self, local: Address) -> UdpTransport:
-        return UdpTransport(local)
+    ``impair=LinkProfile(...)`` passes every datagram this host sends through
+    the emulated-link model first (loss, delay, ...), over real UDP."""
+
+    def __init__(self, *, impair=None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.impair = impair
+
+    def _make_transport(self, local: Address):
+        transport = UdpTransport(local)
+        if self.impair is None:
+            return transport
+        from .transport.impaired import ImpairedTransport
+
+        return ImpairedTransport(transport, self.impair, random.Random(self.rng.random()))
 
 
 _default_host: trio.lowlevel.RunVar = trio.lowlevel.RunVar("emutcp_default_host")

@@ -31,9 +31,7 @@ the same link have left (or ``delay + 50 ms`` passed), then delivered.
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import math
 import random
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
@@ -44,6 +42,7 @@ from ..core.config import Config
 from ..core.mux import closed_port_reply
 from ..core.segment import MalformedSegment, decode_segment, encode_segment
 from ..host import Host
+from .timeline import Timeline
 
 Address = tuple[str, int]
 
@@ -196,12 +195,54 @@ class Link:
             out.append((when, payload))
         return out
 
-    def take_reorder(self) -> bool:
+    def _take_reorder(self) -> bool:
         p = self.profile
         if p.reorder and self.rng.random() < p.reorder:
             self.stats.reordered += 1
             return True
         return False
+
+    def plan(self, data: bytes, now: float) -> list[tuple[float, Delivery]]:
+        """Everything to deliver because ``data`` was sent at ``now``: its copies
+        (held back if chosen for reordering) and held datagrams now released."""
+        fates = self.fate(data, now)
+        if not fates:
+            return []
+        out: list[tuple[float, Delivery]] = []
+        still = []
+        for entry in self._held:  # one more datagram has passed each held one
+            entry[0] -= 1
+            if entry[0] <= 0:
+                out.append((max(entry[2], now + self.profile.delay), entry[1]))
+            else:
+                still.append(entry)
+        self._held = still
+        for when, payload in fates:
+            d = Delivery(payload)
+            if self._take_reorder():
+                self._held.append([self.profile.reorder_gap, d, when])
+                out.append((when + self.profile.delay + 0.05, d))  # fallback release
+            else:
+                out.append((when, d))
+        return out
+
+    def delivered(self, d: Delivery) -> bool:
+        """Mark ``d`` delivered; False if it already was (a held datagram's twin entry)."""
+        if d.done:
+            return False
+        d.done = True
+        self._held = [e for e in self._held if e[1] is not d]
+        self.stats.delivered += 1
+        self.stats.bytes_delivered += len(d.payload)
+        return True
+
+
+class Delivery:
+    __slots__ = ("done", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.done = False
 
 
 class EmulatedTransport:
@@ -307,10 +348,7 @@ class EmulatedNetwork:
         self.hosts: dict[str, EmulatedHost] = {}
         self.links: dict[tuple[str, str], Link] = {}
         self.stats: Counter = Counter()
-        self._heap: list[tuple[float, int, object]] = []
-        self._counter = itertools.count()
-        self._scope: trio.CancelScope | None = None
-        self._running_in: object = None
+        self._timeline = Timeline(self._deliver, name="emutcp-emulated-network")
         self.trace_datagrams: list[tuple[float, str, str, int]] | None = None
 
     def add_host(self, address: str, config: Config | None = None, *, trace=None) -> EmulatedHost:
@@ -352,87 +390,26 @@ class EmulatedNetwork:
 
     def transmit(self, src: Address, dst: Address, data: bytes) -> None:
         now = trio.current_time()
-        self._ensure_running()
         if self.trace_datagrams is not None:
             self.trace_datagrams.append(
                 (now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
             )
         if src[0] == dst[0]:
-            self._schedule(now, (data, src, dst))  # loopback inside one host
+            self._timeline.schedule(now, (data, src, dst, None))  # loopback inside a host
             return
         link = self.links.get((src[0], dst[0]))
         if link is None:
             self.stats["no_route"] += 1
             return
-        fates = link.fate(data, now)
-        if not fates:
-            return
-        held_release = self._advance_held(link)
-        for when, payload in fates:
-            record = [False, payload, src, dst, link]
-            if link.take_reorder():
-                fallback = when + link.profile.delay + 0.05
-                link._held.append([link.profile.reorder_gap, record, when])
-                self._schedule(fallback, record)
-            else:
-                self._schedule(when, record)
-        for when, record in held_release:
-            self._schedule(when, record)
-
-    def _advance_held(self, link: Link) -> list[tuple[float, list]]:
-        """Count one more datagram past each held one; release those whose gap is done."""
-        released, still = [], []
-        for entry in link._held:
-            entry[0] -= 1
-            if entry[0] <= 0:
-                released.append((max(entry[2], trio.current_time() + link.profile.delay), entry[1]))
-            else:
-                still.append(entry)
-        link._held = still
-        return released
-
-    def _schedule(self, when: float, item) -> None:
-        heapq.heappush(self._heap, (when, next(self._counter), item))
-        scope = self._scope
-        if scope is not None and when < scope.deadline:
-            scope.deadline = when
-
-    def _ensure_running(self) -> None:
-        token = trio.lowlevel.current_trio_token()
-        if self._running_in is token:
-            return
-        self._running_in = token
-        self._heap.clear()
-        trio.lowlevel.spawn_system_task(self._scheduler, name="emutcp-emulated-network")
-
-    async def _scheduler(self) -> None:
-        heap = self._heap
-        while True:
-            deadline = heap[0][0] if heap else math.inf
-            with trio.CancelScope(deadline=deadline) as scope:
-                self._scope = scope
-                await trio.sleep_forever()
-            self._scope = None
-            now = trio.current_time()
-            while heap and heap[0][0] <= now:
-                _, _, item = heapq.heappop(heap)
-                self._deliver(item)
+        for when, d in link.plan(data, now):
+            self._timeline.schedule(when, (d, src, dst, link))
 
     def _deliver(self, item) -> None:
-        if isinstance(item, tuple):  # loopback
-            data, src, dst = item
-            link = None
-        else:
-            if item[0]:
-                return  # a held datagram already delivered
-            item[0] = True
-            _, data, src, dst, link = item
-            link._held = [e for e in link._held if e[1] is not item]
+        d, src, dst, link = item
+        if link is not None and not link.delivered(d):
+            return
         host = self.hosts.get(dst[0])
         if host is None:
             self.stats["no_host"] += 1
             return
-        if link is not None:
-            link.stats.delivered += 1
-            link.stats.bytes_delivered += len(data)
-        host.deliver(data, src, dst[1])
+        host.deliver(d.payload if link is not None else d, src, dst[1])

@@ -1,0 +1,81 @@
+"""The impairment relay and impaired real UDP, over loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+import trio
+
+import emutcp
+from emutcp.relay import Relay, parse_duration, parse_rate
+from emutcp.transport.emulated import LinkProfile
+
+LO = "127.0.0.1"
+
+
+def test_parsers():
+    assert parse_duration("40ms") == pytest.approx(0.04)
+    assert parse_duration("1.5s") == 1.5
+    assert parse_duration("0.2") == 0.2
+    assert parse_rate("10mbit") == 10e6
+    assert parse_rate("2M") == 2e6
+    with pytest.raises(ValueError):
+        parse_duration("fast")
+    with pytest.raises(ValueError):
+        parse_rate("10 furlongs")
+
+
+async def _send_through(server_addr, client_host, data: bytes, listener) -> bytes:
+    got = []
+
+    async def sink():
+        conn, _ = await listener.accept()
+        while chunk := await conn.recv(1 << 16):
+            got.append(chunk)
+        conn.close()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sink)
+        client = client_host.socket()
+        with trio.fail_after(60):
+            await client.connect(server_addr)
+            await client.sendall(data)
+            client.shutdown(emutcp.SHUT_WR)
+            assert await client.recv(1) == b""
+        client.close()
+    return b"".join(got)
+
+
+async def test_relay_carries_an_emutcp_transfer_through_loss_and_delay():
+    config = emutcp.Config(rto_min=0.2, initial_rto=0.2)
+    host = emutcp.UdpHost(config=config)
+    listener = host.socket()
+    await listener.bind((LO, 0))
+    listener.listen(1)
+    profile = LinkProfile(loss=0.03, delay=0.002, duplicate=0.02)
+    relay = Relay(listen=(LO, 0), target=listener.getsockname(), forward=profile, reverse=profile)
+    data = os.urandom(200_000)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+        got = await _send_through(relay.local, host, data, listener)
+        nursery.cancel_scope.cancel()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    stats = relay.stats()["sessions"][0]
+    assert stats["forward"]["dropped"]["loss"] > 0
+    assert stats["forward"]["duplicated"] > 0
+    listener.close()
+
+
+async def test_impaired_udp_host_survives_loss():
+    config = emutcp.Config(rto_min=0.2, initial_rto=0.2)
+    server_host = emutcp.UdpHost(config=config)
+    client_host = emutcp.UdpHost(config=config, impair=LinkProfile(loss=0.05, delay=0.001))
+    listener = server_host.socket()
+    await listener.bind((LO, 0))
+    listener.listen(1)
+    data = os.urandom(150_000)
+    got = await _send_through(listener.getsockname(), client_host, data, listener)
+    assert got == data
+    listener.close()
