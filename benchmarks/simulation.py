@@ -88,8 +88,12 @@ def main() -> None:
             runs = [run(n, args.seconds) for _ in range(args.runs)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         out[f"{n}_flows"] = med
-        table.add_row(str(n), f"{med['speedup']:.1f}x", f"{med['wall_seconds']:.2f}",
-                      f"{med['goodput_Mbps']:.2f}")
+        table.add_row(
+            str(n),
+            f"{med['speedup']:.1f}x",
+            f"{med['wall_seconds']:.2f}",
+            f"{med['goodput_Mbps']:.2f}",
+        )
     console.print(table)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "simulation.json").write_text(json.dumps(out, indent=2))

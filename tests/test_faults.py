@@ -213,3 +213,12 @@ def test_same_seed_same_run_datagram_for_datagram():
     assert len(first) > 200
     assert first == second
     assert _simulate(6) != first
+
+
+async def test_connect_with_no_answer_times_out_after_syn_retries(mock_clock):
+    config = emutcp.Config(syn_retries=3)
+    _net, a, _b = two_hosts(seed=19, config=config, outages=((0.0, 1e9),))
+    sock = a.socket()
+    with pytest.raises(TimeoutError, match="SYN"):
+        await sock.connect((B, 80))
+    assert trio.current_time() == pytest.approx(1 + 2 + 4 + 8)
