@@ -61,3 +61,14 @@ async def transfer(a, b, data: bytes, *, port: int = 80) -> Result:
         await stream.aclose()
     await listeners[0].aclose()
     return Result(data, b"".join(chunks), seconds, info)
+
+
+async def connected_sockets(a, b, port: int = 80):
+    """A listening socket on ``b``, a client socket on ``a`` and the accepted one."""
+    server = b.socket()
+    await server.bind((b.address, port))
+    server.listen(1)
+    client = a.socket()
+    await client.connect((b.address, port))
+    conn, _ = await server.accept()
+    return server, client, conn

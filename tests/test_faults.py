@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from emunet import A, B, payload, transfer, two_hosts
+from emunet import A, B, connected_sockets, payload, transfer, two_hosts
 
 import emutcp
 from emutcp import GilbertElliott, State
@@ -82,12 +82,7 @@ async def test_blackout_mid_transfer_resumes_within_one_capped_rto(mock_clock):
 async def test_partition_longer_than_retry_limit_times_out_both_ends(mock_clock):
     config = emutcp.Config(max_retries=5)
     _net, a, b = two_hosts(seed=16, config=config, delay=0.01, outages=((1.0, 10_000.0),))
-    server = b.socket()
-    await server.bind((B, 80))
-    server.listen(1)
-    client = a.socket()
-    await client.connect((B, 80))
-    conn, _ = await server.accept()
+    server, client, conn = await connected_sockets(a, b)
     errors = {}
 
     async def pump(name, sock):
@@ -109,12 +104,7 @@ async def test_partition_longer_than_retry_limit_times_out_both_ends(mock_clock)
 
 async def test_server_restart_resets_the_client_and_a_new_connection_works(mock_clock):
     _net, a, b = two_hosts(seed=17, delay=0.01)
-    server = b.socket()
-    await server.bind((B, 80))
-    server.listen(1)
-    client = a.socket()
-    await client.connect((B, 80))
-    conn, _ = await server.accept()
+    server, client, conn = await connected_sockets(a, b)
     await client.sendall(b"before")
     assert await conn.recv(10) == b"before"
     b.crash()  # all of b's connections vanish

@@ -67,19 +67,7 @@ USER_CALLS: dict[str, frozenset[State]] = {
     # 3.10.2 SEND: queued before ESTABLISHED, refused once our FIN is queued.
     "send": frozenset({S.SYN_SENT, S.SYN_RCVD, S.ESTABLISHED, S.CLOSE_WAIT}),
     # 3.10.3 RECEIVE: data may remain after the peer's FIN (CLOSE-WAIT and later).
-    "receive": frozenset(
-        {
-            S.SYN_SENT,
-            S.SYN_RCVD,
-            S.ESTABLISHED,
-            S.FIN_WAIT_1,
-            S.FIN_WAIT_2,
-            S.CLOSE_WAIT,
-            S.CLOSING,
-            S.LAST_ACK,
-            S.TIME_WAIT,
-        }
-    ),
+    "receive": frozenset({S.SYN_SENT, S.SYN_RCVD}) | SYNCHRONIZED,
     # 3.10.4 CLOSE of the sending side.
     "shutdown": frozenset({S.LISTEN, S.SYN_SENT, S.SYN_RCVD, S.ESTABLISHED, S.CLOSE_WAIT}),
 }
