@@ -82,7 +82,7 @@ async def test_blackout_mid_transfer_resumes_within_one_capped_rto(mock_clock):
 async def test_partition_longer_than_retry_limit_times_out_both_ends(mock_clock):
     config = emutcp.Config(max_retries=5)
     _net, a, b = two_hosts(seed=16, config=config, delay=0.01, outages=((1.0, 10_000.0),))
-    server, client, conn = await connected_sockets(a, b)
+    _server, client, conn = await connected_sockets(a, b)
     errors = {}
 
     async def pump(name, sock):
