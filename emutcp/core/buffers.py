@@ -57,7 +57,7 @@ class SendBuffer:
 
 
 class ReceiveBuffer:
-    __slots__ = ("_ooo", "_ready", "capacity", "nxt", "ooo_bytes")
+    __slots__ = ("_ooo", "_ready", "capacity", "last_ooo", "nxt", "ooo_bytes")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -66,6 +66,7 @@ class ReceiveBuffer:
         self._ooo: list[tuple[int, bytes]] = []
         self.nxt = 0  # stream offset of the next in-order byte expected (RCV.NXT)
         self.ooo_bytes = 0
+        self.last_ooo: int | None = None  # where the latest out-of-order piece landed
 
     def __len__(self) -> int:
         """In-order bytes waiting for the application."""
@@ -104,6 +105,7 @@ class ReceiveBuffer:
         return 0
 
     def _insert_out_of_order(self, start: int, data: bytes) -> None:
+        self.last_ooo = start
         end = start + len(data)
         keep: list[tuple[int, bytes]] = []
         merged_start, merged_end = start, end

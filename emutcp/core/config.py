@@ -28,7 +28,11 @@ class Config:
     max_retries: int = 15  # R2 for data, in retransmissions (Linux tcp_retries2)
     syn_retries: int = 6  # R2 for SYN (Linux tcp_syn_retries): about 127 s
     user_timeout: float | None = None  # RFC 9293 3.8.3 USER TIMEOUT, seconds
-    window_scaling: bool = True  # RFC 7323
+    window_scaling: bool = True  # RFC 7323 2
+    timestamps: bool = True  # RFC 7323 3-5: RTTM and PAWS
+    sack: bool = True  # RFC 2018 SACK with RFC 6675 loss recovery
+    limited_transmit: bool = True  # RFC 3042
+    dupthresh: int = 3  # RFC 5681 / RFC 6675 DupThresh
     keepalive: bool = False
     keepalive_idle: float = 7200.0
     keepalive_interval: float = 75.0

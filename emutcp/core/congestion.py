@@ -3,8 +3,9 @@
 The connection owns loss detection (duplicate ACKs, RTO) and recovery
 bookkeeping; a controller only answers "how big is cwnd now?":
 
-* ``on_ack(acked, now)``: new data acknowledged outside recovery
-  (slow start below ssthresh, congestion avoidance above, RFC 5681 3.1).
+* ``on_ack(acked, now, rtt)``: new data acknowledged outside recovery
+  (slow start below ssthresh, congestion avoidance above, RFC 5681 3.1);
+  ``rtt`` is the smoothed RTT (or None before the first sample).
 * ``on_loss(flight, now)``: a fast-retransmit loss episode begins
   (RFC 5681 3.2 step 2 / RFC 6582); sets ssthresh and cwnd.
 * ``on_rto(flight, now)``: the retransmission timer expired (RFC 5681 3.1, eq. 4).
@@ -23,7 +24,7 @@ class CongestionController:
         self.cwnd = initial_window * mss  # RFC 6928 / RFC 5681 3.1
         self.ssthresh = 1 << 30  # "arbitrarily high" (RFC 5681 3.1)
 
-    def on_ack(self, acked: int, now: float) -> None:
+    def on_ack(self, acked: int, now: float, rtt: float | None) -> None:
         raise NotImplementedError
 
     def on_loss(self, flight: int, now: float) -> None:
@@ -41,7 +42,7 @@ class NewReno(CongestionController):
         super().__init__(mss=mss, initial_window=initial_window)
         self._ca_acked = 0
 
-    def on_ack(self, acked: int, now: float) -> None:
+    def on_ack(self, acked: int, now: float, rtt: float | None) -> None:
         if self.cwnd < self.ssthresh:
             self.cwnd += min(acked, self.mss)  # RFC 5681 eq. (2), slow start
         else:
@@ -62,7 +63,69 @@ class NewReno(CongestionController):
         self._ca_acked = 0
 
 
-CONTROLLERS: dict[str, type[CongestionController]] = {"newreno": NewReno, "reno": NewReno}
+class Cubic(CongestionController):
+    """CUBIC (RFC 9438): window growth is a cubic function of the time since
+    the last congestion event, with a Reno-friendly floor (RFC 9438 4.3)."""
+
+    name = "cubic"
+    C = 0.4  # RFC 9438 4.1
+    BETA = 0.7  # RFC 9438 4.6
+
+    def __init__(self, *, mss: int, initial_window: int) -> None:
+        super().__init__(mss=mss, initial_window=initial_window)
+        self.w_max = 0.0  # segments
+        self.k = 0.0
+        self.epoch: float | None = None
+        self.w_est = 0.0
+        self._ca_acked = 0
+
+    def _start_epoch(self, now: float) -> None:
+        cwnd = self.cwnd / self.mss
+        self.epoch = now
+        if self.w_max <= cwnd:
+            self.k = 0.0
+            self.w_max = cwnd
+        else:
+            self.k = ((self.w_max - cwnd) / self.C) ** (1 / 3)  # RFC 9438 eq. 2
+        self.w_est = cwnd
+
+    def on_ack(self, acked: int, now: float, rtt: float | None) -> None:
+        if self.cwnd < self.ssthresh:
+            self.cwnd += min(acked, self.mss)  # slow start, as Reno (RFC 9438 4.10)
+            return
+        if self.epoch is None:
+            self._start_epoch(now)
+        cwnd = self.cwnd / self.mss
+        t = now - self.epoch
+        # RFC 9438 4.3: the Reno-friendly estimate grows alpha segments per RTT.
+        alpha = 3 * (1 - self.BETA) / (1 + self.BETA)
+        self.w_est += alpha * (acked / self.mss) / cwnd
+        # RFC 9438 4.2: aim for W_cubic one RTT ahead, clamped to [cwnd, 1.5 cwnd].
+        w_cubic = self.C * (t + (rtt or 0.0) - self.k) ** 3 + self.w_max
+        target = min(max(w_cubic, cwnd), 1.5 * cwnd)
+        if self.w_est > w_cubic:
+            target = max(target, self.w_est)  # Reno-friendly region (4.3)
+        growth = (target - cwnd) / cwnd * (acked / self.mss)  # segments this ACK
+        self.cwnd = max(self.cwnd + int(growth * self.mss), self.mss)
+
+    def on_loss(self, flight: int, now: float) -> None:
+        cwnd = self.cwnd / self.mss
+        # RFC 9438 4.7 fast convergence: release bandwidth to newer flows.
+        self.w_max = cwnd * (1 + self.BETA) / 2 if cwnd < self.w_max else cwnd
+        self.ssthresh = max(int(self.cwnd * self.BETA), 2 * self.mss)  # RFC 9438 4.6
+        self.cwnd = self.ssthresh
+        self.epoch = None
+
+    def on_rto(self, flight: int, now: float) -> None:
+        self.on_loss(flight, now)  # RFC 9438 4.8: as a loss, then one segment
+        self.cwnd = self.mss
+
+
+CONTROLLERS: dict[str, type[CongestionController]] = {
+    "newreno": NewReno,
+    "reno": NewReno,
+    "cubic": Cubic,
+}
 
 
 def make_controller(name: str, *, mss: int, initial_window: int) -> CongestionController:

@@ -40,6 +40,7 @@ from .config import Config
 from .congestion import make_controller
 from .events import Event, SegmentRecord, TcpInfo, Transition
 from .rtt import RttEstimator
+from .sack import Scoreboard, sack_blocks
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
 from .seq import SEQ_MASK, seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
 from .state import READ_CLOSED, SYNCHRONIZED, State, check_user_call
@@ -139,6 +140,18 @@ class Connection:
         )
         self._dupacks = 0
         self._in_recovery = False
+        # SACK (RFC 2018 / 6675) and timestamps (RFC 7323), negotiated on the SYN.
+        self.sack_ok = False
+        self.ts_ok = False
+        self.ts_recent = 0
+        self._last_ack_sent = 0
+        self._clock = now  # the latest ``now`` seen; stamps TSval on output
+        self._ts_epoch = int(now * 1000) & SEQ_MASK  # TSval at the last timeout (or start)
+        self.scoreboard = Scoreboard()
+        self._high_rxt = 0  # HighRxt as a stream offset (RFC 6675)
+        # cwnd/ssthresh/srtt samples over time, for plots: (time, cwnd, ssthresh, srtt).
+        self.history: list[tuple[float, int, int, float | None]] = []
+        self.record_history = False
         self._recover = self.iss
         self._ack_now = False
         self._ack_reason = "ACK"
@@ -156,7 +169,9 @@ class Connection:
                 "retransmits",
                 "rto_expirations",
                 "fast_retransmits",
+                "sack_retransmits",
                 "dropped_segments",
+                "paws_rejected",
                 "challenge_acks",
             ),
             0,
@@ -295,6 +310,7 @@ class Connection:
 
     def abort(self, now: float, cause: str = "abort: sent RST") -> None:
         """RFC 9293 3.10.5 ABORT: RST the peer (in synchronized states) and drop the TCB."""
+        self._clock = now
         if self.state in (
             S.SYN_RCVD,
             S.ESTABLISHED,
@@ -311,6 +327,7 @@ class Connection:
     def receive_segment(self, seg: Segment, now: float) -> None:
         """SEGMENT ARRIVES (RFC 9293 3.10.7)."""
         self.stats["segments_received"] += 1
+        self._clock = now
         self._trace_segment("in", seg, "", now)
         st = self.state
         if st is S.CLOSED:
@@ -405,6 +422,10 @@ class Connection:
         else:
             self.snd_wscale = 0
             self.rcv_wscale = 0
+        self.sack_ok = self.config.sack and o.sack_permitted  # RFC 2018 2
+        self.ts_ok = self.config.timestamps and o.timestamps is not None  # RFC 7323 3.2
+        if self.ts_ok:
+            self.ts_recent = o.timestamps[0]
 
     def _acceptable(self, seg: Segment) -> bool:
         """RFC 9293 3.10.7.4 first: the four-case acceptability test."""
@@ -447,6 +468,13 @@ class Connection:
             self._request_ack("ACK of SYN")
             return
 
+        # RFC 7323 5.3 R1 (PAWS): an old timestamp marks an old duplicate.
+        ts = seg.options.timestamps
+        if self.ts_ok and ts is not None and not f & RST and seq_lt(ts[0], self.ts_recent):
+            self.stats["paws_rejected"] += 1
+            self._request_ack("ACK (PAWS: old timestamp)")
+            return
+
         # first: sequence number check.
         if not self._acceptable(seg):
             # A zero window still accepts the ACK of a segment at RCV.NXT (3.10.7.4).
@@ -459,6 +487,15 @@ class Connection:
                     # A retransmitted FIN: ACK again and restart 2 MSL (3.10.7.4 eighth).
                     self._start_timer(TIME_WAIT_TIMER, now + 2 * self.config.msl)
                 return
+
+        # RFC 7323 4.3: remember the peer's TSval to echo (Last.ACK.sent rule).
+        if (
+            self.ts_ok
+            and ts is not None
+            and seq_le(seg.seq, self._last_ack_sent)
+            and seq_ge(ts[0], self.ts_recent)
+        ):
+            self.ts_recent = ts[0]
 
         # second: RST.
         if f & RST:
@@ -576,8 +613,10 @@ class Connection:
             self._challenge_ack(now, "challenge ACK (old ACK)")
             return False
 
+        if self.sack_ok and seg.options.sack_blocks:
+            self._update_scoreboard(seg.options.sack_blocks)
         if seq_gt(ack, self.snd_una):
-            self._ack_advance(ack, now)
+            self._ack_advance(ack, now, seg)
         elif ack == self.snd_una:
             self._maybe_duplicate_ack(seg, now)
 
@@ -608,13 +647,22 @@ class Connection:
                 return False
         return True
 
-    def _ack_advance(self, ack: int, now: float) -> None:
+    def _update_scoreboard(self, blocks) -> None:
+        """RFC 2018 / 6675: record SACKed ranges that lie inside the outstanding data."""
+        una, high = self.send_buf.base, min(self._send_offset(self.snd_max), self.send_buf.end)
+        for left, right in blocks:
+            start, end = self._send_offset(left), self._send_offset(right)
+            if una <= start < end <= high:  # D-SACKs and nonsense are ignored
+                self.scoreboard.add(start, end)
+
+    def _ack_advance(self, ack: int, now: float, seg: Segment | None = None) -> None:
         """New data (or our SYN/FIN) acknowledged: SND.UNA moves to ``ack``."""
         acked = seq_diff(ack, self.snd_una)
         if not self._syn_acked and seq_gt(ack, self.iss):
             self._syn_acked = True
             acked -= 1
         data_acked = self.send_buf.acknowledge(self._send_offset(ack))
+        self.scoreboard.advance(self.send_buf.base)
         self.snd_una = ack
         if seq_lt(self.snd_nxt, ack):
             self.snd_nxt = ack
@@ -623,12 +671,24 @@ class Connection:
         self.stats["bytes_acked"] += data_acked
         if data_acked:
             self._events.append(Event.WRITABLE)
-        # RTT sample from the timed segment (RFC 6298 2.2/2.3; Karn: never a retransmission).
-        if self._timed_seq is not None and seq_gt(ack, self._timed_seq):
+        ts = seg.options.timestamps if seg is not None and self.ts_ok else None
+        if ts is not None and ts[1] and seq_ge(ts[1], self._ts_epoch):
+            # RFC 7323 4.1 RTTM: the echoed TSval times the ACKed segment, even a
+            # retransmitted one.  Echoes older than our last timeout are skipped: a
+            # duplicate of data the peer already had is answered with its old
+            # TS.Recent, which would inflate the sample by the whole backoff.
+            self.rtt.sample(((self._tsval(now) - ts[1]) & SEQ_MASK) / 1000)
+            self._timed_seq = None
+        elif self._timed_seq is not None and seq_gt(ack, self._timed_seq):
+            # RFC 6298 2.2/2.3, one timed segment; Karn: never a retransmission.
             self.rtt.sample(now - self._timed_at)
             self._timed_seq = None
-        # Congestion control and NewReno recovery (RFC 5681 3.2, RFC 6582 3.2).
-        if self._in_recovery:
+        # Congestion control and loss recovery (RFC 5681 3.2, RFC 6582 3.2, RFC 6675 5).
+        if self._in_recovery and self.sack_ok:
+            if seq_ge(ack, self._recover):
+                self._in_recovery = False  # RFC 6675 5: recovery ends at RecoveryPoint
+                self.cc.cwnd = max(self.cc.ssthresh, 2 * self.snd_mss)
+        elif self._in_recovery:
             if seq_ge(ack, self._recover):
                 self._in_recovery = False  # full ACK: deflate (RFC 6582 3.2 step 3)
                 self.cc.cwnd = max(
@@ -639,8 +699,9 @@ class Connection:
                 self._retransmit_first(now, "fast retransmit (partial ACK)")
                 self.cc.cwnd = max(self.cc.cwnd - acked + self.snd_mss, self.snd_mss)
         elif acked > 0:
-            self.cc.on_ack(acked, now)
+            self.cc.on_ack(acked, now, self.rtt.srtt)
         self._dupacks = 0
+        self._sample_history(now)
         # RFC 6298 5.2 / 5.3: stop the timer when all is acked, else restart it.
         if self.snd_una == self.snd_max:
             self._stop_timer(RTX)
@@ -659,11 +720,27 @@ class Connection:
         ):
             return
         self._dupacks += 1
+        fresh_episode = seq_ge(self.snd_una, self._recover) or self._recover == self.iss
+        threshold = (self.config.dupthresh - 1) * self.snd_mss
+        if self.sack_ok:
+            lost = self.scoreboard.lost_boundary(threshold)
+            if not self._in_recovery and fresh_episode and (
+                self._dupacks >= self.config.dupthresh
+                or (lost is not None and lost > self.send_buf.base)
+            ):
+                # RFC 6675 5 step 4: enter loss recovery; pipe will pace retransmissions.
+                self._in_recovery = True
+                self._recover = self.snd_max
+                self.cc.on_loss(self.flight_size, now)
+                self._high_rxt = self.send_buf.base
+                self.stats["fast_retransmits"] += 1
+                self._retransmit_first(now, "fast retransmit (SACK recovery)")
+                self._high_rxt = self.send_buf.base + self.snd_mss
+                self._sample_history(now)
+            return
         if self._in_recovery:
             self.cc.cwnd += self.snd_mss  # RFC 5681 3.2 step 4: inflate
-        elif self._dupacks == 3 and (
-            seq_ge(self.snd_una, self._recover) or self._recover == self.iss
-        ):
+        elif self._dupacks == self.config.dupthresh and fresh_episode:
             # RFC 6582 3.2 step 2: enter fast recovery, remember the highest sent.
             self._in_recovery = True
             self._recover = self.snd_max
@@ -671,6 +748,7 @@ class Connection:
             self.stats["fast_retransmits"] += 1
             self._retransmit_first(now, "fast retransmit (3 duplicate ACKs)")
             self.cc.cwnd = self.cc.ssthresh + 3 * self.snd_mss  # RFC 5681 3.2 step 3
+            self._sample_history(now)
 
     def _retransmit_first(self, now: float, reason: str) -> None:
         """Resend one segment at SND.UNA without moving SND.NXT."""
@@ -798,6 +876,7 @@ class Connection:
         return min(self.timers, key=self.timers.__getitem__)
 
     def handle_timer(self, now: float) -> None:
+        self._clock = now
         for name, deadline in sorted(self.timers.items(), key=lambda kv: kv[1]):
             if deadline > now or self.timers.get(name) != deadline:
                 continue
@@ -838,9 +917,12 @@ class Connection:
             self.cc.on_rto(self.flight_size, now)
             self._in_recovery = False
             self._recover = self.snd_max  # RFC 6582 4 (avoid false fast retransmits)
+            self._high_rxt = self.send_buf.base
+            self._sample_history(now)
             self._dupacks = 0
             self.snd_nxt = self.snd_una  # go-back-N
         self._timed_seq = None  # Karn
+        self._ts_epoch = self._tsval(now)
         self.rtt.backoff()  # RFC 6298 5.5
         self._rtx_cause = f"retransmission (RTO #{self._retries})"
 
@@ -893,8 +975,28 @@ class Connection:
         if flags & SYN:
             window = min(self.config.recv_buffer, _MAX_WINDOW_FIELD)  # RFC 7323 2.2
             self.rcv_adv = seq_add(self.rcv_nxt, window)
-            send_ws = self.config.window_scaling and (not self.passive or self._peer_sent_wscale)
-            options = Options(mss=self.config.mss, wscale=self.rcv_wscale if send_ws else None)
+            # On a SYN+ACK, offer only what the peer's SYN offered (RFC 7323, RFC 2018).
+            answering = self.passive or self.state is S.SYN_RCVD
+            send_ws = self.config.window_scaling and (not answering or self._peer_sent_wscale)
+            send_sack = self.config.sack and (not answering or self.sack_ok)
+            send_ts = self.config.timestamps and (not answering or self.ts_ok)
+            options = Options(
+                mss=self.config.mss,
+                wscale=self.rcv_wscale if send_ws else None,
+                sack_permitted=send_sack,
+                timestamps=(self._tsval(self._clock), self.ts_recent if answering else 0)
+                if send_ts
+                else None,
+            )
+        elif not flags & RST and (self.ts_ok or self.sack_ok):
+            blocks = ()
+            if self.sack_ok and flags & ACK and self.recv_buf.ooo_bytes:
+                blocks = self._sack_blocks()
+            ts = (self._tsval(self._clock), self.ts_recent) if self.ts_ok else None
+            if ts is not None or blocks:
+                options = Options(sack_blocks=blocks, timestamps=ts)
+        if flags & ACK:
+            self._last_ack_sent = ack
         seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload)
         self._out.append(seg)
         self._out_reasons.append(reason)
@@ -903,8 +1005,28 @@ class Connection:
             self._unacked_bytes = 0
             self._stop_timer(DELACK)
 
+    def _tsval(self, now: float) -> int:
+        """RFC 7323 5.4: a millisecond timestamp clock."""
+        return int(now * 1000) & SEQ_MASK
+
+    def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
+        """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first."""
+        base_off, base_seq = self.recv_buf.nxt, self.rcv_nxt
+        limit = 3 if self.ts_ok else 4  # what fits in 40 option bytes on real TCP
+        return tuple(
+            (seq_add(base_seq, s - base_off), seq_add(base_seq, e - base_off))
+            for s, e in sack_blocks(
+                self.recv_buf.out_of_order_ranges(), self.recv_buf.last_ooo, limit
+            )
+        )
+
+    def _sample_history(self, now: float) -> None:
+        if self.record_history:
+            self.history.append((now, self.cc.cwnd, self.cc.ssthresh, self.rtt.srtt))
+
     def segments_to_send(self, now: float) -> list[Segment]:
         """Everything this connection wants on the wire now (pull-style output)."""
+        self._clock = now
         st = self.state
         if st not in (S.CLOSED, S.LISTEN, S.TIME_WAIT):
             self._output_syn(now)
@@ -951,11 +1073,27 @@ class Connection:
         mss = self.snd_mss
         buf = self.send_buf
         nodelay = self.config.nodelay
+        sack_recovery = self._in_recovery and self.sack_ok
+        if sack_recovery:
+            cwnd_room = self._sack_retransmit(now)
+        else:
+            cwnd = self.cc.cwnd
+            if self.config.limited_transmit and not self._in_recovery and self._dupacks:
+                cwnd += min(self._dupacks, 2) * mss  # RFC 3042: two new segments
+            in_flight = seq_diff(self.snd_nxt, self.snd_una)
+            if self.scoreboard:  # SACKed bytes are not in the network (RFC 6675 5.1)
+                in_flight -= self.scoreboard.sacked_bytes(buf.base, self._send_offset(self.snd_nxt))
+            cwnd_room = cwnd - in_flight
         while True:
             off = self._send_offset(self.snd_nxt)
+            if seq_lt(self.snd_nxt, self.snd_max) and self.scoreboard:
+                sacked = self.scoreboard.is_sacked(off)
+                if sacked is not None:
+                    # Go-back-N after a timeout skips what the peer SACKed (RFC 6675 5.1).
+                    self.snd_nxt = self._seq_of(min(sacked[1], buf.end))
+                    continue
             unsent = buf.end - off
-            window = min(self.snd_wnd, self.cc.cwnd)
-            usable = window - seq_diff(self.snd_nxt, self.snd_una)
+            usable = min(self.snd_wnd - seq_diff(self.snd_nxt, self.snd_una), cwnd_room)
             fin_pending = self._fin_queued and not (
                 self._fin_sent and seq_gt(self.snd_nxt, self._fin_seq)
             )
@@ -973,6 +1111,10 @@ class Connection:
                 break
             n = min(unsent, usable, mss)
             retransmission = seq_lt(self.snd_nxt, self.snd_max)
+            if retransmission and self.scoreboard:
+                stop = self.scoreboard.next_sacked_start(off)
+                if stop is not None:
+                    n = min(n, stop - off)
             if n < mss and not retransmission:
                 # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (3.8.6.2.1): send a
                 # short segment only if it is all we have and nothing is in flight
@@ -1006,6 +1148,7 @@ class Connection:
                 if self._timed_seq is None:
                     self._timed_seq, self._timed_at = seq, now
             self._emit(flags, seq, payload, reason)
+            cwnd_room -= n
             self.snd_nxt = seq_add(seq, n + (1 if flags & FIN else 0))
             if flags & FIN:
                 self._fin_sent = True
@@ -1017,6 +1160,29 @@ class Connection:
                 break
         if not seq_lt(self.snd_nxt, self.snd_max):
             self._rtx_cause = ""
+
+    def _sack_retransmit(self, now: float) -> int:
+        """RFC 6675 5 step (C): while pipe leaves room for a segment, resend the next
+        lost hole (NextSeg rule 1).  Returns the room left for new data."""
+        mss = self.snd_mss
+        buf = self.send_buf
+        threshold = (self.config.dupthresh - 1) * mss
+        high = min(self._send_offset(self.snd_max), buf.end)
+        while True:
+            pipe = self.scoreboard.pipe(buf.base, high, self._high_rxt, threshold)
+            room = self.cc.cwnd - pipe
+            if room < mss:
+                return room
+            hole = self.scoreboard.next_lost_hole(buf.base, self._high_rxt, threshold, mss)
+            if hole is None:
+                return room
+            off, n = hole
+            flags = ACK | (PSH if off + n == buf.end else 0)
+            self._emit(flags, self._seq_of(off), buf.peek(off, n), "SACK recovery retransmission")
+            self.stats["retransmits"] += 1
+            self.stats["sack_retransmits"] += 1
+            self._timed_seq = None  # Karn's rule
+            self._high_rxt = off + n
 
     def _send_fin_only(self, now: float) -> None:
         retransmission = self._fin_sent
@@ -1092,6 +1258,11 @@ class Connection:
             retransmits=self.stats["retransmits"],
             rto_expirations=self.stats["rto_expirations"],
             fast_retransmits=self.stats["fast_retransmits"],
+            sack_retransmits=self.stats["sack_retransmits"],
+            sacked_bytes=self.scoreboard.sacked_bytes(),
+            sack=self.sack_ok,
+            timestamps=self.ts_ok,
+            congestion=self.cc.name,
             recv_queue=len(self.recv_buf),
             send_queue=len(self.send_buf),
             dropped_segments=self.stats["dropped_segments"],

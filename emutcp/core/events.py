@@ -81,3 +81,8 @@ class TcpInfo:
     send_queue: int
     dropped_segments: int
     active_timer: str | None
+    sack_retransmits: int = 0
+    sacked_bytes: int = 0
+    sack: bool = False
+    timestamps: bool = False
+    congestion: str = ""

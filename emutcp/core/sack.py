@@ -1,0 +1,116 @@
+"""The sender's SACK scoreboard and the receiver's SACK blocks (RFC 2018, RFC 6675).
+
+Everything here works on stream offsets (see buffers.py), not sequence
+numbers, so nothing wraps.
+
+Sender side, ``Scoreboard``: the ranges the peer reported holding beyond the
+cumulative ACK, merged and sorted.  RFC 6675 defines from it:
+
+* IsLost(x): more than (DupThresh-1)*SMSS bytes are SACKed above x.  Lost-ness
+  is monotone (a lower unSACKed byte has at least as much SACKed above it), so
+  ``lost_boundary()`` returns the offset below which every unSACKed byte is
+  lost.
+* pipe (SetPipe, RFC 6675 4): bytes believed in the network: unSACKed bytes
+  not lost, plus retransmitted bytes (below HighRxt) that are not SACKed.
+* NextSeg rule 1: the first unSACKed, lost byte above HighRxt.
+
+Receiver side, ``sack_blocks``: the out-of-order intervals, the one holding
+the most recently received segment first (RFC 2018 4), at most 4 (3 when
+timestamps share the option space, as in real TCP).
+"""
+
+from __future__ import annotations
+
+
+class Scoreboard:
+    __slots__ = ("ranges",)
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []  # sorted, disjoint [start, end)
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges)
+
+    def clear(self) -> None:
+        self.ranges.clear()
+
+    def add(self, start: int, end: int) -> None:
+        keep = []
+        for s, e in self.ranges:
+            if e < start or s > end:
+                keep.append((s, e))
+            else:
+                start, end = min(start, s), max(end, e)
+        keep.append((start, end))
+        keep.sort()
+        self.ranges = keep
+
+    def advance(self, una: int) -> None:
+        """The cumulative ACK moved to ``una``: forget what lies below it."""
+        self.ranges = [(max(s, una), e) for s, e in self.ranges if e > una]
+
+    def sacked_bytes(self, lo: int = 0, hi: int | None = None) -> int:
+        total = 0
+        for s, e in self.ranges:
+            s, e = max(s, lo), e if hi is None else min(e, hi)
+            if e > s:
+                total += e - s
+        return total
+
+    def is_sacked(self, offset: int) -> tuple[int, int] | None:
+        for s, e in self.ranges:
+            if s <= offset < e:
+                return s, e
+        return None
+
+    def next_sacked_start(self, offset: int) -> int | None:
+        for s, _ in self.ranges:
+            if s > offset:
+                return s
+        return None
+
+    def lost_boundary(self, threshold: int) -> int | None:
+        """Offset below which unSACKed bytes count as lost (RFC 6675 IsLost)."""
+        above = 0
+        for s, e in reversed(self.ranges):
+            if above + (e - s) > threshold:
+                return e - (threshold - above)
+            above += e - s
+        return None
+
+    def pipe(self, una: int, high: int, high_rxt: int, threshold: int) -> int:
+        """RFC 6675 SetPipe over the outstanding bytes [una, high)."""
+        outstanding = high - una
+        sacked = self.sacked_bytes(una, high)
+        lost_edge = self.lost_boundary(threshold)
+        lost = 0
+        if lost_edge is not None and lost_edge > una:
+            lost_edge = min(lost_edge, high)
+            lost = (lost_edge - una) - self.sacked_bytes(una, lost_edge)
+        retransmitted = 0
+        if high_rxt > una:
+            retransmitted = (high_rxt - una) - self.sacked_bytes(una, high_rxt)
+        return outstanding - sacked - lost + retransmitted
+
+    def next_lost_hole(self, una: int, high_rxt: int, threshold: int, mss: int):
+        """NextSeg rule 1: (offset, length) of the next lost range to resend, or None."""
+        edge = self.lost_boundary(threshold)
+        x = max(una, high_rxt)
+        while edge is not None and x < edge:
+            r = self.is_sacked(x)
+            if r is not None:
+                x = r[1]
+                continue
+            stop = self.next_sacked_start(x)
+            end = min(x + mss, edge if stop is None else min(stop, edge))
+            return (x, end - x) if end > x else None
+        return None
+
+
+def sack_blocks(ooo_ranges: list[tuple[int, int]], recent: int | None, limit: int):
+    """Out-of-order ranges to report, the one containing ``recent`` first."""
+    if not ooo_ranges:
+        return []
+    first = [r for r in ooo_ranges if recent is not None and r[0] <= recent < r[1]]
+    rest = sorted((r for r in ooo_ranges if r not in first), reverse=True)
+    return (first + rest)[:limit]
