@@ -724,9 +724,13 @@ class Connection:
         threshold = (self.config.dupthresh - 1) * self.snd_mss
         if self.sack_ok:
             lost = self.scoreboard.lost_boundary(threshold)
-            if not self._in_recovery and fresh_episode and (
-                self._dupacks >= self.config.dupthresh
-                or (lost is not None and lost > self.send_buf.base)
+            if (
+                not self._in_recovery
+                and fresh_episode
+                and (
+                    self._dupacks >= self.config.dupthresh
+                    or (lost is not None and lost > self.send_buf.base)
+                )
             ):
                 # RFC 6675 5 step 4: enter loss recovery; pipe will pace retransmissions.
                 self._in_recovery = True
@@ -818,8 +822,9 @@ class Connection:
                         elif DELACK not in self.timers:
                             self._start_timer(DELACK, now + self.config.delayed_ack)
                     else:
-                        # Out of order or duplicate: ACK at once (RFC 5681 4.2).
-                        self._request_ack("duplicate ACK")
+                        # Out of order or duplicate: one ACK per segment, at once and
+                        # not coalesced, so the sender can count them (RFC 5681 4.2).
+                        self._emit(ACK, self.snd_nxt, b"", "duplicate ACK")
             if fin:
                 self._peer_fin_offset = offset + len(payload)
         elif fin and st in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.SYN_RCVD):

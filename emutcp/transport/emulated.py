@@ -81,6 +81,7 @@ class LinkProfile:
     queue_bytes: int | None = None
     mtu: int | None = None  # datagrams larger than this are dropped
     outages: tuple[tuple[float, float], ...] = ()  # (start, end) in trio time
+    drop_nth: frozenset[int] = frozenset()  # scripted drops: 0-based datagram numbers
 
     def __post_init__(self) -> None:
         for name in ("loss", "reorder", "duplicate", "corrupt", "truncate"):
@@ -148,6 +149,9 @@ class Link:
         p = self.profile
         st = self.stats
         st.sent += 1
+        if st.sent - 1 in p.drop_nth:
+            st.dropped["scripted"] += 1
+            return []
         for start, end in p.outages:
             if start <= now < end:
                 st.dropped["outage"] += 1
