@@ -10,24 +10,13 @@ import math
 
 import pytest
 from emunet import A, B, payload, transfer
-from flows import jain, run_flows
 
 import emutcp
 from emutcp.core.congestion import Cubic, NewReno, make_controller
 from emutcp.core.sack import Scoreboard, sack_blocks
+from emutcp.experiment import bottleneck, jain, mathis, run_flows
 
 MSS = 1400
-SEGMENT_WIRE = MSS + 40  # emutcp framing overhead per datagram, roughly
-
-
-def bottleneck(seed=1, *, rate=10e6, rtt=0.05, bdp_queues=1.0, config=None, **extra):
-    net = emutcp.EmulatedNetwork(seed=seed)
-    a = net.add_host(A, config=config)
-    b = net.add_host(B, config=config)
-    bdp = rate * rtt / 8
-    queue = max(4, int(bdp_queues * bdp / SEGMENT_WIRE))
-    net.add_link(A, B, delay=rtt / 2, rate=rate, queue=queue, **extra)
-    return net, a, b
 
 
 # ------------------------------------------------------------ controllers
@@ -135,8 +124,7 @@ async def test_check2_newreno_follows_the_mathis_model(mock_clock, p):
     net.add_link(A, B, delay=0.025, rate=200e6, queue=2000, reverse=emutcp.LinkProfile(delay=0.025))
     net.link(A, B).profile = emutcp.LinkProfile(delay=0.025, rate=200e6, queue=2000, loss=p)
     result = await run_flows(net, a, b, duration=60.0, window=(10.0, 60.0))
-    mathis = MSS * 8 / 0.05 * math.sqrt(3 / (2 * p))
-    ratio = result["goodput"][0] / mathis
+    ratio = result["goodput"][0] / mathis(MSS, 0.05, p)
     assert 0.5 <= ratio <= 2.0, (p, ratio)
 
 

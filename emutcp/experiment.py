@@ -1,21 +1,61 @@
-"""Long-running bulk flows over an emulated bottleneck, sampled over time."""
+"""Lossy-link experiments: bulk flows over an emulated bottleneck, in virtual time.
+
+The building blocks that the congestion tests, ``benchmarks/congestion.py``
+and the experiment sweeps share: ``bottleneck()`` builds a two-host network
+with a rate-limited, drop-tail link; ``run_flows()`` runs bulk senders across
+it and measures goodput over a time window; ``mathis()`` and ``jain()`` are
+the reference models the results are checked against.
+"""
 
 from __future__ import annotations
 
+import math
+
 import trio
 
-import emutcp
+from .core.config import Config
+from .host import Host
+from .transport.emulated import EmulatedNetwork
+
+A, B = "10.0.0.1", "10.0.0.2"
+WIRE_OVERHEAD = 40  # emutcp framing per datagram, roughly (for queue sizing)
+
+
+def bottleneck(
+    seed: int = 1,
+    *,
+    rate: float = 10e6,
+    rtt: float = 0.05,
+    bdp_queues: float = 1.0,
+    mss: int = 1400,
+    config: Config | None = None,
+    **impairments,
+) -> tuple[EmulatedNetwork, Host, Host]:
+    """Hosts A and B joined by ``rate`` bits/s, ``rtt`` seconds, a drop-tail queue of
+    ``bdp_queues`` bandwidth-delay products, plus any other link impairments."""
+    net = EmulatedNetwork(seed=seed)
+    a = net.add_host(A, config=config)
+    b = net.add_host(B, config=config)
+    bdp = rate * rtt / 8
+    queue = max(4, int(bdp_queues * bdp / (mss + WIRE_OVERHEAD)))
+    net.add_link(A, B, delay=rtt / 2, rate=rate, queue=queue, **impairments)
+    return net, a, b
+
+
+def mathis(mss: int, rtt: float, p: float) -> float:
+    """The Mathis et al. model of Reno goodput under random loss, bits/s."""
+    return mss * 8 / rtt * math.sqrt(3 / (2 * p))
 
 
 async def run_flows(
-    net: emutcp.EmulatedNetwork,
+    net: EmulatedNetwork,
     src,
     dst,
     *,
     flows: int = 1,
     duration: float,
     window: tuple[float, float] | None = None,
-    configs: list[emutcp.Config] | None = None,
+    configs: list[Config] | None = None,
 ) -> dict:
     """Run ``flows`` bulk senders src -> dst for ``duration`` virtual seconds.
     Returns goodput per flow in bits/s over ``window`` (default: the whole run),
@@ -58,4 +98,5 @@ async def run_flows(
 
 
 def jain(xs: list[float]) -> float:
+    """Jain's fairness index: 1.0 when every flow gets the same share."""
     return sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs))
