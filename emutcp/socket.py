@@ -158,6 +158,10 @@ class Socket:
             active_timer=None,
         )
 
+    def history(self) -> list[tuple[float, int, int, float | None]]:
+        """(time, cwnd, ssthresh, srtt) samples, oldest first, for plots."""
+        return list(self._conn.history) if self._conn is not None else []
+
     def getsockname(self) -> tuple[str, int]:
         self._check_open("getsockname")
         return self._local() or ("0.0.0.0", 0)

@@ -182,3 +182,30 @@ async def test_check6_jitter_without_reordering_causes_no_spurious_retransmissio
     r = await transfer(a, b, payload(2_000_000))
     assert r.intact
     assert r.client_info.retransmits == 0
+
+
+async def test_info_and_history_report_recovery_by_cause(mock_clock):
+    net, a, b = bottleneck(loss=0.02)
+    r = await transfer(a, b, payload(1_000_000))
+    info = r.client_info
+    assert info.retransmits >= info.sack_retransmits + info.rto_retransmits
+    assert info.fast_retransmits > 0
+    assert info.delivery_rate > 0
+    assert info.congestion == "newreno"
+
+
+async def test_socket_history_is_a_cwnd_time_series(mock_clock):
+    net, a, b = bottleneck()
+    listeners = await b.open_listeners(80)
+    client = a.socket()
+    await client.connect((B, 80))
+    server, _ = await listeners[0].socket.accept()
+    await client.sendall(bytes(300_000))
+    got = 0
+    while got < 300_000:
+        got += len(await server.recv(1 << 20))
+    series = client.history()
+    assert len(series) > 10
+    times = [t for t, *_ in series]
+    assert times == sorted(times)
+    assert series[-1][1] > series[0][1]  # cwnd grew in slow start

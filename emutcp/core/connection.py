@@ -33,6 +33,7 @@ Every state change passes through ``_set_state``, which records a
 from __future__ import annotations
 
 import errno
+from collections import deque
 from collections.abc import Callable
 
 from .buffers import ReceiveBuffer, SendBuffer
@@ -149,9 +150,11 @@ class Connection:
         self._ts_epoch = int(now * 1000) & SEQ_MASK  # TSval at the last timeout (or start)
         self.scoreboard = Scoreboard()
         self._high_rxt = 0  # HighRxt as a stream offset (RFC 6675)
-        # cwnd/ssthresh/srtt samples over time, for plots: (time, cwnd, ssthresh, srtt).
-        self.history: list[tuple[float, int, int, float | None]] = []
-        self.record_history = False
+        # cwnd/ssthresh/srtt samples over time, for plots: (time, cwnd, ssthresh, srtt),
+        # one per ACK that moves the window or recovery event; the newest 65,536 kept.
+        self.history: deque[tuple[float, int, int, float | None]] = deque(maxlen=65_536)
+        self.delivery_rate = 0.0  # bytes/s over the last round trip or more
+        self._rate_mark = (now, 0)
         self._recover = self.iss
         self._ack_now = False
         self._ack_reason = "ACK"
@@ -170,6 +173,7 @@ class Connection:
                 "rto_expirations",
                 "fast_retransmits",
                 "sack_retransmits",
+                "rto_retransmits",
                 "dropped_segments",
                 "paws_rejected",
                 "challenge_acks",
@@ -1026,8 +1030,12 @@ class Connection:
         )
 
     def _sample_history(self, now: float) -> None:
-        if self.record_history:
-            self.history.append((now, self.cc.cwnd, self.cc.ssthresh, self.rtt.srtt))
+        self.history.append((now, self.cc.cwnd, self.cc.ssthresh, self.rtt.srtt))
+        t0, b0 = self._rate_mark
+        if now - t0 >= (self.rtt.srtt or 0.1):
+            acked = self.stats["bytes_acked"]
+            self.delivery_rate = (acked - b0) / (now - t0)
+            self._rate_mark = (now, acked)
 
     def segments_to_send(self, now: float) -> list[Segment]:
         """Everything this connection wants on the wire now (pull-style output)."""
@@ -1147,6 +1155,8 @@ class Connection:
             if retransmission:
                 reason = self._rtx_cause or "retransmission"
                 self.stats["retransmits"] += 1
+                if self._rtx_cause:
+                    self.stats["rto_retransmits"] += 1
             else:
                 reason = "data"
                 self.stats["bytes_sent"] += n
@@ -1264,6 +1274,8 @@ class Connection:
             rto_expirations=self.stats["rto_expirations"],
             fast_retransmits=self.stats["fast_retransmits"],
             sack_retransmits=self.stats["sack_retransmits"],
+            rto_retransmits=self.stats["rto_retransmits"],
+            delivery_rate=self.delivery_rate,
             sacked_bytes=self.scoreboard.sacked_bytes(),
             sack=self.sack_ok,
             timestamps=self.ts_ok,

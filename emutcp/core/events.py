@@ -82,6 +82,8 @@ class TcpInfo:
     dropped_segments: int
     active_timer: str | None
     sack_retransmits: int = 0
+    rto_retransmits: int = 0
+    delivery_rate: float = 0.0  # bytes/s
     sacked_bytes: int = 0
     sack: bool = False
     timestamps: bool = False
