@@ -185,7 +185,7 @@ async def test_check6_jitter_without_reordering_causes_no_spurious_retransmissio
 
 
 async def test_info_and_history_report_recovery_by_cause(mock_clock):
-    net, a, b = bottleneck(loss=0.02)
+    _net, a, b = bottleneck(loss=0.02)
     r = await transfer(a, b, payload(1_000_000))
     info = r.client_info
     assert info.retransmits >= info.sack_retransmits + info.rto_retransmits
@@ -195,7 +195,7 @@ async def test_info_and_history_report_recovery_by_cause(mock_clock):
 
 
 async def test_socket_history_is_a_cwnd_time_series(mock_clock):
-    net, a, b = bottleneck()
+    _net, a, b = bottleneck()
     listeners = await b.open_listeners(80)
     client = a.socket()
     await client.connect((B, 80))
