@@ -11,34 +11,50 @@ import trio
 from .core.config import Config
 
 
-def _trace_printer(as_json: bool):
-    """A trace sink for ``--trace``: transitions and segments on stderr."""
+def _trace_printer():
+    """``--trace -``: transitions and segments, readable, on stderr."""
     from .core.events import SegmentRecord, Transition
 
     def trace(record, local, remote) -> None:
         where = f"{local[0]}:{local[1]}" + (f" <-> {remote[0]}:{remote[1]}" if remote else "")
-        if as_json:
-            kind = "transition" if isinstance(record, Transition) else "segment"
-            fields = {
-                k: str(getattr(record, k)) if k in ("old", "new") else getattr(record, k)
-                for k in record.__slots__
-            }
-            print(json.dumps({"kind": kind, "conn": where, **fields}), file=sys.stderr)
-        elif isinstance(record, Transition):
-            print(
-                f"[{record.time:.6f}] {where}  {record.old} -> {record.new}  ({record.cause})",
-                file=sys.stderr,
-            )
+        if isinstance(record, Transition):
+            line = f"{record.old} -> {record.new}  ({record.cause})"
         elif isinstance(record, SegmentRecord):
-            arrow = "send" if record.direction == "out" else "recv"
-            print(
-                f"[{record.time:.6f}] {where}  {arrow} {record.flags} seq={record.seq} "
-                f"ack={record.ack} win={record.window} len={record.length}"
-                + (f"  ({record.reason})" if record.reason else ""),
-                file=sys.stderr,
+            line = (
+                f"{'send' if record.direction == 'out' else 'recv'} {record.flags} "
+                f"seq={record.seq} ack={record.ack} win={record.window} len={record.length}"
+                + (f"  ({record.reason})" if record.reason else "")
             )
+        else:  # pragma: no cover
+            return
+        print(f"[{record.time:.6f}] {where}  {line}", file=sys.stderr)
 
     return trace
+
+
+class _Sinks:
+    """The tracers ``--trace`` and ``--pcap`` ask for, closed at exit."""
+
+    def __init__(self, args, *, directions=("in", "out")) -> None:
+        from .pcap import PcapWriter
+        from .trace import JsonlTrace, tee
+
+        self.closers = []
+        trace = pcap = None
+        target = getattr(args, "trace", None)
+        if target == "-":
+            trace = _trace_printer()
+        elif target:
+            trace = JsonlTrace(target)
+            self.closers.append(trace)
+        if getattr(args, "pcap", None):
+            pcap = PcapWriter(args.pcap, directions=directions)
+            self.closers.append(pcap)
+        self.tracer = tee(trace, pcap)
+
+    def close(self) -> None:
+        for c in self.closers:
+            c.close()
 
 
 def _config_from(args) -> Config:
@@ -56,7 +72,9 @@ def cmd_demo(args) -> int:
     from . import demo
 
     timeline = demo.Timeline()
-    paths = trio.run(demo.run_lab, timeline)
+    sinks = _Sinks(args, directions=("out",))  # both sides share one host: each segment once
+    paths = trio.run(lambda: demo.run_lab(timeline, extra_trace=sinks.tracer))
+    sinks.close()
     bulk = trio.run(demo.loopback_goodput, args.bytes)
     lossy = None
     if not args.no_emulated:
@@ -78,7 +96,8 @@ def cmd_demo(args) -> int:
 def cmd_serve(args) -> int:
     from .netcat import serve_main
 
-    trace = _trace_printer(args.json) if args.trace else None
+    sinks = _Sinks(args)
+    trace = sinks.tracer
     mode = "file" if args.file else args.mode
     try:
         trio.run(
@@ -95,13 +114,16 @@ def cmd_serve(args) -> int:
         )
     except KeyboardInterrupt:
         return 130
+    finally:
+        sinks.close()
     return 0
 
 
 def cmd_connect(args) -> int:
     from .netcat import connect_main
 
-    trace = _trace_printer(args.json) if args.trace else None
+    sinks = _Sinks(args)
+    trace = sinks.tracer
     try:
         trio.run(
             lambda: connect_main(
@@ -117,6 +139,8 @@ def cmd_connect(args) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        sinks.close()
     return 0
 
 
@@ -163,8 +187,19 @@ def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=int, help="maximum segment size (payload bytes)")
     p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
     p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
-    p.add_argument("--trace", action="store_true", help="print transitions and segments")
+    _add_trace_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_trace_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trace",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="transitions and segments: readable on stderr, or JSON Lines to FILE",
+    )
+    p.add_argument("--pcap", metavar="FILE", help="write segments as TCP packets (pcapng)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=float, default=0.02, help="emulated one-way delay (s)")
     p.add_argument("--no-emulated", action="store_true", help="skip the emulated-link part")
     p.add_argument("--json", action="store_true", help="print the timeline and results as JSON")
+    _add_trace_options(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("serve", help="accept emutcp connections (netcat -l)")

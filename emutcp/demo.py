@@ -25,6 +25,7 @@ from .core.config import Config
 from .core.events import SegmentRecord, Transition
 from .host import UdpHost
 from .socket import SHUT_WR
+from .trace import tee
 from .transport.emulated import EmulatedNetwork
 
 
@@ -74,9 +75,9 @@ class Timeline:
         ]
 
 
-async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1") -> dict:
+async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1", extra_trace=None) -> dict:
     """The seed scenario over real loopback UDP; returns both sides' paths."""
-    host = UdpHost(trace=timeline.trace, config=Config(msl=0.5))
+    host = UdpHost(trace=tee(timeline.trace, extra_trace), config=Config(msl=0.5))
     server = host.socket()
     timeline.call("server", "socket()")
     await server.bind((address, 0))

@@ -51,6 +51,21 @@ def test_demo_renders_a_table(capsys):
     assert "SYN-SENT" in text and "TIME-WAIT" in text and "MB/s" in text
 
 
+def test_demo_writes_jsonl_trace_and_pcap(capsys, tmp_path):
+    from emutcp.trace import read_jsonl
+
+    jsonl, pcap = tmp_path / "demo.jsonl", tmp_path / "demo.pcapng"
+    args = ["demo", "--json", "--bytes", "100000", "--no-emulated"]
+    assert main([*args, "--trace", str(jsonl), "--pcap", str(pcap)]) == 0
+    capsys.readouterr()
+    records = read_jsonl(str(jsonl))
+    kinds = {r["kind"] for r in records}
+    assert kinds == {"transition", "segment"}
+    assert any(r.get("new") == "TIME-WAIT" for r in records)
+    assert pcap.stat().st_size > 500
+    assert pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a pcapng section header
+
+
 def _transfer(server_cmd, client_cmd, payload: bytes, *, timeout: float = 60) -> dict:
     server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

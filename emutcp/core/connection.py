@@ -1243,6 +1243,7 @@ class Connection:
                 window,
                 len(seg.payload),
                 reason,
+                seg,
             ),
             self.local,
             self.remote,

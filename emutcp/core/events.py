@@ -7,6 +7,8 @@ from enum import Enum
 
 from .state import State
 
+# SegmentRecord.segment holds a core.segment.Segment; typed loosely to keep imports one-way.
+
 
 class Event(Enum):
     """What happened to a connection, for the shell to wake the right waiters."""
@@ -48,6 +50,7 @@ class SegmentRecord:
     window: int
     length: int
     reason: str
+    segment: object = None  # the Segment itself (absolute numbers, options, payload)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,90 @@
+"""Trace sinks: where transitions and segments go.
+
+A tracer is any callable ``tracer(record, local, remote)`` where ``record`` is
+a ``Transition`` or a ``SegmentRecord`` (every segment sent or received, with
+why it was sent: new data, retransmission (RTO n / fast / SACK recovery),
+delayed ACK, duplicate ACK, window update, zero-window probe, challenge ACK,
+RST and why).  Pass one as ``trace=`` to a host (``UdpHost(trace=...)``,
+``net.add_host(..., trace=...)``).  This module provides:
+
+* ``JsonlTrace(file)``: one JSON object per line, for programs;
+* ``CallbackTrace(fn)``: ``fn(dict)`` with the same objects, for notebooks;
+* ``tee(*tracers)``: several sinks at once (a pcap writer is a tracer too).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+from .core.events import SegmentRecord, Transition
+
+
+def record_to_dict(record, local, remote) -> dict:
+    """The JSON form of a trace record."""
+    out: dict = {
+        "time": record.time,
+        "local": f"{local[0]}:{local[1]}" if local else None,
+        "remote": f"{remote[0]}:{remote[1]}" if remote else None,
+    }
+    if isinstance(record, Transition):
+        out.update(kind="transition", old=str(record.old), new=str(record.new), cause=record.cause)
+    elif isinstance(record, SegmentRecord):
+        out.update(
+            kind="segment",
+            direction=record.direction,
+            flags=record.flags,
+            seq=record.seq,
+            ack=record.ack,
+            window=record.window,
+            length=record.length,
+            reason=record.reason,
+        )
+    return out
+
+
+class CallbackTrace:
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __call__(self, record, local, remote) -> None:
+        self.fn(record_to_dict(record, local, remote))
+
+
+class JsonlTrace:
+    """Write every record as a JSON line to ``target`` (a path or a text file)."""
+
+    def __init__(self, target: str | IO[str]) -> None:
+        if isinstance(target, str):
+            self._file = open(target, "w", encoding="utf-8")  # noqa: SIM115 - kept open
+            self._owned = True
+        else:
+            self._file = target
+            self._owned = False
+
+    def __call__(self, record, local, remote) -> None:
+        self._file.write(json.dumps(record_to_dict(record, local, remote)) + "\n")
+
+    def close(self) -> None:
+        self._file.flush()
+        if self._owned:
+            self._file.close()
+
+
+def tee(*tracers):
+    tracers = tuple(t for t in tracers if t is not None)
+    if not tracers:
+        return None
+    if len(tracers) == 1:
+        return tracers[0]
+
+    def fan_out(record, local, remote) -> None:
+        for t in tracers:
+            t(record, local, remote)
+
+    return fan_out
+
+
+def read_jsonl(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
