@@ -110,6 +110,7 @@ def cmd_serve(args) -> int:
                 as_json=args.json,
                 config=_config_from(args),
                 trace=trace,
+                stats=args.stats,
             )
         )
     except KeyboardInterrupt:
@@ -139,6 +140,33 @@ def cmd_connect(args) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        sinks.close()
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench_main
+
+    if not args.local and (args.host is None or args.port is None):
+        raise SystemExit("emutcp bench: give HOST PORT, or --local")
+    sinks = _Sinks(args)
+    try:
+        trio.run(
+            lambda: bench_main(
+                host_name=None if args.local else args.host,
+                port=None if args.local else args.port,
+                seconds=args.seconds,
+                nbytes=args.bytes,
+                stats=args.stats,
+                as_json=args.json,
+                config=_config_from(args),
+                trace=sinks.tracer,
+            )
+        )
+    except (ConnectionRefusedError, TimeoutError, ConnectionResetError) as exc:
+        print(f"emutcp: {exc}", file=sys.stderr)
+        return 1
     finally:
         sinks.close()
     return 0
@@ -227,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--file", help="send this file to each client, then close")
     p.set_defaults(mode="print")
     p.add_argument("--once", action="store_true", help="serve one connection, then exit")
+    p.add_argument("--stats", action="store_true", help="live connection table on stderr")
     _add_tcp_options(p)
     p.set_defaults(func=cmd_serve)
 
@@ -235,6 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("port", type=int)
     _add_tcp_options(p)
     p.set_defaults(func=cmd_connect)
+
+    p = sub.add_parser("bench", help="iperf-like goodput to a host, or --local over loopback")
+    p.add_argument("host", nargs="?")
+    p.add_argument("port", nargs="?", type=int)
+    p.add_argument("--local", action="store_true", help="benchmark over loopback UDP")
+    p.add_argument("--seconds", type=float, default=5.0, help="send for this long")
+    p.add_argument("--bytes", type=int, help="send exactly this many bytes instead")
+    p.add_argument("--stats", action="store_true", help="live connection table on stderr")
+    _add_tcp_options(p)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("relay", help="a UDP impairment proxy (loss, delay, ...) between hosts")
     p.add_argument("--listen", type=int, required=True, help="UDP port clients send to")

@@ -46,9 +46,22 @@ async def serve_main(
     as_json: bool,
     config: Config,
     trace,
+    stats: bool = False,
 ) -> None:
     host = UdpHost(config=config, trace=trace)
     listeners = await host.open_listeners(port, address=address)
+    if stats:
+        from .stats import live_stats
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: live_stats(host))
+            await _serve(listeners, mode=mode, file=file, once=once, as_json=as_json)
+            nursery.cancel_scope.cancel()
+        return
+    await _serve(listeners, mode=mode, file=file, once=once, as_json=as_json)
+
+
+async def _serve(listeners, *, mode: str, file: str | None, once: bool, as_json: bool) -> None:
     listener = listeners[0]
     bound = listener.socket.getsockname()
     print(f"emutcp: listening on {bound[0]}:{bound[1]} (UDP)", file=sys.stderr, flush=True)

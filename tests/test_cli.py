@@ -185,3 +185,26 @@ def test_serve_and_connect_across_two_network_namespaces():
     finally:
         for ns in (ns_a, ns_b):  # deleting a namespace removes its veth end too
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_bench_local_json(capsys):
+    assert main(["bench", "--local", "--bytes", "2000000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["bytes"] == 2_000_000 and result["goodput_MBps"] > 1
+
+
+async def test_connections_table_lists_live_sockets():
+    import emutcp
+    from emutcp.stats import connections_table, info_row
+
+    host = emutcp.UdpHost()
+    listeners = await host.open_listeners(0, address="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    stream = await host.open_stream("127.0.0.1", port)
+    accepted = await listeners[0].accept()
+    rows = [info_row(i) for i in host.connections()]
+    assert len(rows) == 2 and all(r[2] == "ESTABLISHED" for r in rows)
+    assert connections_table(host).row_count == 2
+    await stream.aclose()
+    await accepted.aclose()
+    await listeners[0].aclose()
