@@ -73,8 +73,19 @@ def cmd_demo(args) -> int:
 
     timeline = demo.Timeline()
     sinks = _Sinks(args, directions=("out",))  # both sides share one host: each segment once
-    paths = trio.run(lambda: demo.run_lab(timeline, extra_trace=sinks.tracer))
+    records: list = []
+    keep = (
+        (lambda rec, local, remote: records.append((rec, local, remote))) if args.diagram else None
+    )
+    from .trace import tee
+
+    paths = trio.run(lambda: demo.run_lab(timeline, extra_trace=tee(sinks.tracer, keep)))
     sinks.close()
+    if args.diagram:
+        from .diagram import draw, paths_from_trace
+        from .trace import record_to_dict
+
+        draw(paths_from_trace([record_to_dict(*r) for r in records]), args.diagram)
     bulk = trio.run(demo.loopback_goodput, args.bytes)
     lossy = None
     if not args.no_emulated:
@@ -142,6 +153,19 @@ def cmd_connect(args) -> int:
         return 130
     finally:
         sinks.close()
+    return 0
+
+
+def cmd_diagram(args) -> int:
+    from .diagram import draw, paths_from_trace
+    from .trace import read_jsonl
+
+    paths = paths_from_trace(read_jsonl(args.trace_file))
+    if not paths:
+        print("emutcp diagram: no connection transitions in that trace", file=sys.stderr)
+        return 1
+    draw(paths, args.output)
+    print(f"emutcp: wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -243,8 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=float, default=0.02, help="emulated one-way delay (s)")
     p.add_argument("--no-emulated", action="store_true", help="skip the emulated-link part")
     p.add_argument("--json", action="store_true", help="print the timeline and results as JSON")
+    p.add_argument("--diagram", metavar="PNG", help="draw both paths on the state diagram")
     _add_trace_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("diagram", help="draw a trace's paths on the RFC 9293 state diagram")
+    p.add_argument("trace_file", metavar="TRACE", help="a JSON Lines trace (--trace FILE)")
+    p.add_argument("-o", "--output", default="diagram.png")
+    p.set_defaults(func=cmd_diagram)
 
     p = sub.add_parser("serve", help="accept emutcp connections (netcat -l)")
     p.add_argument("--port", type=int, required=True)

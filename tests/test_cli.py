@@ -208,3 +208,19 @@ async def test_connections_table_lists_live_sockets():
     await stream.aclose()
     await accepted.aclose()
     await listeners[0].aclose()
+
+
+def test_diagram_from_a_demo_trace(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from emutcp.diagram import paths_from_trace
+    from emutcp.trace import read_jsonl
+
+    trace, png = tmp_path / "t.jsonl", tmp_path / "d.png"
+    assert main(["demo", "--json", "--no-emulated", "--bytes", "50000", "--trace", str(trace)]) == 0
+    capsys.readouterr()
+    paths = paths_from_trace(read_jsonl(str(trace)))
+    assert paths["client"][0] == ("CLOSED", "SYN-SENT")
+    assert paths["server"][:2] == [("CLOSED", "LISTEN"), ("LISTEN", "SYN-RECEIVED")]
+    assert paths["client"][-1] == ("TIME-WAIT", "CLOSED.end")
+    assert main(["diagram", str(trace), "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

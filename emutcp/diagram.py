@@ -1,0 +1,188 @@
+"""Draw the RFC 9293 state diagram with the paths a trace took, numbered.
+
+``emutcp diagram TRACE.jsonl -o out.png`` (and ``emutcp demo --diagram
+out.png``) lays the eleven states out as RFC 9293 figure 5 does, draws every
+edge of the diagram in grey, and highlights the client's path (blue) and the
+server's path (orange) with the step number of each transition, in the spirit
+of the seed lab's figure.  Needs matplotlib (``pip install 'emutcp[plot]'``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+# Layout after RFC 9293 figure 5 (x, y); CLOSED appears twice: where a
+# connection starts (top) and where it ends (bottom right), as in most textbooks.
+POSITIONS = {
+    "CLOSED": (0.0, 12.0),
+    "LISTEN": (0.0, 10.0),
+    "SYN-RECEIVED": (-3.2, 8.0),
+    "SYN-SENT": (3.2, 8.0),
+    "ESTABLISHED": (0.0, 6.0),
+    "FIN-WAIT-1": (-3.2, 4.0),
+    "CLOSE-WAIT": (3.2, 4.0),
+    "FIN-WAIT-2": (-3.2, 2.0),
+    "CLOSING": (0.0, 2.5),
+    "LAST-ACK": (3.2, 2.0),
+    "TIME-WAIT": (0.0, 0.0),
+    "CLOSED.end": (3.2, 0.0),
+}
+
+# The edges of the diagram with their RFC labels (event / action).
+EDGES = {
+    ("CLOSED", "LISTEN"): "passive OPEN",
+    ("CLOSED", "SYN-SENT"): "active OPEN / snd SYN",
+    ("LISTEN", "SYN-RECEIVED"): "rcv SYN / snd SYN,ACK",
+    ("LISTEN", "SYN-SENT"): "SEND / snd SYN",
+    ("LISTEN", "CLOSED"): "CLOSE",
+    ("SYN-SENT", "SYN-RECEIVED"): "rcv SYN / snd SYN,ACK",
+    ("SYN-SENT", "ESTABLISHED"): "rcv SYN,ACK / snd ACK",
+    ("SYN-SENT", "CLOSED"): "CLOSE",
+    ("SYN-RECEIVED", "ESTABLISHED"): "rcv ACK of SYN",
+    ("SYN-RECEIVED", "FIN-WAIT-1"): "CLOSE / snd FIN",
+    ("SYN-RECEIVED", "LISTEN"): "rcv RST",
+    ("ESTABLISHED", "FIN-WAIT-1"): "CLOSE / snd FIN",
+    ("ESTABLISHED", "CLOSE-WAIT"): "rcv FIN / snd ACK",
+    ("FIN-WAIT-1", "FIN-WAIT-2"): "rcv ACK of FIN",
+    ("FIN-WAIT-1", "CLOSING"): "rcv FIN / snd ACK",
+    ("FIN-WAIT-1", "TIME-WAIT"): "rcv FIN,ACK / snd ACK",
+    ("FIN-WAIT-2", "TIME-WAIT"): "rcv FIN / snd ACK",
+    ("CLOSING", "TIME-WAIT"): "rcv ACK of FIN",
+    ("CLOSE-WAIT", "LAST-ACK"): "CLOSE / snd FIN",
+    ("LAST-ACK", "CLOSED.end"): "rcv ACK of FIN",
+    ("TIME-WAIT", "CLOSED.end"): "timeout = 2MSL",
+}
+
+_ENDING = {
+    "FIN-WAIT-1",
+    "FIN-WAIT-2",
+    "CLOSING",
+    "LAST-ACK",
+    "TIME-WAIT",
+    "CLOSE-WAIT",
+    "ESTABLISHED",
+    "SYN-RECEIVED",
+}
+
+
+def _node(old: str, new: str) -> str:
+    return "CLOSED.end" if new == "CLOSED" and old in _ENDING else new
+
+
+def paths_from_trace(records: list[dict]) -> dict[str, list[tuple[str, str]]]:
+    """The client's and the server's paths (lists of edges) in a JSONL trace."""
+    by_conn: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        if r.get("kind") == "transition":
+            by_conn[(r["local"], r["remote"])].append(r)
+    paths: dict[str, list[tuple[str, str]]] = {}
+    listeners = {k[0]: v for k, v in by_conn.items() if k[1] is None}
+    for (local, remote), trs in by_conn.items():
+        if remote is None:
+            continue
+        first = trs[0]
+        if first["old"] == "CLOSED" and "client" not in paths:
+            paths["client"] = [(t["old"], _node(t["old"], t["new"])) for t in trs]
+        elif first["old"] == "LISTEN" and "server" not in paths:
+            prefix = [(t["old"], t["new"]) for t in listeners.get(local, [])[:1]]
+            paths["server"] = prefix + [(t["old"], _node(t["old"], t["new"])) for t in trs]
+    return paths
+
+
+def draw(paths: dict[str, list[tuple[str, str]]], out: str, *, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch
+
+    fig, ax = plt.subplots(figsize=(11, 12))
+    ax.set_xlim(-5.5, 5.5)
+    ax.set_ylim(-1.0, 13.0)
+    ax.axis("off")
+    colors = {"client": "#1f5fbf", "server": "#e07b00"}
+    used: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for who, edges in paths.items():
+        for step, edge in enumerate(edges, 1):
+            used[edge].append((who, step))
+
+    def arrow(a, b, color, width, rad, z):
+        (x1, y1), (x2, y2) = POSITIONS[a], POSITIONS[b]
+        patch = FancyArrowPatch(
+            (x1, y1),
+            (x2, y2),
+            arrowstyle="-|>",
+            mutation_scale=16,
+            color=color,
+            linewidth=width,
+            connectionstyle=f"arc3,rad={rad}",
+            shrinkA=26,
+            shrinkB=26,
+            zorder=z,
+        )
+        ax.add_patch(patch)
+
+    def on_curve(a, b, rad):
+        """The midpoint of matplotlib's arc3 curve from a to b (where labels go)."""
+        (x1, y1), (x2, y2) = POSITIONS[a], POSITIONS[b]
+        dx, dy = x2 - x1, y2 - y1
+        return (x1 + x2) / 2 + rad * dy / 2, (y1 + y2) / 2 - rad * dx / 2
+
+    for (a, b), label in EDGES.items():
+        rad = 0.25 if (b, a) in EDGES else 0.08
+        arrow(a, b, "#bbbbbb", 1.2, rad, 1)
+        x, y = on_curve(a, b, rad)
+        ax.text(
+            x,
+            y,
+            label,
+            fontsize=7,
+            color="#666666",
+            ha="center",
+            va="center",
+            zorder=2,
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    for edge, walkers in used.items():
+        a, b = edge
+        if a not in POSITIONS or b not in POSITIONS:
+            continue
+        for i, (who, step) in enumerate(walkers):
+            rad = (0.25 if (b, a) in EDGES else 0.08) + 0.12 * i
+            arrow(a, b, colors.get(who, "black"), 3.0, rad, 3)
+            x, y = on_curve(a, b, rad)
+            ax.text(
+                x - 0.45,
+                y - 0.3,
+                str(step),
+                fontsize=11,
+                fontweight="bold",
+                color="white",
+                ha="center",
+                va="center",
+                zorder=5,
+                bbox={"boxstyle": "circle", "fc": colors.get(who, "black")},
+            )
+    for name, (x, y) in POSITIONS.items():
+        ax.text(
+            x,
+            y,
+            name.split(".")[0],
+            ha="center",
+            va="center",
+            fontsize=11,
+            fontweight="bold",
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.5", "fc": "#f4f4f4", "ec": "#444444"},
+        )
+    handles = [
+        plt.Line2D([], [], color=c, linewidth=3, label=who)
+        for who, c in colors.items()
+        if who in paths
+    ]
+    if handles:
+        ax.legend(handles=handles, loc="upper left", fontsize=11)
+    ax.set_title(title or "TCP state diagram (RFC 9293): the paths this trace took", fontsize=13)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
