@@ -25,8 +25,8 @@ def _trace_printer():
                 f"seq={record.seq} ack={record.ack} win={record.window} len={record.length}"
                 + (f"  ({record.reason})" if record.reason else "")
             )
-        else:  # pragma: no cover
-            return
+        else:
+            return  # metrics samples go to --trace FILE, not the terminal
         print(f"[{record.time:.6f}] {where}  {line}", file=sys.stderr)
 
     return trace

@@ -40,11 +40,20 @@ class Host:
         *,
         config: Config | None = None,
         rng: random.Random | None = None,
-        trace: Callable[[object], None] | None = None,
+        trace: Callable[[object, Address, Address | None], None] | None = None,
+        pcap=None,
     ) -> None:
         self.config = config or Config()
         self.rng = rng if rng is not None else random.Random(secrets.randbits(64))
         self.isn = IsnGenerator(self.rng)
+        self.pcap = None
+        if pcap is not None:
+            # pcap="file.pcapng" (or a PcapWriter): every segment of this host, as TCP.
+            from .pcap import PcapWriter
+            from .trace import tee
+
+            self.pcap = pcap if isinstance(pcap, PcapWriter) else PcapWriter(pcap)
+            trace = tee(trace, self.pcap)
         self.trace = trace
         self._endpoints: dict[int, Endpoint] = {}
 

@@ -1,7 +1,8 @@
 """Trace sinks: where transitions and segments go.
 
 A tracer is any callable ``tracer(record, local, remote)`` where ``record`` is
-a ``Transition`` or a ``SegmentRecord`` (every segment sent or received, with
+a ``Transition``, a ``MetricsSample`` (cwnd, ssthresh, srtt, rto on every
+ACK that moves the window) or a ``SegmentRecord`` (every segment sent or received, with
 why it was sent: new data, retransmission (RTO n / fast / SACK recovery),
 delayed ACK, duplicate ACK, window update, zero-window probe, challenge ACK,
 RST and why).  Pass one as ``trace=`` to a host (``UdpHost(trace=...)``,
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import IO
 
-from .core.events import SegmentRecord, Transition
+from .core.events import MetricsSample, SegmentRecord, Transition
 
 
 def record_to_dict(record, local, remote) -> dict:
@@ -29,6 +30,15 @@ def record_to_dict(record, local, remote) -> dict:
     }
     if isinstance(record, Transition):
         out.update(kind="transition", old=str(record.old), new=str(record.new), cause=record.cause)
+    elif isinstance(record, MetricsSample):
+        out.update(
+            kind="metrics",
+            cwnd=record.cwnd,
+            ssthresh=record.ssthresh,
+            srtt=record.srtt,
+            rto=record.rto,
+            bytes_in_flight=record.bytes_in_flight,
+        )
     elif isinstance(record, SegmentRecord):
         out.update(
             kind="segment",

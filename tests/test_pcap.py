@@ -123,3 +123,19 @@ def test_writer_skips_transitions(tmp_path):
     )
     writer.close()
     assert writer.packets == 0
+
+
+async def test_pcap_option_and_metrics_in_the_jsonl_trace(mock_clock, tmp_path):
+    from emutcp.trace import JsonlTrace, read_jsonl
+
+    jsonl = JsonlTrace(str(tmp_path / "t.jsonl"))
+    net = emutcp.EmulatedNetwork(seed=2)
+    a = net.add_host(A, trace=jsonl, pcap=str(tmp_path / "a.pcapng"))
+    b = net.add_host(B)
+    net.add_link(A, B, delay=0.01)
+    r = await transfer(a, b, payload(200_000))
+    jsonl.close()
+    a.pcap.close()
+    assert r.intact and a.pcap.packets > 100
+    kinds = {rec["kind"] for rec in read_jsonl(str(tmp_path / "t.jsonl"))}
+    assert kinds == {"transition", "segment", "metrics"}

@@ -210,3 +210,42 @@ async def test_info_reports_progress():
     client.close()
     conn.close()
     server.close()
+
+
+async def test_garbage_datagrams_are_dropped_and_counted_while_a_transfer_runs():
+    host = emutcp.UdpHost()
+    server = host.socket()
+    await server.bind((LO, 0))
+    server.listen(4)
+    addr = server.getsockname()
+    junk = stdsocket.socket(stdsocket.AF_INET, stdsocket.SOCK_DGRAM)
+    payload = os.urandom(1_000_000)
+    digest = hashlib.sha256()
+    async with trio.open_nursery() as nursery:
+
+        async def sink():
+            conn, _ = await server.accept()
+            while data := await conn.recv(65536):
+                digest.update(data)
+            conn.close()
+
+        async def spray():
+            for i in range(2000):
+                junk.sendto(os.urandom(i % 300) if i % 2 else b"\x9a" + bytes(i % 50), addr)
+                if i % 50 == 0:
+                    await trio.sleep(0)
+
+        nursery.start_soon(sink)
+        nursery.start_soon(spray)
+        client = host.socket()
+        await client.connect(addr)
+        await client.sendall(payload)
+        client.shutdown(emutcp.SHUT_WR)
+        assert await client.recv(1) == b""
+        client.close()
+    junk.close()
+    assert digest.digest() == hashlib.sha256(payload).digest()
+    stats = host.endpoint_stats()
+    assert stats.get("malformed", 0) > 1000
+    assert stats["internal_errors"] == 0
+    server.close()

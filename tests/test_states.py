@@ -583,3 +583,49 @@ def test_every_state_is_reached_by_the_builders():
     ):
         reached.add(build().state)
     assert reached == set(State)
+
+
+# ============================================================== options: SACK, timestamps
+
+
+def test_limited_transmit_sends_new_data_on_the_first_two_duplicate_acks():
+    t = TcpTest.established(send_buffer=20 * MSS)
+    t.conn.send(b"L" * 14 * MSS, 0.0)
+    assert len(t.drain()) == 10  # the initial window
+    t.inject(ACK, 1, 1)  # first duplicate ACK
+    t.expect(ACK, seq=1 + 10 * MSS, length=MSS)  # RFC 3042: one new segment
+    t.inject(ACK, 1, 1)
+    t.expect(ACK, seq=1 + 11 * MSS, length=MSS)
+    t.inject(ACK, 1, 1)  # third: fast retransmit
+    t.expect(ACK, seq=1, length=MSS)
+
+
+def _established_with_timestamps() -> TcpTest:
+    t = TcpTest.syn_sent()
+    t.inject(SYN | ACK, 0, 1, options=Options(mss=MSS, timestamps=(500, 0), sack_permitted=True))
+    ack = t.expect(ACK, seq=1, ack=1)
+    assert ack.options.timestamps[1] == 500  # TSecr echoes the peer's TSval
+    assert t.conn.ts_ok and t.conn.sack_ok
+    return t
+
+
+def test_paws_drops_a_segment_with_an_old_timestamp():
+    t = _established_with_timestamps()
+    t.inject(ACK | PSH, 1, 1, b"new", options=Options(timestamps=(600, 0)))
+    assert t.conn.receive(10, 0.0) == b"new"
+    t.drain()
+    t.inject(ACK | PSH, 4, 1, b"old", options=Options(timestamps=(550, 0)))  # older TSval
+    t.expect(ACK, ack=4)
+    assert t.conn.receive(10, 0.0) == b""
+    assert t.conn.stats["paws_rejected"] == 1
+
+
+def test_receiver_reports_sack_blocks_newest_first():
+    t = _established_with_timestamps()
+    t.inject(ACK, 1 + 2 * MSS, 1, b"c" * MSS, options=Options(timestamps=(600, 0)))
+    first = t.expect(ACK, ack=1)
+    assert len(first.options.sack_blocks) == 1
+    t.inject(ACK, 1 + 4 * MSS, 1, b"e" * MSS, options=Options(timestamps=(601, 0)))
+    second = t.expect(ACK, ack=1)
+    newest, older = second.options.sack_blocks
+    assert newest[0] - older[0] == 2 * MSS  # RFC 2018 4: the latest block first

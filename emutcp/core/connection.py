@@ -39,7 +39,7 @@ from collections.abc import Callable
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
 from .congestion import make_controller
-from .events import Event, SegmentRecord, TcpInfo, Transition
+from .events import Event, MetricsSample, SegmentRecord, TcpInfo, Transition
 from .rtt import RttEstimator
 from .sack import Scoreboard, sack_blocks
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
@@ -1031,6 +1031,11 @@ class Connection:
 
     def _sample_history(self, now: float) -> None:
         self.history.append((now, self.cc.cwnd, self.cc.ssthresh, self.rtt.srtt))
+        if self.tracer is not None:
+            sample = MetricsSample(
+                now, self.cc.cwnd, self.cc.ssthresh, self.rtt.srtt, self.rtt.rto, self.flight_size
+            )
+            self.tracer(sample, self.local, self.remote)
         t0, b0 = self._rate_mark
         if now - t0 >= (self.rtt.srtt or 0.1):
             acked = self.stats["bytes_acked"]

@@ -54,6 +54,18 @@ class SegmentRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSample:
+    """Congestion state at ``time`` (traced on every ACK that moves the window)."""
+
+    time: float
+    cwnd: int
+    ssthresh: int
+    srtt: float | None
+    rto: float
+    bytes_in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
 class TcpInfo:
     """A snapshot of one connection, like Linux's ``struct tcp_info`` / ``ss -ti``."""
 

@@ -288,8 +288,11 @@ class EmulatedTransport:
 class EmulatedHost(Host):
     """A host on an ``EmulatedNetwork``, with the same API as the real host."""
 
-    def __init__(self, network: EmulatedNetwork, address: str, *, config: Config | None, trace):
-        super().__init__(config=config, rng=random.Random(f"{network.seed}/{address}"), trace=trace)
+    def __init__(
+        self, network: EmulatedNetwork, address: str, *, config: Config | None, trace, pcap=None
+    ):
+        rng = random.Random(f"{network.seed}/{address}")
+        super().__init__(config=config, rng=rng, trace=trace, pcap=pcap)
         self.network = network
         self.address = address
         self.wildcard_address = address
@@ -355,10 +358,12 @@ class EmulatedNetwork:
         self._timeline = Timeline(self._deliver, name="emutcp-emulated-network")
         self.trace_datagrams: list[tuple[float, str, str, int]] | None = None
 
-    def add_host(self, address: str, config: Config | None = None, *, trace=None) -> EmulatedHost:
+    def add_host(
+        self, address: str, config: Config | None = None, *, trace=None, pcap=None
+    ) -> EmulatedHost:
         if address in self.hosts:
             raise ValueError(f"host {address} already exists")
-        host = EmulatedHost(self, address, config=config, trace=trace)
+        host = EmulatedHost(self, address, config=config, trace=trace, pcap=pcap)
         self.hosts[address] = host
         return host
 
