@@ -15,7 +15,10 @@ sans-IO ``Mux``.  Its task loops:
    sockets whose connections reported events.
 
 User calls run in the application's task: they change the core, then call
-``flush`` directly, so data leaves without a hop through this loop.
+``flush`` directly, so data leaves without a hop through this loop.  An
+emulated transport goes one step further and has arrivals processed at once
+in the network's delivery task (``on_readable``): in virtual time the task
+switches, not the protocol, are what a simulation spends its time on.
 
 Lifetime: the task is a trio *system task* (``trio.lowlevel.spawn_system_task``),
 so applications need no nursery to use ``emutcp.socket()``.  It ends when no
@@ -51,6 +54,8 @@ class Endpoint:
         self._scope: trio.CancelScope | None = None
         self._pending: deque[tuple[bytes, tuple[str, int]]] = deque()
         self._closed_event = trio.Event()
+        if hasattr(transport, "on_readable"):
+            transport.on_readable = self._service_now
 
     @property
     def local(self) -> tuple[str, int]:
@@ -82,6 +87,10 @@ class Endpoint:
         finally:
             self._scope = None
             self._shutdown()
+
+    def _service_now(self) -> None:
+        if not self.closed:
+            self._service(trio.current_time())
 
     def _service(self, now: float) -> None:
         mux = self.mux

@@ -60,7 +60,7 @@ def test_demo_writes_jsonl_trace_and_pcap(capsys, tmp_path):
     capsys.readouterr()
     records = read_jsonl(str(jsonl))
     kinds = {r["kind"] for r in records}
-    assert kinds == {"transition", "segment"}
+    assert kinds == {"transition", "segment", "metrics"}
     assert any(r.get("new") == "TIME-WAIT" for r in records)
     assert pcap.stat().st_size > 500
     assert pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a pcapng section header

@@ -258,10 +258,16 @@ class EmulatedTransport:
         self.closed = False
         self._inbox: deque[tuple[bytes, Address]] = deque()
         self._lot = trio.lowlevel.ParkingLot()
+        # Set by the endpoint: process arrivals synchronously, saving two task
+        # switches per datagram (the simulation's main cost).
+        self.on_readable = None
 
     def deliver(self, data: bytes, src: Address) -> None:
         self._inbox.append((data, src))
-        self._lot.unpark_all()
+        if self.on_readable is not None:
+            self.on_readable()  # the endpoint processes it now, in the network's task
+        else:
+            self._lot.unpark_all()
 
     async def wait_readable(self) -> None:
         while not self._inbox:
