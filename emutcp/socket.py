@@ -41,6 +41,9 @@ TCP_CONGESTION = getattr(_std, "TCP_CONGESTION", 13)
 TCP_MAXSEG = _std.TCP_MAXSEG
 TCP_USER_TIMEOUT = getattr(_std, "TCP_USER_TIMEOUT", 18)
 SO_KEEPALIVE = _std.SO_KEEPALIVE
+TCP_KEEPIDLE = getattr(_std, "TCP_KEEPIDLE", 4)
+TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
+TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 
 _CONNECTING = (State.SYN_SENT, State.SYN_RCVD)
 
@@ -203,6 +206,12 @@ class Socket:
             changes["recv_buffer"] = int(value)
         elif level == SOL_SOCKET and option == SO_KEEPALIVE:
             changes["keepalive"] = bool(value)
+        elif level == IPPROTO_TCP and option == TCP_KEEPIDLE:
+            changes["keepalive_idle"] = float(value)
+        elif level == IPPROTO_TCP and option == TCP_KEEPINTVL:
+            changes["keepalive_interval"] = float(value)
+        elif level == IPPROTO_TCP and option == TCP_KEEPCNT:
+            changes["keepalive_count"] = int(value)
         elif level == SOL_SOCKET and option == SO_REUSEADDR:
             self._reuseaddr = bool(value)
         elif level == SOL_SOCKET and option == SO_LINGER:
@@ -214,6 +223,9 @@ class Socket:
             self.config = self.config.replace(**changes)
             if self._conn is not None:
                 self._conn.config = self._conn.config.replace(**changes)
+                if "keepalive" in changes:
+                    self._conn.arm_keepalive(self._now())
+                    self._flush(self._conn)
 
     def getsockopt(self, level: int, option: int):
         self._check_open("getsockopt")
@@ -226,6 +238,9 @@ class Socket:
             (SOL_SOCKET, SO_SNDBUF): c.send_buffer,
             (SOL_SOCKET, SO_RCVBUF): c.recv_buffer,
             (SOL_SOCKET, SO_KEEPALIVE): int(c.keepalive),
+            (IPPROTO_TCP, TCP_KEEPIDLE): int(c.keepalive_idle),
+            (IPPROTO_TCP, TCP_KEEPINTVL): int(c.keepalive_interval),
+            (IPPROTO_TCP, TCP_KEEPCNT): c.keepalive_count,
             (SOL_SOCKET, SO_REUSEADDR): int(self._reuseaddr),
             (SOL_SOCKET, SO_LINGER): struct.pack("ii", self._linger is not None, self._linger or 0),
         }

@@ -135,6 +135,8 @@ class Connection:
         self._timed_at = 0.0
         self._retries = 0
         self._persist_backoff = 0
+        self._persist_unanswered = 0
+        self._keepalive_probes = 0
         self._sws_override = False
         self.cc = make_controller(
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window
@@ -198,6 +200,7 @@ class Connection:
             self.tracer(t, self.local, self.remote)
         if new is S.ESTABLISHED:
             self._events.append(Event.ESTABLISHED)
+            self.arm_keepalive(now)
         elif new is S.TIME_WAIT:
             # RFC 9293 3.10.7.4: TIME-WAIT lasts 2 MSL; nothing else is pending.
             self.timers = {TIME_WAIT_TIMER: now + 2 * self.config.msl}
@@ -353,6 +356,30 @@ class Connection:
             )
             self._fail(err, Event.RESET, "ICMP port unreachable", now)
 
+    def open_from_cookie(
+        self, seg: Segment, mss: int, wscale: int | None, sack: bool, now: float
+    ) -> None:
+        """Become ESTABLISHED from a valid SYN-cookie ACK (see syncookies.py).  Our
+        ISS is the cookie; the handshake happened without us keeping any state."""
+        self.irs = seq_add(seg.seq, -1)
+        self.rcv_nxt = seg.seq
+        self.rcv_adv = seq_add(self.rcv_nxt, min(self.config.recv_buffer, _MAX_WINDOW_FIELD))
+        self.snd_mss = min(mss, self.config.mss)
+        self.cc.mss = self.snd_mss
+        self.cc.cwnd = self.config.initial_window * self.snd_mss
+        if wscale is not None and self.config.window_scaling:
+            self._peer_sent_wscale = True
+            self.snd_wscale = wscale
+        else:
+            self.snd_wscale = self.rcv_wscale = 0
+        self.sack_ok = self.config.sack and sack
+        self._syn_acked = True
+        self.snd_una = self.snd_nxt = self.snd_max = seq_add(self.iss, 1)
+        self.snd_wnd = self.max_snd_wnd = seg.window << self.snd_wscale
+        self.snd_wl1, self.snd_wl2 = seg.seq, seg.ack
+        self._set_state(S.SYN_RCVD, "recv SYN: sent SYN+ACK (SYN cookie, no state kept)", now)
+        self._set_state(S.ESTABLISHED, "recv ACK: SYN cookie valid", now)
+
     def _segment_in_listen(self, seg: Segment, now: float) -> None:
         """RFC 9293 3.10.7.2: the mux created us in LISTEN for this SYN."""
         f = seg.flags
@@ -505,6 +532,8 @@ class Connection:
         if f & RST:
             self._segment_rst(seg, now)
             return
+        if KEEPALIVE in self.timers:
+            self.arm_keepalive(now)  # the peer is alive
 
         # fourth: SYN in a synchronized state or SYN-RECEIVED (RFC 5961 4.2).
         if f & SYN:
@@ -624,7 +653,7 @@ class Connection:
         elif ack == self.snd_una:
             self._maybe_duplicate_ack(seg, now)
 
-        self._persist_backoff = 0  # the peer answers: keep probing patiently
+        self._persist_unanswered = 0  # the peer answers: keep probing patiently
         # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).
         if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
             old_wnd = self.snd_wnd
@@ -711,8 +740,13 @@ class Connection:
             self._stop_timer(RTX)
         else:
             self._start_timer(RTX, now + self.rtt.rto)
-        if self.config.user_timeout and self.snd_una == self.snd_max:
-            self._stop_timer(USER)
+        if self.config.user_timeout:
+            # RFC 9293 3.8.3 USER TIMEOUT: restarted by progress, stopped when
+            # nothing is left to deliver (queued data counts, as on Linux).
+            if self.send_buf or (self._fin_queued and not self._fin_acked):
+                self._start_timer(USER, now + self.config.user_timeout)
+            else:
+                self._stop_timer(USER)
 
     def _maybe_duplicate_ack(self, seg: Segment, now: float) -> None:
         """RFC 5681 2 (definition of a duplicate ACK) and 3.2 (fast retransmit)."""
@@ -899,11 +933,39 @@ class Connection:
             elif name == TIME_WAIT_TIMER:
                 self._set_state(S.CLOSED, "2MSL timer expired", now)
             elif name == USER and (
-                self.snd_una != self.snd_max or self.state in (S.SYN_SENT, S.SYN_RCVD)
+                self.send_buf
+                or self.snd_una != self.snd_max
+                or self.state in (S.SYN_SENT, S.SYN_RCVD)
             ):
                 self._timeout(now, f"user timeout ({self.config.user_timeout:g} s)")
+            elif name == KEEPALIVE:
+                self._on_keepalive_timeout(now)
             if self.state is S.CLOSED:
                 return
+
+    def arm_keepalive(self, now: float) -> None:
+        """(Re)start keep-alive timing from ``now`` if enabled (RFC 9293 3.8.4)."""
+        self._keepalive_probes = 0
+        if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_2):
+            self._start_timer(KEEPALIVE, now + self.config.keepalive_idle)
+        else:
+            self._stop_timer(KEEPALIVE)
+
+    def _on_keepalive_timeout(self, now: float) -> None:
+        """RFC 1122 4.2.3.6: after idle time, probe; only an unanswered series kills."""
+        if self.state not in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_2):
+            return
+        if self.snd_una != self.snd_max or self.send_buf:
+            # Not idle: the retransmission timer watches the peer; look again later.
+            self._start_timer(KEEPALIVE, now + self.config.keepalive_idle)
+            return
+        if self._keepalive_probes >= self.config.keepalive_count:
+            self._timeout(now, f"keep-alive: {self._keepalive_probes} probes unanswered")
+            return
+        self._keepalive_probes += 1
+        # SND.NXT-1 with no data: the peer must answer with an ACK (RFC 1122 4.2.3.6).
+        self._emit(ACK, seq_add(self.snd_una, -1), b"", f"keepalive #{self._keepalive_probes}")
+        self._start_timer(KEEPALIVE, now + self.config.keepalive_interval)
 
     def _timeout(self, now: float, why: str) -> None:
         """RFC 9293 3.8.3 (R2) / 3.10.8: give up; the user sees TimeoutError."""
@@ -947,7 +1009,8 @@ class Connection:
         old sequence number (SND.UNA-1) and no data: the receiver must answer
         with an ACK carrying its current window, and no byte is ever sent twice."""
         self._persist_backoff += 1
-        if self._persist_backoff > self.config.max_retries:
+        self._persist_unanswered += 1
+        if self._persist_unanswered > self.config.max_retries:
             # Probes unanswered: the peer is gone (RFC 9293 3.8.6.1 allows closing
             # only then; Linux counts them against tcp_retries2 the same way).
             self._timeout(now, f"{self.config.max_retries} zero-window probes unanswered")

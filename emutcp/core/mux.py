@@ -24,12 +24,18 @@ so the heap always holds its current deadline.
 Listener policy (``listen(backlog)``): a SYN creates an embryonic connection in
 LISTEN that moves to SYN-RECEIVED; at most ``config.max_syn_backlog`` of those
 exist at once and at most ``backlog`` established connections wait for
-``accept``.  When either is full a new SYN is dropped silently, as Linux does:
-the client retransmits its SYN and gets in once the application catches up,
-instead of being refused for a momentary burst.  A connection that completes
-its handshake while the accept queue is full is reset (Linux's
+``accept``.  When the accept queue is full a new SYN is dropped silently, as
+Linux does: the client retransmits its SYN and gets in once the application
+catches up, instead of being refused for a momentary burst.  When the
+half-open table is full (a SYN flood), SYNs are answered statelessly with SYN
+cookies (syncookies.py), so real clients still get in.  A connection that
+completes its handshake while the accept queue is full is reset (Linux's
 ``tcp_abort_on_overflow=1``), so the client learns at once rather than sending
 into a connection nobody will accept.
+
+Anti-amplification: until a passive peer completes the handshake its address
+is unproven (it may be spoofed), so this mux sends it at most three times the
+bytes it received from it; SYN+ACK retransmissions beyond that are dropped.
 
 A segment for no connection gets the RST that RFC 9293 3.10.7.1 prescribes,
 never a RST for a RST; a datagram that does not decode is dropped and counted.
@@ -49,9 +55,19 @@ from .config import Config
 from .connection import Connection
 from .events import Event, Transition
 from .isn import IsnGenerator
-from .segment import ACK, RST, SYN, MalformedSegment, Segment, decode_segment, encode_segment
+from .segment import (
+    ACK,
+    RST,
+    SYN,
+    MalformedSegment,
+    Options,
+    Segment,
+    decode_segment,
+    encode_segment,
+)
 from .seq import seq_add, seq_gt
 from .state import State
+from .syncookies import SynCookies
 
 Address = tuple[str, int]
 S = State
@@ -103,7 +119,10 @@ class Mux:
         self.config = config
         self.rng = rng
         self.isn = isn or IsnGenerator(rng)
+        self.cookies = SynCookies(rng)
         self.tracer = tracer
+        # Anti-amplification: bytes in/out per not-yet-validated (half-open) peer.
+        self._unvalidated: dict[Connection, list[int]] = {}
         self.connections: dict[Address, Connection] = {}
         self.listener: Listener | None = None
         self.stats: Counter[str] = Counter()
@@ -202,12 +221,21 @@ class Mux:
             del self.connections[addr]
             conn = None
         if conn is not None:
+            budget = self._unvalidated.get(conn)
+            if budget is not None:
+                budget[0] += len(data)
             conn.receive_segment(seg, now)
             self.touch(conn)
             return
         lst = self.listener
         if lst is not None and seg.flags & (SYN | ACK | RST) == SYN:
-            self._syn_for_listener(lst, seg, addr, now)
+            self._syn_for_listener(lst, seg, addr, now, len(data))
+            return
+        if (
+            lst is not None
+            and seg.flags & (SYN | ACK | RST) == ACK
+            and self._redeem_cookie(lst, seg, addr, now)
+        ):
             return
         if lst is not None and seg.flags & RST:
             return  # 3.10.7.2: RST in LISTEN is ignored
@@ -223,12 +251,14 @@ class Mux:
             and seq_gt(seg.seq, conn.rcv_nxt)
         )
 
-    def _syn_for_listener(self, lst: Listener, seg: Segment, addr: Address, now: float) -> None:
-        if (
-            len(lst.accept_queue) >= lst.backlog
-            or len(lst.half_open) >= self.config.max_syn_backlog
-        ):
+    def _syn_for_listener(
+        self, lst: Listener, seg: Segment, addr: Address, now: float, size: int
+    ) -> None:
+        if len(lst.accept_queue) >= lst.backlog:
             self.stats["syn_dropped_queue_full"] += 1  # see the module docstring
+            return
+        if len(lst.half_open) >= self.config.max_syn_backlog:
+            self._send_cookie(seg, addr, now)  # RFC 4987 3.6: answer without state
             return
         try:
             self._check_capacity()
@@ -237,8 +267,67 @@ class Mux:
             return
         conn = self._new_connection(addr, now, self.config, passive=True)
         lst.half_open.add(conn)
+        self._unvalidated[conn] = [size, 0]
         conn.receive_segment(seg, now)
         self.touch(conn)
+
+    def _send_cookie(self, seg: Segment, addr: Address, now: float) -> None:
+        o = seg.options
+        ws = o.wscale if self.config.window_scaling else None
+        sack = o.sack_permitted and self.config.sack
+        cookie = self.cookies.make(
+            self.local, addr, seg.seq, mss=o.mss or 536, wscale=ws, sack=sack, now=now
+        )
+        our_ws = None
+        if ws is not None:
+            our_ws = 0
+            while (self.config.recv_buffer >> our_ws) > 65_535 and our_ws < 14:
+                our_ws += 1
+        reply = Segment(
+            self.local[1],
+            seg.src_port,
+            cookie,
+            seq_add(seg.seq, 1),
+            SYN | ACK,
+            min(self.config.recv_buffer, 65_535),
+            Options(mss=self.config.mss, wscale=our_ws, sack_permitted=sack),
+        )
+        self.stats["syn_cookies_sent"] += 1
+        self._out.append((encode_segment(reply), addr))
+
+    def _redeem_cookie(self, lst: Listener, seg: Segment, addr: Address, now: float) -> bool:
+        """An ACK from a stranger may complete a SYN-cookie handshake."""
+        if not self.stats["syn_cookies_sent"]:
+            return False
+        client_isn, cookie = seq_add(seg.seq, -1), seq_add(seg.ack, -1)
+        opts = self.cookies.check(self.local, addr, client_isn, cookie, now)
+        if opts is None:
+            self.stats["syn_cookies_rejected"] += 1
+            return False
+        if len(lst.accept_queue) >= lst.backlog:
+            return False
+        try:
+            self._check_capacity()
+        except OSError:
+            return False
+        conn = Connection(
+            local=self.local,
+            remote=addr,
+            config=self.config,
+            iss=cookie,
+            now=now,
+            tracer=self.tracer,
+            passive=True,
+        )
+        self.connections[addr] = conn
+        conn.open_from_cookie(seg, *opts, now)
+        conn.receive_segment(seg, now)  # the ACK may carry data
+        self.stats["syn_cookies_accepted"] += 1
+        conn.events_to_report()
+        lst.accept_queue.append(conn)
+        self.wakeups.append(lst)
+        self.touch(conn)
+        return True
 
     def _reply_closed(self, seg: Segment, addr: Address) -> None:
         reply = closed_port_reply(seg, self.local[1])
@@ -279,13 +368,24 @@ class Mux:
             dirty = list(self._dirty)
             self._dirty.clear()
             for conn in dirty:
+                budget = self._unvalidated.get(conn)
                 for seg in conn.segments_to_send(now):
-                    out.append((encode_segment(seg), conn.remote))
+                    data = encode_segment(seg)
+                    if budget is not None:
+                        # Anti-amplification: an unvalidated peer gets at most 3x
+                        # the bytes it sent us (its address may be spoofed).
+                        if budget[1] + len(data) > 3 * budget[0]:
+                            self.stats["amplification_limited"] += 1
+                            continue
+                        budget[1] += len(data)
+                    out.append((data, conn.remote))
                 self._after_output(conn, now)
         return out
 
     def _after_output(self, conn: Connection, now: float) -> None:
         events = conn.events_to_report()
+        if conn.state is not S.SYN_RCVD:
+            self._unvalidated.pop(conn, None)  # handshake done (or dead): validated
         lst = self.listener
         if conn in (lst.half_open if lst else ()):
             if conn.state is S.CLOSED:
