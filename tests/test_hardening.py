@@ -74,8 +74,8 @@ async def test_receiver_that_never_reads_blocks_the_sender_within_buffers(mock_c
 
 async def test_user_timeout_aborts_a_stalled_sender_on_time(mock_clock):
     config = emutcp.Config(send_buffer=64_000, recv_buffer=64_000, user_timeout=30.0)
-    net, a, b = two_hosts(seed=3, config=config, delay=0.01)
-    _server, client, conn = await connected_sockets(a, b)
+    _net, a, b = two_hosts(seed=3, config=config, delay=0.01)
+    _server, client, _conn = await connected_sockets(a, b)
     start = trio.current_time()
     try:
         with trio.fail_after(300):
@@ -202,7 +202,7 @@ def test_syn_cookies_reject_forged_and_stale_cookies():
 
 
 async def test_half_open_peer_gets_at_most_3x_its_bytes(mock_clock):
-    net, a, b = two_hosts(seed=7, delay=0.01)
+    net, _a, b = two_hosts(seed=7, delay=0.01)
     net.trace_datagrams = []
     listeners = await b.open_listeners(80)
     from emutcp.core.segment import SYN, Segment, encode_segment
