@@ -213,3 +213,34 @@ async def test_half_open_peer_gets_at_most_3x_its_bytes(mock_clock):
     await trio.sleep(300)  # all SYN+ACK retransmissions would take ~127 s
     sent = [n for _, _, dst, n in net.trace_datagrams if dst.startswith("10.66.")]
     assert len(sent) >= 1 and sum(sent) <= 3 * len(syn)
+
+
+async def test_desynchronizing_man_in_the_middle_causes_no_ack_storm(mock_clock):
+    from emutcp.core.segment import ACK, PSH, Segment, encode_segment
+
+    net, a, b = two_hosts(seed=8, delay=0.01)
+    _server, client, conn = await connected_sockets(a, b)
+    await client.sendall(b"before")
+    assert await conn.recv(10) == b"before"
+    # The MITM injects 1,000 bytes into the server's stream as if from the client:
+    # the server's RCV.NXT jumps past everything the client will ever send there.
+    victim = conn._conn
+    forged = Segment(
+        client.getsockname()[1],
+        80,
+        victim.rcv_nxt,
+        victim.snd_nxt,
+        ACK | PSH,
+        1000,
+        payload=b"X" * 1000,
+    )
+    mux = conn._endpoint.mux
+    mux.receive_datagram(encode_segment(forged), victim.remote, trio.current_time())
+    conn._endpoint.flush()
+    before = net.link(A, B).stats.sent + net.link(B, A).stats.sent
+    with trio.move_on_after(60):
+        await client.sendall(b"after")  # the client's data now looks old to the server
+        await trio.sleep(1000)
+    exchanged = net.link(A, B).stats.sent + net.link(B, A).stats.sent - before
+    # Without rate limiting each side would ACK the other's ACKs at line rate.
+    assert exchanged < 400

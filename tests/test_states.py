@@ -629,3 +629,56 @@ def test_receiver_reports_sack_blocks_newest_first():
     second = t.expect(ACK, ack=1)
     newest, older = second.options.sack_blocks
     assert newest[0] - older[0] == 2 * MSS  # RFC 2018 4: the latest block first
+
+
+# ============================================================== RST in each synchronized state
+
+SYNCHRONIZED_BUILDERS = {
+    # state: (builder, RCV.NXT relative to the peer's ISN)
+    "ESTABLISHED": (TcpTest.established, 1),
+    "FIN-WAIT-1": (TcpTest.fin_wait_1, 1),
+    "FIN-WAIT-2": (TcpTest.fin_wait_2, 1),
+    "CLOSE-WAIT": (TcpTest.close_wait, 2),
+    "CLOSING": (TcpTest.closing, 2),
+    "LAST-ACK": (TcpTest.last_ack, 2),
+}
+
+
+@pytest.mark.parametrize("state", SYNCHRONIZED_BUILDERS)
+def test_rst_out_of_window_is_silently_dropped(state):
+    build, rcv_nxt = SYNCHRONIZED_BUILDERS[state]
+    t = build()
+    t.inject(RST, rcv_nxt + 100_000)
+    t.expect_nothing()
+    assert str(t.state) == state
+
+
+@pytest.mark.parametrize("state", SYNCHRONIZED_BUILDERS)
+def test_rst_in_window_not_exact_is_challenged_and_survived(state):
+    build, rcv_nxt = SYNCHRONIZED_BUILDERS[state]
+    t = build()
+    t.inject(RST, rcv_nxt + 10)
+    t.expect(ACK, ack=rcv_nxt)  # RFC 5961 3.2 challenge ACK
+    assert str(t.state) == state
+
+
+@pytest.mark.parametrize("state", SYNCHRONIZED_BUILDERS)
+def test_rst_exactly_at_rcv_nxt_resets(state):
+    build, rcv_nxt = SYNCHRONIZED_BUILDERS[state]
+    t = build()
+    t.inject(RST, rcv_nxt)
+    assert t.state is S.CLOSED
+    assert isinstance(t.conn.error, ConnectionResetError)
+    t.expect_nothing()
+
+
+def test_out_of_window_pure_acks_are_answered_at_most_twice_a_second():
+    t = TcpTest.established()
+    for i in range(100):  # a desynchronized peer's ACKs, all below RCV.NXT
+        t.inject(ACK, -5000 - i, 1)
+    assert len(t.drain()) == 1
+    t.at(0.5)
+    t.inject(ACK, -6000, 1)
+    assert len(t.drain()) == 1
+    t.inject(ACK | PSH, -7000, 1, b"old data")  # data is always answered
+    assert len(t.drain()) == 1

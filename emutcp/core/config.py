@@ -42,6 +42,9 @@ class Config:
     max_connections: int = 10_000
     # Challenge ACKs per second per connection (RFC 5961 7).
     challenge_ack_limit: int = 10
+    # At most one ACK per this interval answers out-of-window pure ACKs (ACK loops;
+    # Linux's tcp_invalid_ratelimit is 0.5 s).
+    invalid_ack_interval: float = 0.5
 
     def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)

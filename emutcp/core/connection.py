@@ -162,6 +162,7 @@ class Connection:
         self._ack_reason = "ACK"
         self._unacked_bytes = 0  # in-order bytes received since our last ACK
         self._challenge_window = (0.0, 0)  # (second it started, challenge ACKs sent)
+        self._last_oow_ack = -1e9  # when we last answered an out-of-window pure ACK
         self._rtx_cause = ""
 
         self.stats = dict.fromkeys(
@@ -178,6 +179,7 @@ class Connection:
                 "rto_retransmits",
                 "dropped_segments",
                 "paws_rejected",
+                "oow_acks_suppressed",
                 "challenge_acks",
             ),
             0,
@@ -513,7 +515,7 @@ class Connection:
             if not zero_window_ok:
                 self.stats["dropped_segments"] += 1
                 if not f & RST:
-                    self._request_ack("ACK of unacceptable segment")
+                    self._out_of_window_ack(seg, now, "ACK of unacceptable segment")
                 if st is S.TIME_WAIT and f & FIN and seq_lt(seg.seq, self.rcv_nxt):
                     # A retransmitted FIN: ACK again and restart 2 MSL (3.10.7.4 eighth).
                     self._start_timer(TIME_WAIT_TIMER, now + 2 * self.config.msl)
@@ -599,6 +601,19 @@ class Connection:
                 now,
             )
 
+    def _out_of_window_ack(self, seg: Segment, now: float, reason: str) -> None:
+        """Answer an unacceptable segment with an ACK (RFC 9293 3.10.7.4), but
+        rate-limit the answers to pure ACKs: two peers that disagree on sequence
+        numbers (a desynchronizing man in the middle) would otherwise ACK each
+        other's ACKs forever.  Segments carrying data or SYN/FIN are always
+        answered; they are not part of such a loop (Linux's tcp_oow_rate_limited)."""
+        if seg.seg_len == 0 and now - self._last_oow_ack < self.config.invalid_ack_interval:
+            self.stats["oow_acks_suppressed"] += 1
+            return
+        if seg.seg_len == 0:
+            self._last_oow_ack = now
+        self._request_ack(reason)
+
     def _challenge_ack(self, now: float, reason: str) -> None:
         """RFC 5961 7: challenge ACKs, rate-limited per connection."""
         second, sent = self._challenge_window
@@ -639,7 +654,7 @@ class Connection:
         # RFC 5961 5.2: SND.UNA - MAX.SND.WND <= SEG.ACK <= SND.NXT, else drop (+ACK).
         if seq_gt(ack, self.snd_max):
             self.stats["dropped_segments"] += 1
-            self._request_ack("ACK of unsent data")
+            self._out_of_window_ack(seg, now, "ACK of unsent data")
             return False
         if seq_lt(ack, seq_add(self.snd_una, -max(self.max_snd_wnd, 1))):
             self.stats["dropped_segments"] += 1
