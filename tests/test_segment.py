@@ -140,7 +140,7 @@ def test_payload_over_mss_and_huge_datagrams_are_rejected():
     with pytest.raises(MalformedSegment):
         decode_segment(encode_segment(seg), max_payload=1400)
     with pytest.raises(MalformedSegment, match="size limit"):
-        decode_segment(b"\x00" * 100_000)
+        decode_segment(b"\x9a\x01" + b"\x00" * 100_000)
     # A header that declares a huge bin length without the bytes behind it.
     with pytest.raises(MalformedSegment):
         decode_segment(b"\x9a\x01\xcd\x03\xe8\x50\x05\x06\x10\xcd\x04\x00\xc0\xc6\xff\xff\xff\xff")

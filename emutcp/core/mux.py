@@ -64,6 +64,7 @@ from .segment import (
     Segment,
     decode_segment,
     encode_segment,
+    looks_like_segment,
 )
 from .seq import seq_add, seq_gt
 from .state import State
@@ -210,6 +211,9 @@ class Mux:
     # ----------------------------------------------------------- network side
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        if not looks_like_segment(data):
+            self.stats["malformed"] += 1  # the cheap filter: most junk stops here
+            return
         try:
             seg = decode_segment(data, max_payload=self.config.mss)
         except MalformedSegment:

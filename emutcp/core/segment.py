@@ -181,8 +181,21 @@ def _decode_options(raw) -> Options:
     return Options(mss, wscale, sack_ok, sack_blocks, timestamps)
 
 
+# The smallest encoding: fixarray header, 9 one-byte fields, nil options, empty
+# bin (2 bytes) and a one-byte CRC.
+MIN_DATAGRAM = 13
+
+
+def looks_like_segment(data: bytes) -> bool:
+    """A cheap first filter for floods of junk: the fixarray-of-10 header byte and
+    format version 1 must lead every segment, and the size must be plausible."""
+    return len(data) >= MIN_DATAGRAM and data[0] == 0x9A and data[1] == FORMAT_VERSION
+
+
 def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
     """Parse and validate one datagram; raise ``MalformedSegment`` on anything wrong."""
+    if not looks_like_segment(data):
+        raise MalformedSegment("not an emutcp segment (bad header byte or too short)")
     if len(data) > max_payload + MAX_HEADER_BYTES:
         raise MalformedSegment(f"datagram of {len(data)} bytes exceeds the size limit")
     try:
