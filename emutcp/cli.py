@@ -169,6 +169,40 @@ def cmd_diagram(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from rich.console import Console
+
+    from .sweep import coerce, load_experiment, render_table, run_sweep, summarize, write_outputs
+
+    if args.file:
+        exp = load_experiment(args.file)
+    else:
+        exp = {"name": args.name, "base": {}, "sweep": {}, "seeds": 3}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        exp["base"][key] = coerce(key, value)
+    for item in args.sweep or []:
+        key, _, values = item.partition("=")
+        exp["sweep"][key] = [coerce(key, v) for v in values.split(",")]
+    if args.seeds is not None:
+        exp["seeds"] = args.seeds
+    if args.duration is not None:
+        exp["base"]["duration"] = args.duration
+    if args.real:
+        exp["name"] += "-real"
+    trials = run_sweep(exp, processes=args.processes, real=args.real, progress=not args.json)
+    rows = summarize(exp, trials)
+    files = write_outputs(exp, trials, rows, args.out, plots=not args.no_plots)
+    if args.json:
+        print(json.dumps({"summary": rows, "files": files}, default=str))
+    else:
+        console = Console()
+        console.print(render_table(exp, rows))
+        for f in files:
+            console.print(f"wrote {f}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import bench_main
 
@@ -304,6 +338,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
     _add_tcp_options(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("experiment", help="lossy-link sweeps in virtual time: tables, CSV, plots")
+    p.add_argument("file", nargs="?", help="an experiment TOML file (benchmarks/experiments/)")
+    p.add_argument("--name", default="experiment")
+    p.add_argument(
+        "--sweep",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="sweep a parameter, e.g. loss=0.005,0.01,0.02 (repeatable)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="set a parameter, e.g. rate=10mbit delay=25ms congestion=cubic",
+    )
+    p.add_argument("--seeds", type=int, help="repetitions per combination")
+    p.add_argument("--duration", type=float, help="seconds per trial")
+    p.add_argument("--processes", type=int, help="parallel trials (default: all cores)")
+    p.add_argument("--out", default="experiment-results", help="directory for CSV/JSON/PNG")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument(
+        "--real",
+        action="store_true",
+        help="run over real loopback UDP through the relay, in real time",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("relay", help="a UDP impairment proxy (loss, delay, ...) between hosts")
     p.add_argument("--listen", type=int, required=True, help="UDP port clients send to")

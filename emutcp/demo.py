@@ -224,6 +224,9 @@ def emulated_transfer(
             "dropped_by_link": dict(link.stats.dropped),
         }
 
+    from .experiment import pin_trio_scheduling
+
+    pin_trio_scheduling(seed)
     wall0 = time.perf_counter()
     result = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     result["wall_seconds"] = time.perf_counter() - wall0

@@ -183,9 +183,9 @@ async def test_200_concurrent_connections_through_one_bottleneck(mock_clock):
 
 
 def _simulate(seed: int) -> list:
-    import trio._core._run as trio_run
+    from emutcp.experiment import pin_trio_scheduling
 
-    trio_run._r.seed(0)  # pin trio's scheduling order; the link RNGs come from `seed`
+    pin_trio_scheduling(0)  # trio's run-queue order; the link RNGs come from `seed`
 
     async def main():
         net, a, b = two_hosts(seed=seed, loss=0.03, delay=0.01, jitter=0.005, reorder=0.05)

@@ -77,7 +77,7 @@ class Cubic(CongestionController):
         self.k = 0.0
         self.epoch: float | None = None
         self.w_est = 0.0
-        self._ca_acked = 0
+        self._frac = 0.0  # growth in bytes not yet added to cwnd
 
     def _start_epoch(self, now: float) -> None:
         cwnd = self.cwnd / self.mss
@@ -102,11 +102,16 @@ class Cubic(CongestionController):
         self.w_est += alpha * (acked / self.mss) / cwnd
         # RFC 9438 4.2: aim for W_cubic one RTT ahead, clamped to [cwnd, 1.5 cwnd].
         w_cubic = self.C * (t + (rtt or 0.0) - self.k) ** 3 + self.w_max
-        target = min(max(w_cubic, cwnd), 1.5 * cwnd)
         if self.w_est > w_cubic:
-            target = max(target, self.w_est)  # Reno-friendly region (4.3)
-        growth = (target - cwnd) / cwnd * (acked / self.mss)  # segments this ACK
-        self.cwnd = max(self.cwnd + int(growth * self.mss), self.mss)
+            # Reno-friendly region (RFC 9438 4.3): cwnd follows the Reno estimate.
+            self.cwnd = max(self.cwnd, int(self.w_est * self.mss))
+            return
+        target = min(max(w_cubic, cwnd), 1.5 * cwnd)
+        # Concave/convex regions (4.4, 4.5): (target - cwnd) / cwnd per segment ACKed.
+        self._frac += (target - cwnd) / cwnd * acked
+        step = int(self._frac)
+        self._frac -= step
+        self.cwnd = max(self.cwnd + step, self.mss)
 
     def on_loss(self, flight: int, now: float) -> None:
         cwnd = self.cwnd / self.mss

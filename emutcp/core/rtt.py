@@ -8,6 +8,8 @@ data resets the backoff because RTO is recomputed from SRTT and RTTVAR.
 
 from __future__ import annotations
 
+from collections import deque
+
 _ALPHA = 1 / 8  # RFC 6298 2.3
 _BETA = 1 / 4
 _K = 4
@@ -15,7 +17,7 @@ _G = 0.001  # clock granularity G: trio's clock is a float, 1 ms is honest
 
 
 class RttEstimator:
-    __slots__ = ("rto", "rto_max", "rto_min", "rttvar", "samples", "srtt")
+    __slots__ = ("recent", "rto", "rto_max", "rto_min", "rttvar", "samples", "srtt")
 
     def __init__(self, *, initial_rto: float, rto_min: float, rto_max: float) -> None:
         self.srtt: float | None = None
@@ -24,6 +26,7 @@ class RttEstimator:
         self.rto_min = rto_min
         self.rto_max = rto_max
         self.samples = 0
+        self.recent: deque[float] = deque(maxlen=4096)  # raw samples, for statistics
 
     def sample(self, r: float) -> None:
         """Fold in one RTT measurement ``r`` seconds (RFC 6298 2.2 / 2.3)."""
@@ -34,6 +37,7 @@ class RttEstimator:
             self.rttvar = (1 - _BETA) * self.rttvar + _BETA * abs(self.srtt - r)
             self.srtt = (1 - _ALPHA) * self.srtt + _ALPHA * r
         self.samples += 1
+        self.recent.append(r)
         # RFC 6298 2.4 (floor) and 2.5 (ceiling).
         self.rto = min(self.rto_max, max(self.rto_min, self.srtt + max(_G, _K * self.rttvar)))
 
