@@ -88,7 +88,12 @@ class Host:
 
     def _new_endpoint(self, transport, config: Config) -> Endpoint:
         mux = Mux(
-            local=transport.local, config=config, rng=self.rng, isn=self.isn, tracer=self.trace
+            local=transport.local,
+            config=config,
+            rng=self.rng,
+            isn=self.isn,
+            tracer=self.trace,
+            host_connections=self.connection_count,
         )
         ep = Endpoint(self, transport, mux)
         self._endpoints[transport.local[1]] = ep
@@ -176,6 +181,10 @@ class Host:
         await trio.serve_listeners(
             handler, listeners, handler_nursery=handler_nursery, task_status=task_status
         )
+
+    def connection_count(self) -> int:
+        """Connections of this host, every state (TIME-WAIT included)."""
+        return sum(len(ep.mux.connections) for ep in self._endpoints.values())
 
     def connections(self) -> list[TcpInfo]:
         """Every connection of this host, like ``ss -ti``."""

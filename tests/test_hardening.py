@@ -244,3 +244,18 @@ async def test_desynchronizing_man_in_the_middle_causes_no_ack_storm(mock_clock)
     exchanged = net.link(A, B).stats.sent + net.link(B, A).stats.sent - before
     # Without rate limiting each side would ACK the other's ACKs at line rate.
     assert exchanged < 400
+
+
+async def test_host_connection_limit_gives_a_clear_error(mock_clock):
+    import pytest
+
+    config = emutcp.Config(max_connections=3)
+    _net, a, b = two_hosts(seed=9, config=config, delay=0.01)
+    await b.open_listeners(80, backlog=10)
+    socks = []
+    for _ in range(3):
+        s = a.socket()
+        await s.connect((B, 80))
+        socks.append(s)
+    with pytest.raises(OSError, match="too many connections"):
+        await a.socket().connect((B, 80))

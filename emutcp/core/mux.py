@@ -114,7 +114,8 @@ class Mux:
         config: Config,
         rng: random.Random,
         isn: IsnGenerator | None = None,
-        tracer: Callable[[object], None] | None = None,
+        tracer: Callable[[object, Address, Address | None], None] | None = None,
+        host_connections: Callable[[], int] | None = None,
     ) -> None:
         self.local = local
         self.config = config
@@ -122,6 +123,8 @@ class Mux:
         self.isn = isn or IsnGenerator(rng)
         self.cookies = SynCookies(rng)
         self.tracer = tracer
+        # All connections of the host this mux belongs to (for the host-wide limit).
+        self._host_connections = host_connections or (lambda: len(self.connections))
         # Anti-amplification: bytes in/out per not-yet-validated (half-open) peer.
         self._unvalidated: dict[Connection, list[int]] = {}
         self.connections: dict[Address, Connection] = {}
@@ -174,7 +177,7 @@ class Mux:
 
     def _check_capacity(self) -> bool:
         """Make room for one more connection; TIME-WAIT entries are evicted first."""
-        if len(self.connections) < self.config.max_connections:
+        if self._host_connections() < self.config.max_connections:
             return True
         for addr, conn in self.connections.items():
             if conn.state is S.TIME_WAIT:
@@ -183,7 +186,8 @@ class Mux:
                 return True
         raise OSError(
             errno.EMFILE,
-            f"connection table full ({self.config.max_connections} connections on {self.local})",
+            f"too many connections: this host's limit is {self.config.max_connections} "
+            "(Config.max_connections)",
         )
 
     def _new_connection(self, remote: Address, now: float, config: Config, passive: bool):
