@@ -111,7 +111,7 @@ def main() -> None:
         f"ratio {result['ratio']:.2f} (target >= 0.5); flood sent "
         f"{statistics.median(result['junk_datagrams_sent']):.0f} datagrams per run, emutcp "
         f"read and dropped {statistics.median(result['junk_datagrams_dropped_by_emutcp']):.0f}"
-        f" (the rest the kernel dropped), "
+        f" of them while the transfer ran, "
         f"{statistics.median(result['retransmits_under_flood']):.0f} retransmissions"
     )
     RESULTS.mkdir(exist_ok=True)

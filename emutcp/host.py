@@ -200,6 +200,8 @@ class Host:
             for k, v in ep.mux.stats.items():
                 total[k] = total.get(k, 0) + v
             total["internal_errors"] = total.get("internal_errors", 0) + ep.internal_errors
+            junk = getattr(ep.transport, "junk", 0)  # filtered before reaching the mux
+            total["malformed"] = total.get("malformed", 0) + junk
         return total
 
 
