@@ -100,6 +100,50 @@ async def run_flows(
     return {"goodput": goodput, "info": infos, "rtt_samples": rtt_samples, "history": history}
 
 
+async def run_transfers(src, dst, *, flows: int, nbytes: int) -> dict:
+    """Each of ``flows`` senders moves ``nbytes`` to ``dst``; goodput is measured
+    over each flow's own completion time (until its last byte is delivered)."""
+    listeners = await dst.open_listeners(80, backlog=flows)
+    start = trio.current_time()
+    done: list[float] = [0.0] * flows
+    infos: list = [None] * flows
+    samples: list[float] = []
+    history: list = []
+
+    async def one(i: int) -> None:
+        out = await src.open_stream(dst.address, 80)
+        inn = await listeners[0].accept()
+        payload = bytes(nbytes)
+        async with trio.open_nursery() as nursery:
+
+            async def sink():
+                got = 0
+                while got < nbytes:
+                    got += len(await inn.receive_some(1 << 20))
+                done[i] = trio.current_time() - start
+
+            nursery.start_soon(sink)
+            await out.send_all(payload)
+        infos[i] = out.socket.info()
+        samples.extend(out.socket._conn.rtt.recent)
+        if i == 0:
+            history.extend(out.socket._conn.history)
+        await out.aclose()
+        await inn.aclose()
+
+    async with trio.open_nursery() as nursery:
+        for i in range(flows):
+            nursery.start_soon(one, i)
+    goodput = [nbytes * 8 / t if t else 0.0 for t in done]
+    return {
+        "goodput": goodput,
+        "info": infos,
+        "rtt_samples": samples,
+        "history": history,
+        "completion": max(done),
+    }
+
+
 def jain(xs: list[float]) -> float:
     """Jain's fairness index: 1.0 when every flow gets the same share."""
     return sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs))
@@ -126,6 +170,7 @@ DEFAULTS: dict = {
     "timestamps": True,
     "flows": 1,
     "duration": 20.0,  # virtual seconds of bulk transfer
+    "bytes": 0,  # > 0: each flow sends this many bytes; completion time is measured
     "warmup": 2.0,  # seconds excluded from goodput (slow start)
 }
 
@@ -171,14 +216,17 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
     data, acks = link_profiles(p)
     net.add_link(A, B, profile=data, reverse=acks)
     flows = int(p["flows"])
-    r = await run_flows(
-        net,
-        a,
-        b,
-        flows=flows,
-        duration=p["duration"],
-        window=(min(p["warmup"], p["duration"] / 2), p["duration"]),
-    )
+    if p["bytes"]:
+        r = await run_transfers(a, b, flows=flows, nbytes=int(p["bytes"]))
+    else:
+        r = await run_flows(
+            net,
+            a,
+            b,
+            flows=flows,
+            duration=p["duration"],
+            window=(min(p["warmup"], p["duration"] / 2), p["duration"]),
+        )
     infos = r["info"]
     out = {
         "seed": seed,
@@ -191,6 +239,11 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
         "link_drops": sum(net.link(A, B).stats.dropped.values()),
         "utilization": sum(r["goodput"]) / p["rate"],
     }
+    if "completion" in r:
+        out["completion_s"] = r["completion"]
+        # Aggregate goodput of a fixed transfer: all bytes over the last completion.
+        out["goodput_Mbps"] = flows * int(p["bytes"]) * 8 / r["completion"] / 1e6
+        out["utilization"] = out["goodput_Mbps"] * 1e6 / p["rate"]
     rtts = r.get("rtt_samples", [])
     if rtts:
         rtts = sorted(rtts)

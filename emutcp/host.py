@@ -94,6 +94,7 @@ class Host:
             isn=self.isn,
             tracer=self.trace,
             host_connections=self.connection_count,
+            evict_elsewhere=self._evict_time_wait,
         )
         ep = Endpoint(self, transport, mux)
         self._endpoints[transport.local[1]] = ep
@@ -181,6 +182,14 @@ class Host:
         await trio.serve_listeners(
             handler, listeners, handler_nursery=handler_nursery, task_status=task_status
         )
+
+    def _evict_time_wait(self) -> bool:
+        """The host is at its connection limit: free a TIME-WAIT entry anywhere."""
+        for ep in list(self._endpoints.values()):
+            if ep.mux.evict_time_wait():
+                ep.flush()  # an endpoint left with nothing to serve can close
+                return True
+        return False
 
     def connection_count(self) -> int:
         """Connections of this host, every state (TIME-WAIT included)."""

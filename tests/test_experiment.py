@@ -99,3 +99,9 @@ def test_experiment_over_real_udp_through_the_relay(capsys, tmp_path):
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert summary[0]["goodput_Mbps"] > 0.5
+
+
+def test_fixed_size_transfers_report_completion_time():
+    r = run_trial({"bytes": 500_000, "flows": 2, "loss": 0.01}, 1)
+    assert r["completion_s"] > 0.4  # 1 MB over 10 Mbit/s takes at least 0.8 s
+    assert 0 < r["utilization"] <= 1.0

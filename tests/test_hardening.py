@@ -259,3 +259,21 @@ async def test_host_connection_limit_gives_a_clear_error(mock_clock):
         socks.append(s)
     with pytest.raises(OSError, match="too many connections"):
         await a.socket().connect((B, 80))
+
+
+async def test_time_wait_entries_are_evicted_first_when_the_table_is_full(mock_clock):
+    config = emutcp.Config(max_connections=2)
+    _net, a, b = two_hosts(seed=10, config=config, delay=0.01)
+    listeners = await b.open_listeners(80, backlog=10)
+    first = a.socket()
+    await first.connect((B, 80))
+    accepted = await listeners[0].accept()
+    first.shutdown(emutcp.SHUT_WR)
+    await accepted.send_eof()  # both sides close: the client ends in TIME-WAIT
+    await first.wait_closed()
+    assert first.state is State.TIME_WAIT
+    second = a.socket()
+    await second.connect((B, 80))
+    third = a.socket()
+    await third.connect((B, 80))  # evicts the client's TIME-WAIT entry
+    assert second.state is third.state is State.ESTABLISHED

@@ -209,6 +209,8 @@ class Connection:
         elif new is S.CLOSED:
             self.timers.clear()
             self._events.append(Event.CLOSED)
+        if new is not S.ESTABLISHED and new is not S.CLOSED:
+            self._events.append(Event.STATE)
 
     def _fail(self, error: OSError, event: Event, cause: str, now: float) -> None:
         self.error = error

@@ -21,6 +21,7 @@ class Event(Enum):
     TIMED_OUT = "timed-out"  # retries or user timeout exhausted
     CLOSED = "closed"  # the TCB is gone (CLOSED after normal close or TIME-WAIT)
     ACCEPTABLE = "acceptable"  # a listener has a connection ready to accept
+    STATE = "state"  # any other state change (waiters re-check their condition)
 
 
 @dataclass(frozen=True, slots=True)

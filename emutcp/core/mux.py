@@ -116,6 +116,7 @@ class Mux:
         isn: IsnGenerator | None = None,
         tracer: Callable[[object, Address, Address | None], None] | None = None,
         host_connections: Callable[[], int] | None = None,
+        evict_elsewhere: Callable[[], bool] | None = None,
     ) -> None:
         self.local = local
         self.config = config
@@ -125,6 +126,7 @@ class Mux:
         self.tracer = tracer
         # All connections of the host this mux belongs to (for the host-wide limit).
         self._host_connections = host_connections or (lambda: len(self.connections))
+        self._evict_elsewhere = evict_elsewhere or (lambda: False)
         # Anti-amplification: bytes in/out per not-yet-validated (half-open) peer.
         self._unvalidated: dict[Connection, list[int]] = {}
         self.connections: dict[Address, Connection] = {}
@@ -179,16 +181,22 @@ class Mux:
         """Make room for one more connection; TIME-WAIT entries are evicted first."""
         if self._host_connections() < self.config.max_connections:
             return True
-        for addr, conn in self.connections.items():
-            if conn.state is S.TIME_WAIT:
-                del self.connections[addr]
-                self.stats["time_wait_evicted"] += 1
-                return True
+        if self.evict_time_wait() or self._evict_elsewhere():
+            return True
         raise OSError(
             errno.EMFILE,
             f"too many connections: this host's limit is {self.config.max_connections} "
             "(Config.max_connections)",
         )
+
+    def evict_time_wait(self) -> bool:
+        """Drop one TIME-WAIT entry to make room (RFC 9293 allows reuse; Linux too)."""
+        for addr, conn in self.connections.items():
+            if conn.state is S.TIME_WAIT:
+                del self.connections[addr]
+                self.stats["time_wait_evicted"] += 1
+                return True
+        return False
 
     def _new_connection(self, remote: Address, now: float, config: Config, passive: bool):
         conn = Connection(
