@@ -48,7 +48,7 @@ def mathis(mss: int, rtt: float, p: float) -> float:
 
 
 async def run_flows(
-    net: EmulatedNetwork,
+    net: EmulatedNetwork | None,
     src,
     dst,
     *,
@@ -56,11 +56,16 @@ async def run_flows(
     duration: float,
     window: tuple[float, float] | None = None,
     configs: list[Config] | None = None,
+    listener=None,
+    connect_to: tuple[str, int] | None = None,
 ) -> dict:
-    """Run ``flows`` bulk senders src -> dst for ``duration`` virtual seconds.
-    Returns goodput per flow in bits/s over ``window`` (default: the whole run),
-    and each sender's final TcpInfo."""
-    listeners = await dst.open_listeners(80, backlog=flows)
+    """Run ``flows`` bulk senders src -> dst for ``duration`` seconds (virtual or
+    real, whatever clock trio runs on).  Returns goodput per flow in bits/s over
+    ``window`` (default: the whole run), each sender's final TcpInfo, their RTT
+    samples and the first flow's cwnd history.  ``listener``/``connect_to``
+    route the flows elsewhere (through a relay, say) than ``dst`` port 80."""
+    listeners = [listener] if listener is not None else await dst.open_listeners(80, backlog=flows)
+    target = connect_to or (dst.address, 80)
     received = [0] * flows
     marks: dict[float, list[int]] = {}
     infos: list = [None] * flows
@@ -80,7 +85,7 @@ async def run_flows(
         senders = []
         for i in range(flows):
             config = configs[i] if configs else None
-            out = await src.open_stream(dst.address, 80, config=config)
+            out = await src.open_stream(*target, config=config)
             inn = await listeners[0].accept()
             senders.append(out)
             nursery.start_soon(source, out)
@@ -227,16 +232,21 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
             duration=p["duration"],
             window=(min(p["warmup"], p["duration"] / 2), p["duration"]),
         )
+    out = flow_metrics(r, p, flows)
+    out["link_drops"] = sum(net.link(A, B).stats.dropped.values())
+    return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
+
+
+def flow_metrics(r: dict, p: dict, flows: int) -> dict:
+    """The figures of one trial from ``run_flows``/``run_transfers`` results."""
     infos = r["info"]
     out = {
-        "seed": seed,
         "goodput_Mbps": sum(r["goodput"]) / 1e6,
         "flow_goodput_Mbps": [g / 1e6 for g in r["goodput"]],
         "fairness": jain(r["goodput"]) if flows > 1 and sum(r["goodput"]) else 1.0,
         "retransmits": sum(i.retransmits for i in infos),
         "rtos": sum(i.rto_expirations for i in infos),
         "fast_retransmits": sum(i.fast_retransmits for i in infos),
-        "link_drops": sum(net.link(A, B).stats.dropped.values()),
         "utilization": sum(r["goodput"]) / p["rate"],
     }
     if "completion" in r:
@@ -251,8 +261,6 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
         out["rtt_p99_ms"] = 1000 * rtts[min(len(rtts) - 1, int(0.99 * len(rtts)))]
     if p["loss"] > 0:
         out["mathis_Mbps"] = mathis(int(p["mss"]), 2 * p["delay"], p["loss"]) * flows / 1e6
-    if series:
-        out["series"] = {"history": r.get("history", []), "segments": segments}
     return out
 
 
@@ -263,7 +271,8 @@ def run_trial(p: dict, seed: int, series: bool = False) -> dict:
     params = {**DEFAULTS, **p}
     clock = trio.testing.MockClock(autojump_threshold=0)
     pin_trio_scheduling(seed)
-    return trio.run(lambda: run_trial_async(params, seed, series=series), clock=clock)
+    result = trio.run(lambda: run_trial_async(params, seed, series=series), clock=clock)
+    return {"seed": seed, **result}
 
 
 def pin_trio_scheduling(seed: int) -> None:
