@@ -252,6 +252,7 @@ def cmd_relay(args) -> int:
         reorder=args.reorder,
         corrupt=args.corrupt,
     )
+    sinks = _Sinks(args, directions=("out",))
     try:
         trio.run(
             lambda: relay_main(
@@ -262,10 +263,13 @@ def cmd_relay(args) -> int:
                 seed=args.seed,
                 duration=args.duration,
                 as_json=args.json,
+                observer=sinks.tracer,
             )
         )
     except KeyboardInterrupt:
         return 130
+    finally:
+        sinks.close()
     return 0
 
 
@@ -383,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="print per-direction counters at exit")
+    _add_trace_options(p)
     p.set_defaults(func=cmd_relay)
     return parser
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import trio
 
+from .core.events import SegmentRecord
+from .core.segment import MalformedSegment, decode_segment
 from .transport.emulated import Link, LinkProfile
 from .transport.timeline import Timeline
 from .transport.udp import UdpTransport
@@ -73,8 +75,12 @@ class Relay:
         forward: LinkProfile,
         reverse: LinkProfile,
         seed: int = 0,
+        observer=None,
     ) -> None:
-        self.front = UdpTransport(listen)
+        self.front = UdpTransport(listen, filter_junk=False)
+        # observer(record, src, dst): emutcp segments seen at the relay's ingress
+        # (a tracer: PcapWriter, JsonlTrace, ...); other datagrams are skipped.
+        self.observer = observer
         self.target = target
         self.forward_profile = forward
         self.reverse_profile = reverse
@@ -95,7 +101,7 @@ class Relay:
     def _session(self, client: Address) -> Session:
         s = self.sessions.get(client)
         if s is None:
-            upstream = UdpTransport(("0.0.0.0", 0))
+            upstream = UdpTransport(("0.0.0.0", 0), filter_junk=False)
             upstream.connect(self.target)
             s = Session(
                 client,
@@ -114,6 +120,7 @@ class Relay:
             for data, _addr in s.upstream.recv_batch():
                 if data is None:
                     continue  # ICMP from the target: nothing to relay
+                self._observe(data, self.target, s.client, now, "relay: server -> client")
                 for when, d in s.reverse.plan(data, now):
                     self._timeline.schedule(when, (d, s.reverse, self.front, s.client))
 
@@ -129,12 +136,35 @@ class Relay:
                         if data is None:
                             continue
                         s = self._session(client)
+                        self._observe(data, client, self.target, now, "relay: client -> server")
                         for when, d in s.forward.plan(data, now):
                             self._timeline.schedule(when, (d, s.forward, s.upstream, self.target))
             finally:
                 for s in self.sessions.values():
                     s.upstream.close()
                 self.front.close()
+
+    def _observe(self, data: bytes, src: Address, dst: Address, now: float, why: str) -> None:
+        if self.observer is None:
+            return
+        try:
+            seg = decode_segment(data)
+        except MalformedSegment:
+            return  # not emutcp (the relay carries any UDP): nothing to show
+        record = SegmentRecord(
+            now,
+            "out",
+            src,
+            dst,
+            seg.flag_names(),
+            seg.seq,
+            seg.ack,
+            seg.window,
+            len(seg.payload),
+            why,
+            seg,
+        )
+        self.observer(record, src, dst)
 
     def stats(self) -> dict:
         def link(ln: Link) -> dict:
@@ -166,8 +196,16 @@ async def relay_main(
     seed: int,
     duration: float | None,
     as_json: bool,
+    observer=None,
 ) -> None:
-    relay = Relay(listen=listen, target=target, forward=forward, reverse=reverse, seed=seed)
+    relay = Relay(
+        listen=listen,
+        target=target,
+        forward=forward,
+        reverse=reverse,
+        seed=seed,
+        observer=observer,
+    )
     print(
         f"emutcp relay: {relay.local[0]}:{relay.local[1]} -> {target[0]}:{target[1]}",
         file=sys.stderr,

@@ -79,3 +79,52 @@ async def test_impaired_udp_host_survives_loss():
     got = await _send_through(listener.getsockname(), client_host, data, listener)
     assert got == data
     listener.close()
+
+
+async def test_relay_carries_any_udp_protocol_not_just_emutcp():
+    echo = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await echo.bind((LO, 0))
+    relay = Relay(
+        listen=(LO, 0), target=echo.getsockname(), forward=LinkProfile(), reverse=LinkProfile()
+    )
+    client = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+
+        async def echo_server():
+            while True:
+                data, addr = await echo.recvfrom(100)
+                await echo.sendto(data.upper(), addr)
+
+        nursery.start_soon(echo_server)
+        with trio.fail_after(10):
+            await client.sendto(b"plain udp, not a segment", relay.local)
+            assert await client.recv(100) == b"PLAIN UDP, NOT A SEGMENT"
+        nursery.cancel_scope.cancel()
+    client.close()
+    echo.close()
+
+
+async def test_relay_exports_the_segments_it_carries_as_pcap(tmp_path):
+    from emutcp.pcap import PcapWriter
+
+    host = emutcp.UdpHost()
+    listener = host.socket()
+    await listener.bind((LO, 0))
+    listener.listen(1)
+    writer = PcapWriter(str(tmp_path / "relay.pcapng"), directions=("out",))
+    relay = Relay(
+        listen=(LO, 0),
+        target=listener.getsockname(),
+        forward=LinkProfile(),
+        reverse=LinkProfile(),
+        observer=writer,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(relay.run)
+        got = await _send_through(relay.local, host, b"z" * 50_000, listener)
+        nursery.cancel_scope.cancel()
+    writer.close()
+    assert got == b"z" * 50_000
+    assert writer.packets > 40  # both directions: data one way, ACKs the other
+    listener.close()

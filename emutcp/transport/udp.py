@@ -33,7 +33,7 @@ def family_of(host: str) -> int:
 
 
 class UdpTransport:
-    def __init__(self, local: Address, *, reuse_port: bool = False) -> None:
+    def __init__(self, local: Address, *, filter_junk: bool = True) -> None:
         self._sock = stdsocket.socket(family_of(local[0]), stdsocket.SOCK_DGRAM)
         self._sock.setblocking(False)
         for opt, size in ((stdsocket.SO_RCVBUF, 4 << 20), (stdsocket.SO_SNDBUF, 4 << 20)):
@@ -49,6 +49,7 @@ class UdpTransport:
         self.peer: Address | None = None
         self.closed = False
         self.junk = 0  # datagrams dropped before decoding
+        self.filter_junk = filter_junk  # off for the relay, which carries any UDP
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
 
@@ -84,7 +85,9 @@ class UdpTransport:
                 if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EMSGSIZE):
                     continue
                 raise
-            if n < MIN_DATAGRAM or buf[0] != 0x9A or buf[1] != FORMAT_VERSION:
+            if self.filter_junk and (
+                n < MIN_DATAGRAM or buf[0] != 0x9A or buf[1] != FORMAT_VERSION
+            ):
                 self.junk += 1  # see segment.looks_like_segment
                 continue
             out.append((bytes(view[:n]), addr[:2]))
