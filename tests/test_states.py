@@ -682,3 +682,18 @@ def test_out_of_window_pure_acks_are_answered_at_most_twice_a_second():
     assert len(t.drain()) == 1
     t.inject(ACK | PSH, -7000, 1, b"old data")  # data is always answered
     assert len(t.drain()) == 1
+
+
+def test_forged_zero_window_from_the_future_cannot_freeze_the_sender():
+    # Found by the Hypothesis attacker: an in-window ACK with a zero window and a
+    # SEQ ahead of RCV.NXT moves SND.WL1 forward, so by the RFC's WL1 rule no
+    # genuine answer could ever reopen the window.  A closed window now reopens
+    # on any acceptable segment that offers one.
+    t = TcpTest.established()
+    t.inject(ACK, 1 + 500, 1, window=0)  # the forgery: SEQ from the future
+    t.conn.send(b"stuck?", 0.0)
+    t.expect_nothing()
+    t.at(1.0)
+    t.expect(ACK, seq=0, length=0)  # zero-window probe
+    t.inject(ACK, 1, 1, window=8000)  # the genuine peer's answer
+    t.expect(ACK | PSH, seq=1, length=6)

@@ -671,8 +671,17 @@ class Connection:
             self._maybe_duplicate_ack(seg, now)
 
         self._persist_unanswered = 0  # the peer answers: keep probing patiently
-        # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).
-        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
+        # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).  A closed window
+        # also reopens on any acceptable segment offering one: otherwise one forged
+        # in-window ACK with a zero window and a future SEQ would freeze us for good,
+        # every genuine probe answer "older" by SND.WL1.  At worst a stale segment
+        # reopens it and the next probe answer closes it again.
+        reopen = self.snd_wnd == 0 and seg.window > 0 and ack == self.snd_una
+        if (
+            seq_lt(self.snd_wl1, seg.seq)
+            or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack))
+            or reopen
+        ):
             old_wnd = self.snd_wnd
             self.snd_wnd = seg.window << self.snd_wscale
             self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
