@@ -165,7 +165,10 @@ def cmd_diagram(args) -> int:
         print("emutcp diagram: no connection transitions in that trace", file=sys.stderr)
         return 1
     draw(paths, args.output)
-    print(f"emutcp: wrote {args.output}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"output": args.output, "paths": paths}))
+    else:
+        print(f"emutcp: wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -312,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diagram", help="draw a trace's paths on the RFC 9293 state diagram")
     p.add_argument("trace_file", metavar="TRACE", help="a JSON Lines trace (--trace FILE)")
     p.add_argument("-o", "--output", default="diagram.png")
+    p.add_argument("--json", action="store_true", help="print the paths drawn as JSON")
     p.set_defaults(func=cmd_diagram)
 
     p = sub.add_parser("serve", help="accept emutcp connections (netcat -l)")
