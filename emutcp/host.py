@@ -116,7 +116,8 @@ class Host:
         return self._new_endpoint(self._make_transport(local), config)
 
     def _connect_endpoint(self, remote: Address, config: Config) -> Endpoint:
-        ep = self._new_endpoint(self._make_transport(self._wildcard()), config)
+        local = ("::", 0) if ":" in remote[0] else self._wildcard()  # same family as the peer
+        ep = self._new_endpoint(self._make_transport(local), config)
         self._maybe_connect_transport(ep, remote)
         return ep
 

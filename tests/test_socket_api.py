@@ -249,3 +249,23 @@ async def test_garbage_datagrams_are_dropped_and_counted_while_a_transfer_runs()
     assert stats.get("malformed", 0) > 1000
     assert stats["internal_errors"] == 0
     server.close()
+
+
+async def test_ipv6_loopback():
+    try:
+        probe = stdsocket.socket(stdsocket.AF_INET6, stdsocket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    server = emutcp.socket()
+    await server.bind(("::1", 0))
+    server.listen(1)
+    client = emutcp.socket()
+    await client.connect(server.getsockname())
+    conn, peer = await server.accept()
+    assert peer[0] == "::1"
+    await client.sendall(b"over IPv6")
+    assert await conn.recv(20) == b"over IPv6"
+    for s in (client, conn, server):
+        s.close()
