@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 import emutcp
-from emutcp.experiment import A, B, bottleneck, jain, mathis, run_flows
+from emutcp.lab.flows import A, B, bottleneck, jain, mathis, run_flows
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 

@@ -20,7 +20,7 @@ import time
 import trio
 import trio.testing
 
-from emutcp.experiment import bottleneck, run_flows
+from emutcp.lab.flows import bottleneck, run_flows
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 RATE, DELAY = 10e6, 0.025

@@ -3,13 +3,17 @@
 Each TCP segment travels as one msgpack-encoded UDP datagram.  The protocol
 lives in a sans-IO core (``emutcp.core``); a trio endpoint task moves its
 datagrams over real UDP (``UdpHost``) or an emulated, impaired network in
-virtual time (``EmulatedNetwork``).  See README.md and DESIGN.md.
+virtual time (``EmulatedNetwork``).  Layers, top to bottom: ``tools/`` (the
+command), ``lab/`` (experiments), ``socket``/``stream`` (the API),
+``host``/``emulated`` (hosts), ``endpoint`` (the one I/O loop per transport),
+``core/`` (sans-IO TCP) and ``transport/`` (datagrams only).  See README.md.
 """
 
 from .core.config import Config
 from .core.events import Event, SegmentRecord, TcpInfo, Transition
 from .core.segment import MalformedSegment, Segment
 from .core.state import State
+from .emulated import EmulatedHost, EmulatedNetwork
 from .host import Host, UdpHost, default_host, open_listeners, open_stream, serve, socket
 from .socket import (
     IPPROTO_TCP,
@@ -32,7 +36,8 @@ from .socket import (
     Socket,
 )
 from .stream import SocketListener, SocketStream
-from .transport.emulated import EmulatedHost, EmulatedNetwork, GilbertElliott, LinkProfile
+from .transport import DatagramTransport
+from .transport.link import GilbertElliott, LinkProfile
 
 __version__ = "0.1.0"
 
@@ -55,6 +60,7 @@ __all__ = [
     "TCP_NODELAY",
     "TCP_USER_TIMEOUT",
     "Config",
+    "DatagramTransport",
     "EmulatedHost",
     "EmulatedNetwork",
     "Event",

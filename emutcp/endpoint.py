@@ -17,8 +17,13 @@ sans-IO ``Mux``.  Its task loops:
 User calls run in the application's task: they change the core, then call
 ``flush`` directly, so data leaves without a hop through this loop.  An
 emulated transport goes one step further and has arrivals processed at once
-in the network's delivery task (``on_readable``): in virtual time the task
-switches, not the protocol, are what a simulation spends its time on.
+in the network's delivery task (``set_arrival_callback``): in virtual time the
+task switches, not the protocol, are what a simulation spends its time on.
+
+Wakeups: the mux reports which connections and listeners had events; the
+endpoint keeps its own map from those to the sockets that use them
+(``attach``/``detach``) and calls ``Socket.wake()``.  The core holds no
+reference to anything of the shell.
 
 Lifetime: the task is a trio *system task* (``trio.lowlevel.spawn_system_task``),
 so applications need no nursery to use ``emutcp.socket()``.  It ends when no
@@ -35,16 +40,30 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from .core.mux import Mux
+from .transport.base import Address, DatagramTransport
+
+if TYPE_CHECKING:
+    from .host import Host
 
 log = logging.getLogger("emutcp.endpoint")
+# Datagrams taken from the transport per pass: large, so a flood of junk is
+# drained before the kernel drops real segments queued behind it.
+BATCH_LIMIT = 16_384
+
+
+class Wakeable(Protocol):
+    """What the endpoint wakes: a socket whose waiters re-check their condition."""
+
+    def wake(self) -> None: ...
 
 
 class Endpoint:
-    def __init__(self, host, transport, mux: Mux) -> None:
+    def __init__(self, host: Host, transport: DatagramTransport, mux: Mux) -> None:
         self.host = host
         self.transport = transport
         self.mux = mux
@@ -52,14 +71,22 @@ class Endpoint:
         self.closed = False
         self.internal_errors = 0
         self._scope: trio.CancelScope | None = None
-        self._pending: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self._pending: deque[tuple[bytes, Address]] = deque()
         self._closed_event = trio.Event()
-        if hasattr(transport, "on_readable"):
-            transport.on_readable = self._service_now
+        self._waiters: dict[object, Wakeable] = {}  # connection or listener -> its socket
+        transport.set_arrival_callback(self._service_now)
 
     @property
-    def local(self) -> tuple[str, int]:
+    def local(self) -> Address:
         return self.transport.local
+
+    def attach(self, tcb: object, socket: Wakeable) -> None:
+        """Wake ``socket`` whenever the core reports events for ``tcb`` (a
+        connection or listener of this endpoint's mux)."""
+        self._waiters[tcb] = socket
+
+    def detach(self, tcb: object) -> None:
+        self._waiters.pop(tcb, None)
 
     def start(self) -> None:
         trio.lowlevel.spawn_system_task(self._run, name=f"emutcp-endpoint-{self.local}")
@@ -94,7 +121,7 @@ class Endpoint:
 
     def _service(self, now: float) -> None:
         mux = self.mux
-        for data, addr in self.transport.recv_batch():
+        for data, addr in self.transport.recv_batch(BATCH_LIMIT):
             try:
                 if data is None:
                     mux.receive_icmp_unreachable(addr, now)
@@ -125,10 +152,11 @@ class Endpoint:
         for item in datagrams:
             if pending or not send(*item):
                 pending.append(item)
-        for obj in self.mux.take_wakeups():
-            wake = getattr(getattr(obj, "owner", None), "_wake", None)
-            if wake is not None:
-                wake()
+        waiters = self._waiters
+        for tcb in self.mux.take_wakeups():
+            socket = waiters.get(tcb)
+            if socket is not None:
+                socket.wake()
         scope = self._scope
         if scope is not None:
             if pending:
@@ -163,7 +191,7 @@ class Endpoint:
     def _shutdown(self) -> None:
         self.closed = True
         self.transport.close()
-        self.host._forget_endpoint(self)
+        self.host.endpoint_closed(self)
         self._closed_event.set()
 
     async def wait_closed(self) -> None:

@@ -1,12 +1,21 @@
 """Hosts: where sockets live.  ``UdpHost`` is this machine over real UDP;
 ``EmulatedHost`` (emulated.py) is a host on an ``EmulatedNetwork``.
 
+Theory of operation
+-------------------
+
 A host owns the registry of endpoints by local port (so ``bind`` to a busy
 port is ``OSError(EADDRINUSE)``), an injected ``random.Random`` (ISN secrets,
 so a seeded run repeats bit for bit), default ``Config`` and an optional
 ``trace`` callable that receives every ``Transition`` and ``SegmentRecord``.
 It offers the whole public API: ``socket()``, ``open_stream()``,
 ``open_listeners()``, ``serve()`` and ``connections()`` (like ``ss -ti``).
+
+The seam between a ``Socket`` and its host is public and small:
+``resolve(address)``, ``bind_endpoint(local, config, reuse=)``,
+``endpoint_for_connect(remote, config, endpoint)``, and, from the endpoint,
+``endpoint_closed(ep)``.  A new kind of host implements one method,
+``make_transport(local)``, returning any ``DatagramTransport``.
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ from .core.config import Config
 from .core.events import TcpInfo
 from .core.isn import IsnGenerator
 from .core.mux import Mux
+from .core.segment import looks_like_segment
 from .core.state import State
 from .endpoint import Endpoint
 from .socket import Socket
 from .stream import SocketListener, SocketStream
+from .transport.base import DatagramTransport
 from .transport.udp import UdpTransport
 
 Address = tuple[str, int]
@@ -59,15 +70,19 @@ class Host:
 
     # ------------------------------------------------------ to be provided
 
-    def _make_transport(self, local: Address):
+    def make_transport(self, local: Address) -> DatagramTransport:
+        """A new datagram socket bound to ``local`` (port 0: any free port)."""
         raise NotImplementedError
 
-    # -------------------------------------------------------------- plumbing
+    # ------------------------------------------------ the Socket <-> Host seam
 
-    def _wildcard(self) -> Address:
+    def wildcard(self) -> Address:
+        """The address an unbound socket binds to: any port, this host's address."""
         return (self.wildcard_address, 0)
 
-    async def _resolve(self, address) -> Address:
+    async def resolve(self, address: object) -> Address:
+        """Check and resolve a user's ``(host, port)``: ``ValueError`` /
+        ``OverflowError`` for bad ones, as Python's sockets raise."""
         if not isinstance(address, tuple) or len(address) < 2:
             raise ValueError(f"address must be a (host, port) tuple, got {address!r}")
         host, port = address[0], int(address[1])
@@ -86,7 +101,7 @@ class Host:
             raise OSError(errno.EHOSTUNREACH, f"cannot resolve {name!r}")
         return infos[0][4][0]
 
-    def _new_endpoint(self, transport, config: Config) -> Endpoint:
+    def _new_endpoint(self, transport: DatagramTransport, config: Config) -> Endpoint:
         mux = Mux(
             local=transport.local,
             config=config,
@@ -102,7 +117,10 @@ class Host:
         ep.start()
         return ep
 
-    def _bind_endpoint(self, local: Address, config: Config, *, reuse: bool) -> Endpoint:
+    def bind_endpoint(self, local: Address, config: Config, *, reuse: bool) -> Endpoint:
+        """The endpoint for a socket bound to ``local``: a new transport, or (with
+        ``SO_REUSEADDR``) one whose only connections are in TIME-WAIT.  Its user
+        count includes the caller, who ``release()``s it on close."""
         existing = self._endpoints.get(local[1]) if local[1] else None
         if existing is not None:
             only_time_wait = existing.mux.listener is None and all(
@@ -113,25 +131,30 @@ class Host:
                 existing.acquire()
                 return existing
             raise OSError(errno.EADDRINUSE, f"address {local[0]}:{local[1]} is already in use")
-        return self._new_endpoint(self._make_transport(local), config)
+        return self._new_endpoint(self.make_transport(local), config)
 
-    def _connect_endpoint(self, remote: Address, config: Config) -> Endpoint:
-        local = ("::", 0) if ":" in remote[0] else self._wildcard()  # same family as the peer
-        ep = self._new_endpoint(self._make_transport(local), config)
-        self._maybe_connect_transport(ep, remote)
-        return ep
+    def endpoint_for_connect(
+        self, remote: Address, config: Config, endpoint: Endpoint | None = None
+    ) -> Endpoint:
+        """The endpoint an active open to ``remote`` uses: the socket's own (if it
+        was bound) or a new one on an ephemeral port of the peer's family.  A
+        transport serving nobody else is connected to the peer, so that "port
+        unreachable" reaches the connection at once.  A new endpoint's user
+        count includes the caller."""
+        if endpoint is None:
+            local = ("::", 0) if ":" in remote[0] else self.wildcard()  # the peer's family
+            endpoint = self._new_endpoint(self.make_transport(local), config)
+        if endpoint.mux.listener is None and not endpoint.mux.connections:
+            old_port = endpoint.local[1]
+            if endpoint.transport.connect(remote):
+                endpoint.mux.local = endpoint.local
+                if endpoint.local[1] != old_port:  # pragma: no cover - ports do not move
+                    self._endpoints.pop(old_port, None)
+                    self._endpoints[endpoint.local[1]] = endpoint
+        return endpoint
 
-    def _maybe_connect_transport(self, ep: Endpoint, remote: Address) -> None:
-        connect = getattr(ep.transport, "connect", None)
-        if connect is not None and ep.mux.listener is None and not ep.mux.connections:
-            old_port = ep.transport.local[1]
-            connect(remote)
-            ep.mux.local = ep.transport.local
-            if ep.transport.local[1] != old_port:  # pragma: no cover - ports do not move
-                self._endpoints.pop(old_port, None)
-                self._endpoints[ep.transport.local[1]] = ep
-
-    def _forget_endpoint(self, ep: Endpoint) -> None:
+    def endpoint_closed(self, ep: Endpoint) -> None:
+        """Called by an endpoint whose task has ended: its port is free again."""
         if self._endpoints.get(ep.local[1]) is ep:
             del self._endpoints[ep.local[1]]
 
@@ -184,6 +207,16 @@ class Host:
             handler, listeners, handler_nursery=handler_nursery, task_status=task_status
         )
 
+    def endpoints(self) -> list[Endpoint]:
+        """The live endpoints of this host (one per bound transport)."""
+        return list(self._endpoints.values())
+
+    def crash(self) -> None:
+        """Lose every connection at once, as a host switched off: nothing is sent."""
+        for ep in list(self._endpoints.values()):
+            ep.kill()
+        self._endpoints.clear()
+
     def _evict_time_wait(self) -> bool:
         """The host is at its connection limit: free a TIME-WAIT entry anywhere."""
         for ep in list(self._endpoints.values()):
@@ -210,8 +243,8 @@ class Host:
             for k, v in ep.mux.stats.items():
                 total[k] = total.get(k, 0) + v
             total["internal_errors"] = total.get("internal_errors", 0) + ep.internal_errors
-            junk = getattr(ep.transport, "junk", 0)  # filtered before reaching the mux
-            total["malformed"] = total.get("malformed", 0) + junk
+            # Junk the transport's filter dropped before the mux saw it.
+            total["malformed"] = total.get("malformed", 0) + ep.transport.junk
         return total
 
 
@@ -225,8 +258,8 @@ class UdpHost(Host):
         super().__init__(**kwargs)
         self.impair = impair
 
-    def _make_transport(self, local: Address):
-        transport = UdpTransport(local)
+    def make_transport(self, local: Address) -> DatagramTransport:
+        transport = UdpTransport(local, accept=looks_like_segment)
         if self.impair is None:
             return transport
         from .transport.impaired import ImpairedTransport

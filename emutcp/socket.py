@@ -7,10 +7,13 @@ async call is a trio checkpoint.
 
 A socket is a thin handle: it owns an endpoint reference (the transport socket
 and its mux) and either a listener or one connection.  Blocking calls park on
-the socket's ``ParkingLot`` and the endpoint unparks it whenever the core
-reports an event for its connection; the call then re-checks its condition.
+the socket's ``ParkingLot``; the socket ``attach``es its connection (or
+listener) to the endpoint, which calls ``wake()`` whenever the core reports an
+event for it; the call then re-checks its condition.  It reaches its host only
+through the host's public seam (``resolve``, ``bind_endpoint``,
+``endpoint_for_connect``).
 
-Errors are the standard ones (DESIGN.md point 5): ``ConnectionRefusedError``,
+Errors are the standard ones, as Python's own sockets raise them: ``ConnectionRefusedError``,
 ``ConnectionResetError``, ``TimeoutError``, ``BrokenPipeError`` after
 ``shutdown(SHUT_WR)``, ``OSError(EADDRINUSE)``, ``OSError(EBADF)`` after
 ``close()``, and an ``OSError`` naming the state for calls in the wrong state.
@@ -21,12 +24,18 @@ from __future__ import annotations
 import errno
 import socket as _std
 import struct
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .core.config import Config
+from .core.connection import Connection
 from .core.events import TcpInfo, Transition
 from .core.state import State
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint
+    from .host import Host
 
 SHUT_RD, SHUT_WR, SHUT_RDWR = _std.SHUT_RD, _std.SHUT_WR, _std.SHUT_RDWR
 SOL_SOCKET, IPPROTO_TCP = _std.SOL_SOCKET, _std.IPPROTO_TCP
@@ -54,14 +63,14 @@ def _copy_error(err: OSError) -> OSError:
 
 
 class Socket:
-    def __init__(self, host, config: Config | None = None) -> None:
+    def __init__(self, host: Host, config: Config | None = None) -> None:
         self.host = host
         self.config = config or host.config
         self.family = _std.AF_INET
         self.type = _std.SOCK_STREAM
-        self._endpoint = None
-        self._conn = None
-        self._listener = None
+        self._endpoint: Endpoint | None = None
+        self._conn: Connection | None = None
+        self._listener: Any = None
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
         self._shut_wr = False
@@ -74,13 +83,30 @@ class Socket:
 
     # -------------------------------------------------------------- plumbing
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Called by the endpoint when the core reports an event for this
+        socket's connection or listener: blocked calls re-check their condition."""
         self._lot.unpark_all()
+
+    async def wait_for_wakeup(self) -> None:
+        """Block until the next ``wake()`` (any event on this socket's connection):
+        for tools and tests that watch a connection without reading from it."""
+        await self._lot.park()
 
     def _now(self) -> float:
         return trio.current_time()
 
-    def _flush(self, conn=None) -> None:
+    def _use_endpoint(self, endpoint: Endpoint) -> None:
+        """Use ``endpoint``, whose user count already includes this socket."""
+        self._endpoint = endpoint
+
+    def _adopt(self, conn: Connection) -> None:
+        """Make ``conn`` this socket's connection and have the endpoint wake us."""
+        assert self._endpoint is not None
+        self._conn = conn
+        self._endpoint.attach(conn, self)
+
+    def _flush(self, conn: Connection | None = None) -> None:
         if self._endpoint is not None:
             if conn is not None:
                 self._endpoint.mux.touch(conn)
@@ -126,7 +152,32 @@ class Socket:
 
     @property
     def did_shutdown_SHUT_WR(self) -> bool:
+        """``shutdown(SHUT_WR)`` was called (the name ``trio.socket`` uses)."""
         return self._shut_wr
+
+    @property
+    def closed(self) -> bool:
+        """``close()`` was called."""
+        return self._closed
+
+    @property
+    def is_listening(self) -> bool:
+        return self._listener is not None
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The endpoint (transport socket and its mux) this socket uses, once bound."""
+        return self._endpoint
+
+    @property
+    def connection(self) -> Connection | None:
+        """The core's connection (the TCB) behind this socket, read-only by
+        convention: for tools and tests that inspect TCP's variables."""
+        return self._conn
+
+    def rtt_samples(self) -> list[float]:
+        """The connection's recent RTT samples in seconds, oldest first."""
+        return list(self._conn.rtt.recent) if self._conn is not None else []
 
     def info(self) -> TcpInfo:
         if self._conn is not None:
@@ -259,35 +310,36 @@ class Socket:
         self._check_open("bind")
         if self._endpoint is not None:
             raise OSError(errno.EINVAL, f"bind: socket already bound to {self._local()}")
-        local = await self.host._resolve(address)
-        self._endpoint = self.host._bind_endpoint(local, self.config, reuse=self._reuseaddr)
+        local = await self.host.resolve(address)
+        self._use_endpoint(self.host.bind_endpoint(local, self.config, reuse=self._reuseaddr))
 
     def listen(self, backlog: int = 128) -> None:
         self._check_open("listen")
         if self._conn is not None:
             raise OSError(errno.EISCONN, f"listen: socket is connected (state {self.state})")
-        if self._endpoint is None:
-            self._endpoint = self.host._bind_endpoint(
-                self.host._wildcard(), self.config, reuse=False
-            )
-        self._listener = self._endpoint.mux.listen(backlog, self._now())
-        self._listener.owner = self
+        endpoint = self._endpoint
+        if endpoint is None:
+            endpoint = self.host.bind_endpoint(self.host.wildcard(), self.config, reuse=False)
+            self._use_endpoint(endpoint)
+        self._listener = endpoint.mux.listen(backlog, self._now())
+        endpoint.attach(self._listener, self)
 
     async def accept(self) -> tuple[Socket, tuple[str, int]]:
         await trio.lowlevel.checkpoint_if_cancelled()
         self._check_open("accept")
         if self._listener is None:
             raise OSError(errno.EINVAL, f"accept: socket is not listening (state {self.state})")
-        mux = self._endpoint.mux
+        endpoint = self._endpoint
+        assert endpoint is not None
+        mux = endpoint.mux
         while True:
             self._check_open("accept")
             conn = mux.accept()
             if conn is not None:
                 child = Socket(self.host, self.config)
-                child._endpoint = self._endpoint
-                self._endpoint.acquire()
-                child._conn = conn
-                conn.owner = child
+                endpoint.acquire()  # the child holds the endpoint too
+                child._use_endpoint(endpoint)
+                child._adopt(conn)
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return child, conn.remote
             await self._park()
@@ -297,14 +349,11 @@ class Socket:
         self._check_open("connect")
         if self._listener is not None or self._conn is not None:
             raise OSError(errno.EISCONN, f"connect: socket already in state {self.state}")
-        remote = await self.host._resolve(address)
-        if self._endpoint is None:
-            self._endpoint = self.host._connect_endpoint(remote, self.config)
-        else:
-            self.host._maybe_connect_transport(self._endpoint, remote)
-        conn = self._endpoint.mux.connect(remote, self._now(), self.config)
-        conn.owner = self
-        self._conn = conn
+        remote = await self.host.resolve(address)
+        endpoint = self.host.endpoint_for_connect(remote, self.config, self._endpoint)
+        self._use_endpoint(endpoint)
+        conn = endpoint.mux.connect(remote, self._now(), self.config)
+        self._adopt(conn)
         self._flush(conn)
         try:
             while conn.state in _CONNECTING:
@@ -398,7 +447,7 @@ class Socket:
             conn.shutdown_write(self._now())
             self._shut_wr = True
         self._flush(conn)
-        self._wake()
+        self.wake()
 
     def close(self) -> None:
         """Close the socket.  A connection finishes its close in the background
@@ -415,10 +464,14 @@ class Socket:
                 conn.abort(now, "close with SO_LINGER 0: sent RST")
             else:
                 conn.close(now)
-        if self._endpoint is not None:
+        endpoint = self._endpoint
+        if endpoint is not None:
             self._flush(conn)
-            self._endpoint.release()
-        self._wake()
+            for tcb in (conn, self._listener):
+                if tcb is not None:
+                    endpoint.detach(tcb)
+            endpoint.release()
+        self.wake()
 
     async def aclose(self) -> None:
         self.close()

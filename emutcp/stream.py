@@ -25,12 +25,12 @@ _DEFAULT_RECEIVE_SIZE = 65_536
 
 @contextmanager
 def _translate_errors(sock: Socket, what: str) -> Iterator[None]:
-    if sock._closed:
+    if sock.closed:
         raise trio.ClosedResourceError(f"{what}: this stream was closed")
     try:
         yield
     except OSError as exc:
-        if sock._closed or exc.errno == errno.EBADF:
+        if sock.closed or exc.errno == errno.EBADF:
             raise trio.ClosedResourceError(f"{what}: this stream was closed") from None
         raise trio.BrokenResourceError(f"{what}: {exc}") from exc
 
@@ -59,7 +59,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         with self._send_guard:
-            if self.socket._shut_wr and not self.socket._closed:
+            if self.socket.did_shutdown_SHUT_WR and not self.socket.closed:
                 await trio.lowlevel.checkpoint()
                 raise trio.ClosedResourceError("send_all: send_eof() was called")
             with _translate_errors(self.socket, "send_all"):
@@ -72,7 +72,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
     async def send_eof(self) -> None:
         with self._send_guard:
             await trio.lowlevel.checkpoint()
-            if self.socket._shut_wr:
+            if self.socket.did_shutdown_SHUT_WR:
                 return
             with _translate_errors(self.socket, "send_eof"):
                 self.socket.shutdown(SHUT_WR)
@@ -103,7 +103,7 @@ class SocketStream(trio.abc.HalfCloseableStream):
 
 class SocketListener(trio.abc.Listener[SocketStream]):
     def __init__(self, socket: Socket) -> None:
-        if socket._listener is None:
+        if not socket.is_listening:
             raise ValueError("SocketListener needs a listening socket")
         self.socket = socket
 

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from emutcp.cli import main
+from emutcp.tools.cli import main
 
 PY = [sys.executable, "-m", "emutcp"]
 
@@ -195,7 +195,7 @@ def test_bench_local_json(capsys):
 
 async def test_connections_table_lists_live_sockets():
     import emutcp
-    from emutcp.stats import connections_table, info_row
+    from emutcp.tools.stats import connections_table, info_row
 
     host = emutcp.UdpHost()
     listeners = await host.open_listeners(0, address="127.0.0.1")
@@ -212,7 +212,7 @@ async def test_connections_table_lists_live_sockets():
 
 def test_diagram_from_a_demo_trace(capsys, tmp_path):
     pytest.importorskip("matplotlib")
-    from emutcp.diagram import paths_from_trace
+    from emutcp.tools.diagram import paths_from_trace
     from emutcp.trace import read_jsonl
 
     trace, png = tmp_path / "t.jsonl", tmp_path / "d.png"

@@ -14,7 +14,7 @@ from emunet import A, B, payload, transfer
 import emutcp
 from emutcp.core.congestion import Cubic, NewReno, make_controller
 from emutcp.core.sack import Scoreboard, sack_blocks
-from emutcp.experiment import bottleneck, jain, mathis, run_flows
+from emutcp.lab.flows import bottleneck, jain, mathis, run_flows
 
 MSS = 1400
 

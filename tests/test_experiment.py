@@ -8,9 +8,9 @@ import pathlib
 
 import pytest
 
-from emutcp.cli import main
-from emutcp.experiment import run_trial
-from emutcp.sweep import coerce, combinations, load_experiment
+from emutcp.lab.sweep import coerce, combinations, load_experiment
+from emutcp.lab.trial import run_trial
+from emutcp.tools.cli import main
 
 EXPERIMENTS = pathlib.Path(__file__).parent.parent / "benchmarks" / "experiments"
 

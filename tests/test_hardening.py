@@ -10,6 +10,7 @@ from emunet import A, B, connected_sockets, payload, transfer, two_hosts
 
 import emutcp
 from emutcp import State
+from emutcp.testing import connection_of, inject_datagram, mux_of, wait_until
 
 
 async def test_keepalive_finds_a_dead_peer(mock_clock):
@@ -22,11 +23,11 @@ async def test_keepalive_finds_a_dead_peer(mock_clock):
     assert await conn.recv(10) == b"hello"
     t0 = trio.current_time()
     net.link(A, B).profile = emutcp.LinkProfile(delay=0.01, outages=((t0 + 1, 1e9),))
+    victim = connection_of(client)
     with trio.fail_after(1000):
-        while client.state is not State.CLOSED:
-            await client._park()
-    assert isinstance(client._conn.error, TimeoutError)
-    assert "keep-alive" in str(client._conn.error)
+        await wait_until(client, lambda: client.state is State.CLOSED)
+    assert isinstance(victim.error, TimeoutError)
+    assert "keep-alive" in str(victim.error)
     # 60 s idle, then 3 probes 10 s apart, then give up.
     assert trio.current_time() - t0 == __import__("pytest").approx(60 + 3 * 10, abs=0.1)
 
@@ -90,9 +91,9 @@ async def test_user_timeout_aborts_a_stalled_sender_on_time(mock_clock):
 async def test_rst_in_window_not_exact_gets_limited_challenge_acks(mock_clock):
     net, a, b = two_hosts(seed=4, delay=0.01)
     _server, client, conn = await connected_sockets(a, b)
-    victim = client._conn
-    mux_b = next(iter(b._endpoints.values())).mux
-    peer_conn = conn._conn
+    victim = connection_of(client)
+    mux_b = b.endpoints()[0].mux
+    peer_conn = connection_of(conn)
     before = net.link(A, B).stats.sent
     from emutcp.core.segment import RST, Segment, encode_segment
     from emutcp.core.seq import seq_add
@@ -101,9 +102,7 @@ async def test_rst_in_window_not_exact_gets_limited_challenge_acks(mock_clock):
         forged = Segment(
             B and 80, victim.local[1], seq_add(victim.rcv_nxt, 1 + i % 1000), 0, RST, 0
         )
-        ep = next(e for e in a._endpoints.values() if e.mux.connections)
-        ep.mux.receive_datagram(encode_segment(forged), (B, 80), trio.current_time())
-        ep.flush()
+        inject_datagram(client, encode_segment(forged), (B, 80))
         if i % 1000 == 0:
             await trio.sleep(0.0001)
     challenges = net.link(A, B).stats.sent - before
@@ -134,7 +133,7 @@ async def test_malformed_datagrams_get_no_reply_and_transfer_stays_intact(mock_c
         b"\xdb\xff\xff\xff\xff",  # a str header declaring 4 GB
         b"\xc6\x7f\xff\xff\xff",  # a bin header declaring 2 GB
     ]
-    transport = evil._make_transport(("10.0.0.66", 0))
+    transport = evil.make_transport(("10.0.0.66", 0))
 
     async def attack():
         for _ in range(200):
@@ -156,8 +155,8 @@ async def test_spoofed_syn_flood_keeps_the_table_bounded_and_a_real_client_conne
     net, a, b = two_hosts(seed=6, config=config, delay=0.01)
     net.trace_datagrams = []
     listeners = await b.open_listeners(80)
-    endpoint = listeners[0].socket._endpoint
-    mux = endpoint.mux
+    endpoint = listeners[0].socket.endpoint
+    mux = mux_of(listeners[0])
     from emutcp.core.segment import SYN, Segment, encode_segment
 
     received = 0
@@ -208,8 +207,7 @@ async def test_half_open_peer_gets_at_most_3x_its_bytes(mock_clock):
     from emutcp.core.segment import SYN, Segment, encode_segment
 
     syn = encode_segment(Segment(5555, 80, 42, 0, SYN, 65535))
-    listeners[0].socket._endpoint.mux.receive_datagram(syn, ("10.66.0.1", 5555), 0.0)
-    listeners[0].socket._endpoint.flush()
+    inject_datagram(listeners[0], syn, ("10.66.0.1", 5555))
     await trio.sleep(300)  # all SYN+ACK retransmissions would take ~127 s
     sent = [n for _, _, dst, n in net.trace_datagrams if dst.startswith("10.66.")]
     assert len(sent) >= 1 and sum(sent) <= 3 * len(syn)
@@ -224,7 +222,7 @@ async def test_desynchronizing_man_in_the_middle_causes_no_ack_storm(mock_clock)
     assert await conn.recv(10) == b"before"
     # The MITM injects 1,000 bytes into the server's stream as if from the client:
     # the server's RCV.NXT jumps past everything the client will ever send there.
-    victim = conn._conn
+    victim = connection_of(conn)
     forged = Segment(
         client.getsockname()[1],
         80,
@@ -234,9 +232,7 @@ async def test_desynchronizing_man_in_the_middle_causes_no_ack_storm(mock_clock)
         1000,
         payload=b"X" * 1000,
     )
-    mux = conn._endpoint.mux
-    mux.receive_datagram(encode_segment(forged), victim.remote, trio.current_time())
-    conn._endpoint.flush()
+    inject_datagram(conn, encode_segment(forged), victim.remote)
     before = net.link(A, B).stats.sent + net.link(B, A).stats.sent
     with trio.move_on_after(60):
         await client.sendall(b"after")  # the client's data now looks old to the server

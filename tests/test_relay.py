@@ -9,8 +9,9 @@ import pytest
 import trio
 
 import emutcp
-from emutcp.relay import Relay, parse_duration, parse_rate
-from emutcp.transport.emulated import LinkProfile
+from emutcp import LinkProfile
+from emutcp.lab.relay import Relay
+from emutcp.lab.units import parse_duration, parse_rate
 
 LO = "127.0.0.1"
 

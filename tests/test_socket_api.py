@@ -12,6 +12,7 @@ import trio
 
 import emutcp
 from emutcp import State
+from emutcp.testing import wait_until
 
 LO = "127.0.0.1"
 
@@ -142,8 +143,7 @@ async def test_close_with_unread_data_resets_the_peer():
     await client.connect(server.getsockname())
     conn, _ = await server.accept()
     await client.sendall(b"never read")
-    while conn.info().recv_queue == 0:
-        await conn._park()  # woken by the endpoint when data arrives
+    await wait_until(conn, lambda: conn.info().recv_queue > 0)  # woken by the endpoint
     conn.close()
     with trio.fail_after(5), pytest.raises(ConnectionResetError):
         while True:

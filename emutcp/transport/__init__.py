@@ -1,10 +1,13 @@
 """Transports move datagrams; everything above them is the same code.
 
-A transport is one datagram socket bound to ``local``:
-
-* ``async wait_readable()``: return when ``recv_batch`` may yield datagrams.
-* ``recv_batch(limit)``: the datagrams waiting, as ``(data, addr)``, without
-  blocking; ``data`` is ``None`` for an ICMP port-unreachable from ``addr``.
-* ``send(data, addr) -> bool``: ``False`` if it would block (caller retries).
-* ``async wait_writable()``, ``connect(addr)`` (optional), ``close()``.
+``DatagramTransport`` (base.py) is the protocol every transport implements:
+``UdpTransport`` (real UDP), ``ImpairedTransport`` (real UDP through the link
+model), ``EmulatedTransport`` (a socket on the emulated network).  ``link.py``
+is the pure, seeded link model they and the relay share; ``timeline.py``
+delivers scheduled datagrams on time.  Nothing in this package imports the
+TCP core, hosts, sockets or the endpoint.
 """
+
+from .base import AcceptFilter, Address, Arrival, DatagramTransport
+
+__all__ = ["AcceptFilter", "Address", "Arrival", "DatagramTransport"]

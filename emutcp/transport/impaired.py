@@ -11,29 +11,40 @@ between two real hosts.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import trio
 
-from .emulated import Link, LinkProfile
+from .base import Address, Arrival, DatagramTransport
+from .link import Delivery, Link, LinkProfile
 from .timeline import Timeline
 
 
 class ImpairedTransport:
-    def __init__(self, inner, profile: LinkProfile, rng: random.Random) -> None:
+    """A ``DatagramTransport`` whose sends cross a ``Link`` before ``inner`` sends them."""
+
+    def __init__(self, inner: DatagramTransport, profile: LinkProfile, rng: random.Random) -> None:
         self.inner = inner
         self.link = Link("local", "remote", profile, rng)
         self._timeline = Timeline(self._send_now, name="emutcp-impaired-udp")
 
     @property
-    def local(self):
+    def local(self) -> Address:
         return self.inner.local
 
     @property
     def closed(self) -> bool:
         return self.inner.closed
 
-    def connect(self, addr) -> None:
-        self.inner.connect(addr)
+    @property
+    def junk(self) -> int:
+        return self.inner.junk
+
+    def connect(self, addr: Address) -> bool:
+        return self.inner.connect(addr)
+
+    def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
+        return self.inner.set_arrival_callback(callback)
 
     async def wait_readable(self) -> None:
         await self.inner.wait_readable()
@@ -41,15 +52,15 @@ class ImpairedTransport:
     async def wait_writable(self) -> None:
         await self.inner.wait_writable()
 
-    def recv_batch(self, limit: int = 256):
+    def recv_batch(self, limit: int = 256) -> list[Arrival]:
         return self.inner.recv_batch(limit)
 
-    def send(self, data: bytes, addr) -> bool:
+    def send(self, data: bytes, addr: Address) -> bool:
         for when, d in self.link.plan(data, trio.current_time()):
             self._timeline.schedule(when, (d, addr))
         return True
 
-    def _send_now(self, item) -> None:
+    def _send_now(self, item: tuple[Delivery, Address]) -> None:
         d, addr = item
         if self.link.delivered(d) and not self.inner.closed:
             self.inner.send(d.payload, addr)

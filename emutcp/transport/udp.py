@@ -1,6 +1,6 @@
 """Real UDP transport: one non-blocking datagram socket, drained in batches.
 
-DESIGN.md's performance budget: one ``await`` per datagram costs ~5x a plain
+Performance: one ``await`` per datagram costs ~5x a plain
 non-blocking drain, so ``recv_batch`` reads until the socket would block and
 the endpoint processes the whole batch before sending its ACKs.  A batch may
 hold up to 16,384 datagrams (about 15 ms of work at most): under a flood of
@@ -19,12 +19,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket as stdsocket
+from collections.abc import Callable
 
 import trio
 
-from ..core.segment import FORMAT_VERSION, MIN_DATAGRAM
+from .base import AcceptFilter, Address, Arrival
 
-Address = tuple[str, int]
 _MAX_DATAGRAM = 65_535
 
 
@@ -33,7 +33,13 @@ def family_of(host: str) -> int:
 
 
 class UdpTransport:
-    def __init__(self, local: Address, *, filter_junk: bool = True) -> None:
+    """A ``DatagramTransport`` over one real, non-blocking UDP socket.
+
+    ``accept`` (optional) sees each datagram in the receive buffer before it is
+    copied; ``False`` drops it and counts it in ``junk``.  The host hands in
+    the core's cheap segment check; the relay, which carries any UDP, none."""
+
+    def __init__(self, local: Address, *, accept: AcceptFilter | None = None) -> None:
         self._sock = stdsocket.socket(family_of(local[0]), stdsocket.SOCK_DGRAM)
         self._sock.setblocking(False)
         for opt, size in ((stdsocket.SO_RCVBUF, 4 << 20), (stdsocket.SO_SNDBUF, 4 << 20)):
@@ -48,16 +54,20 @@ class UdpTransport:
         self.local: Address = self._sock.getsockname()[:2]
         self.peer: Address | None = None
         self.closed = False
-        self.junk = 0  # datagrams dropped before decoding
-        self.filter_junk = filter_junk  # off for the relay, which carries any UDP
+        self.junk = 0  # datagrams the accept filter dropped
+        self._accept = accept
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
 
-    def connect(self, addr: Address) -> None:
+    def connect(self, addr: Address) -> bool:
         """Restrict the socket to one peer so ICMP errors are reported to us."""
         self._sock.connect(addr)
         self.peer = addr
         self.local = self._sock.getsockname()[:2]
+        return True
+
+    def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
+        return False  # the kernel queues arrivals; the endpoint waits for readability
 
     async def wait_readable(self) -> None:
         await trio.lowlevel.wait_readable(self._sock)
@@ -65,13 +75,13 @@ class UdpTransport:
     async def wait_writable(self) -> None:
         await trio.lowlevel.wait_writable(self._sock)
 
-    def recv_batch(self, limit: int = 16384) -> list[tuple[bytes | None, Address]]:
+    def recv_batch(self, limit: int = 16384) -> list[Arrival]:
         """Datagrams waiting, without blocking.  Reads into one reusable buffer and
-        drops obvious junk (wrong first bytes) before copying it out: under a
-        flood of garbage, keeping up with the socket is what protects real data."""
-        out: list[tuple[bytes | None, Address]] = []
+        drops junk (the accept filter) before copying it out: under a flood of
+        garbage, keeping up with the socket is what protects real data."""
+        out: list[Arrival] = []
         recv_into = self._sock.recvfrom_into
-        buf, view = self._buf, self._view
+        buf, view, accept = self._buf, self._view, self._accept
         for _ in range(limit):
             try:
                 n, addr = recv_into(buf)
@@ -85,12 +95,11 @@ class UdpTransport:
                 if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EMSGSIZE):
                     continue
                 raise
-            if self.filter_junk and (
-                n < MIN_DATAGRAM or buf[0] != 0x9A or buf[1] != FORMAT_VERSION
-            ):
-                self.junk += 1  # see segment.looks_like_segment
+            data = view[:n]
+            if accept is not None and not accept(data):
+                self.junk += 1
                 continue
-            out.append((bytes(view[:n]), addr[:2]))
+            out.append((bytes(data), addr[:2]))
         return out
 
     def send(self, data: bytes, addr: Address) -> bool:

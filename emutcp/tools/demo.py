@@ -12,7 +12,6 @@ Part 3 repeats a transfer over an emulated lossy link in virtual time.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import time
@@ -21,12 +20,15 @@ from dataclasses import dataclass
 import trio
 import trio.testing
 
-from .core.config import Config
-from .core.events import SegmentRecord, Transition
-from .host import UdpHost
-from .socket import SHUT_WR
-from .trace import tee
-from .transport.emulated import EmulatedNetwork
+from ..core.config import Config
+from ..core.events import SegmentRecord, Transition
+from ..emulated import EmulatedNetwork
+from ..host import UdpHost
+from ..lab.bulk import bulk_transfer
+from ..lab.trial import pin_trio_scheduling
+from ..lab.units import bdp_queue
+from ..socket import SHUT_WR
+from ..trace import tee
 
 
 @dataclass
@@ -135,41 +137,14 @@ async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1", extra_trace
 async def loopback_goodput(nbytes: int, *, address: str = "127.0.0.1") -> dict:
     """Send ``nbytes`` client -> server over loopback UDP; sha256-checked goodput."""
     host = UdpHost()
-    payload = os.urandom(nbytes)
-    listener = host.socket()
-    await listener.bind((address, 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-    digest = hashlib.sha256()
-    received = 0
-
-    async def sink():
-        nonlocal received
-        conn, _ = await listener.accept()
-        while data := await conn.recv(1 << 20):
-            digest.update(data)
-            received += len(data)
-        conn.close()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(sink)
-        client = host.socket()
-        await client.connect((address, port))
-        t0 = time.perf_counter()
-        await client.sendall(payload)
-        client.shutdown(SHUT_WR)
-        await client.recv(1)
-        elapsed = time.perf_counter() - t0
-        info = client.info()
-        client.close()
-    listener.close()
+    r = await bulk_transfer(host, host, os.urandom(nbytes), address=address)
     return {
         "bytes": nbytes,
-        "seconds": elapsed,
-        "goodput_MBps": nbytes / elapsed / 1e6,
-        "intact": digest.hexdigest() == hashlib.sha256(payload).hexdigest(),
-        "retransmits": info.retransmits,
-        "srtt_ms": (info.srtt or 0) * 1000,
+        "seconds": r.wall_seconds,
+        "goodput_MBps": r.wall_goodput_Bps / 1e6,
+        "intact": r.intact,
+        "retransmits": r.client_info.retransmits,
+        "srtt_ms": (r.client_info.srtt or 0) * 1000,
     }
 
 
@@ -188,43 +163,22 @@ def emulated_transfer(
         net = EmulatedNetwork(seed=seed)
         a = net.add_host("10.0.0.1", config=config)
         b = net.add_host("10.0.0.2", config=config)
-        queue = max(10, int(rate * 2 * delay / 8 / 1400) + 1)  # about one BDP
+        mss = (config or Config()).mss
+        queue = bdp_queue(rate, 2 * delay, mss, minimum=10)
         net.add_link("10.0.0.1", "10.0.0.2", loss=loss, delay=delay, rate=rate, queue=queue)
-        payload = random_bytes(nbytes, seed)
-        digest = hashlib.sha256()
-        listeners = await b.open_listeners(80)
-
-        async def sink(task_status=trio.TASK_STATUS_IGNORED):
-            task_status.started()
-            stream = await listeners[0].accept()
-            while data := await stream.receive_some(1 << 20):
-                digest.update(data)
-            await stream.aclose()
-
-        async with trio.open_nursery() as nursery:
-            await nursery.start(sink)
-            stream = await a.open_stream("10.0.0.2", 80)
-            t0 = trio.current_time()
-            await stream.send_all(payload)
-            await stream.send_eof()
-            await stream.receive_some(1)
-            elapsed = trio.current_time() - t0
-            info = stream.socket.info()
-            await stream.aclose()
-        await listeners[0].aclose()
+        r = await bulk_transfer(a, b, random_bytes(nbytes, seed), port=80)
         link = net.link("10.0.0.1", "10.0.0.2")
+        info = r.client_info
         return {
             "bytes": nbytes,
-            "virtual_seconds": elapsed,
-            "goodput_Mbps": nbytes * 8 / elapsed / 1e6,
-            "intact": digest.hexdigest() == hashlib.sha256(payload).hexdigest(),
+            "virtual_seconds": r.seconds,
+            "goodput_Mbps": r.goodput_bps / 1e6,
+            "intact": r.intact,
             "retransmits": info.retransmits,
             "rto_expirations": info.rto_expirations,
             "fast_retransmits": info.fast_retransmits,
             "dropped_by_link": dict(link.stats.dropped),
         }
-
-    from .experiment import pin_trio_scheduling
 
     pin_trio_scheduling(seed)
     wall0 = time.perf_counter()

@@ -17,8 +17,8 @@ import time
 import trio
 from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
 
-from .core.config import Config
-from .host import UdpHost
+from ..core.config import Config
+from ..host import UdpHost
 
 
 async def _discard_server(host, task_status=trio.TASK_STATUS_IGNORED) -> None:

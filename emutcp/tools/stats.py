@@ -6,7 +6,7 @@ import trio
 from rich.live import Live
 from rich.table import Table
 
-from .core.events import TcpInfo
+from ..core.events import TcpInfo
 
 COLUMNS = (
     "local",

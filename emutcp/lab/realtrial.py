@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import trio
 
-from .experiment import flow_metrics, link_profiles, run_flows, trial_config
-from .host import UdpHost
+from ..host import UdpHost
 from .relay import Relay
+from .trial import flow_metrics, link_profiles, run_flows, trial_config
 
 LO = "127.0.0.1"
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from .experiment import DEFAULTS, mathis
+from .trial import DEFAULTS, mathis
 
 
 def plot_experiment(exp: dict, trials: list[dict], rows: list[dict], out: pathlib.Path):

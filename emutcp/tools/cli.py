@@ -8,12 +8,12 @@ import sys
 
 import trio
 
-from .core.config import Config
+from ..core.config import Config
 
 
 def _trace_printer():
     """``--trace -``: transitions and segments, readable, on stderr."""
-    from .core.events import SegmentRecord, Transition
+    from ..core.events import SegmentRecord, Transition
 
     def trace(record, local, remote) -> None:
         where = f"{local[0]}:{local[1]}" + (f" <-> {remote[0]}:{remote[1]}" if remote else "")
@@ -36,8 +36,8 @@ class _Sinks:
     """The tracers ``--trace`` and ``--pcap`` ask for, closed at exit."""
 
     def __init__(self, args, *, directions=("in", "out")) -> None:
-        from .pcap import PcapWriter
-        from .trace import JsonlTrace, tee
+        from ..pcap import PcapWriter
+        from ..trace import JsonlTrace, tee
 
         self.closers = []
         trace = pcap = None
@@ -77,13 +77,13 @@ def cmd_demo(args) -> int:
     keep = (
         (lambda rec, local, remote: records.append((rec, local, remote))) if args.diagram else None
     )
-    from .trace import tee
+    from ..trace import tee
 
     paths = trio.run(lambda: demo.run_lab(timeline, extra_trace=tee(sinks.tracer, keep)))
     sinks.close()
     if args.diagram:
+        from ..trace import record_to_dict
         from .diagram import draw, paths_from_trace
-        from .trace import record_to_dict
 
         draw(paths_from_trace([record_to_dict(*r) for r in records]), args.diagram)
     bulk = trio.run(demo.loopback_goodput, args.bytes)
@@ -157,8 +157,8 @@ def cmd_connect(args) -> int:
 
 
 def cmd_diagram(args) -> int:
+    from ..trace import read_jsonl
     from .diagram import draw, paths_from_trace
-    from .trace import read_jsonl
 
     paths = paths_from_trace(read_jsonl(args.trace_file))
     if not paths:
@@ -175,7 +175,14 @@ def cmd_diagram(args) -> int:
 def cmd_experiment(args) -> int:
     from rich.console import Console
 
-    from .sweep import coerce, load_experiment, render_table, run_sweep, summarize, write_outputs
+    from ..lab.sweep import (
+        coerce,
+        load_experiment,
+        render_table,
+        run_sweep,
+        summarize,
+        write_outputs,
+    )
 
     if args.file:
         exp = load_experiment(args.file)
@@ -234,8 +241,9 @@ def cmd_bench(args) -> int:
 
 
 def cmd_relay(args) -> int:
-    from .relay import parse_duration, parse_rate, relay_main
-    from .transport.emulated import GilbertElliott, LinkProfile
+    from ..lab.units import parse_duration, parse_rate
+    from ..transport.link import GilbertElliott, LinkProfile
+    from .relay import relay_main
 
     host, _, port = args.to.rpartition(":")
     if not host or not port.isdigit():

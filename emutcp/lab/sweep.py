@@ -39,8 +39,8 @@ import pathlib
 import statistics
 import tomllib
 
-from .experiment import DEFAULTS, run_trial
-from .relay import parse_duration, parse_rate
+from .trial import DEFAULTS, run_trial
+from .units import parse_duration, parse_rate
 
 METRICS = (
     "goodput_Mbps",

@@ -18,9 +18,9 @@ import time
 
 import trio
 
-from .core.config import Config
-from .host import UdpHost
-from .stream import SocketStream
+from ..core.config import Config
+from ..host import UdpHost
+from ..stream import SocketStream
 
 
 def _summary(stream: SocketStream, nbytes: int, digest, seconds: float) -> dict:

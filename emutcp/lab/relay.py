@@ -1,4 +1,4 @@
-"""``emutcp relay``: a UDP impairment proxy between real hosts.
+"""The relay: a UDP impairment proxy between real hosts.
 
 Clients send to the relay's ``--listen`` port; for each client address the
 relay opens an upstream UDP socket to ``--to`` and forwards both ways, each
@@ -10,51 +10,19 @@ TCP: it moves datagrams, so it works for any UDP protocol.
 
 from __future__ import annotations
 
-import json
 import random
-import re
-import sys
 import time
 from dataclasses import dataclass, field
 
 import trio
 
-from .core.events import SegmentRecord
-from .core.segment import MalformedSegment, decode_segment
-from .transport.emulated import Link, LinkProfile
-from .transport.timeline import Timeline
-from .transport.udp import UdpTransport
+from ..core.events import SegmentRecord
+from ..core.segment import MalformedSegment, decode_segment
+from ..transport.link import Link, LinkProfile
+from ..transport.timeline import Timeline
+from ..transport.udp import UdpTransport
 
 Address = tuple[str, int]
-
-_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
-_RATE_UNITS = {
-    "": 1.0,
-    "bit": 1.0,
-    "k": 1e3,
-    "kbit": 1e3,
-    "m": 1e6,
-    "mbit": 1e6,
-    "g": 1e9,
-    "gbit": 1e9,
-}
-
-
-def parse_duration(text: str) -> float:
-    """'40ms' -> 0.04, '1.5s' -> 1.5, '0.2' -> 0.2 (seconds)."""
-    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(s|ms|us)?\s*", str(text))
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (try 40ms or 0.04)")
-    return float(m.group(1)) * _UNITS[m.group(2) or ""]
-
-
-def parse_rate(text: str) -> float:
-    """'10mbit' / '10M' -> 1e7 bits per second."""
-    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*([a-zA-Z]*)\s*", str(text))
-    unit = (m.group(2) if m else "").lower()
-    if not m or unit not in _RATE_UNITS:
-        raise ValueError(f"not a rate: {text!r} (try 10mbit)")
-    return float(m.group(1)) * _RATE_UNITS[unit]
 
 
 @dataclass
@@ -77,7 +45,7 @@ class Relay:
         seed: int = 0,
         observer=None,
     ) -> None:
-        self.front = UdpTransport(listen, filter_junk=False)
+        self.front = UdpTransport(listen)
         # observer(record, src, dst): emutcp segments seen at the relay's ingress
         # (a tracer: PcapWriter, JsonlTrace, ...); other datagrams are skipped.
         self.observer = observer
@@ -101,7 +69,7 @@ class Relay:
     def _session(self, client: Address) -> Session:
         s = self.sessions.get(client)
         if s is None:
-            upstream = UdpTransport(("0.0.0.0", 0), filter_junk=False)
+            upstream = UdpTransport(("0.0.0.0", 0))
             upstream.connect(self.target)
             s = Session(
                 client,
@@ -185,55 +153,3 @@ class Relay:
                 for s in self.sessions.values()
             ]
         }
-
-
-async def relay_main(
-    *,
-    listen: Address,
-    target: Address,
-    forward: LinkProfile,
-    reverse: LinkProfile,
-    seed: int,
-    duration: float | None,
-    as_json: bool,
-    observer=None,
-) -> None:
-    relay = Relay(
-        listen=listen,
-        target=target,
-        forward=forward,
-        reverse=reverse,
-        seed=seed,
-        observer=observer,
-    )
-    print(
-        f"emutcp relay: {relay.local[0]}:{relay.local[1]} -> {target[0]}:{target[1]}",
-        file=sys.stderr,
-        flush=True,
-    )
-    async with trio.open_nursery() as nursery:
-        await nursery.start(relay.run)
-
-        async def progress():
-            while True:
-                await trio.sleep(5)
-                sent = sum(
-                    s.forward.stats.sent + s.reverse.stats.sent for s in relay.sessions.values()
-                )
-                dropped = sum(
-                    sum(s.forward.stats.dropped.values()) + sum(s.reverse.stats.dropped.values())
-                    for s in relay.sessions.values()
-                )
-                print(
-                    f"emutcp relay: {len(relay.sessions)} sessions, {sent} datagrams, "
-                    f"{dropped} dropped",
-                    file=sys.stderr,
-                    flush=True,
-                )
-
-        nursery.start_soon(progress)
-        if duration is not None:
-            await trio.sleep(duration)
-            nursery.cancel_scope.cancel()
-    if as_json:
-        print(json.dumps(relay.stats()), flush=True)

@@ -1,0 +1,91 @@
+"""The ``DatagramTransport`` protocol: what emutcp needs from a datagram socket.
+
+Theory of operation
+-------------------
+Everything above ``transport/`` (the endpoint task, hosts, sockets) reaches a
+network only through an object with these members, so any datagram carrier
+can run emutcp: real UDP (``UdpTransport``), UDP with emulated impairments
+(``ImpairedTransport``), a socket on the emulated network
+(``EmulatedTransport``), or your own (a DTLS tunnel, a TUN device, a
+message bus). Nothing here knows TCP: the bytes are opaque, and a filter
+for junk, if any, is handed in by whoever builds the transport.
+
+The endpoint drives a transport like this::
+
+    while True:
+        await transport.wait_readable()           # or the next timer is due
+        for data, addr in transport.recv_batch(limit):
+            ...                                   # data None: ICMP unreachable
+        while not transport.send(data, addr):     # False: would block
+            await transport.wait_writable()
+
+Two members are capabilities a transport may lack; it says so in its answer
+instead of being probed with ``getattr``:
+
+* ``connect(addr)`` restricts the socket to one peer so the network's
+  "port unreachable" reaches us (``recv_batch`` yields ``(None, addr)``);
+  return ``False`` if the transport cannot.
+* ``set_arrival_callback(cb)``: a transport that is itself driven by a task
+  (the emulated network) may call ``cb()`` synchronously as datagrams arrive,
+  saving two task switches per datagram; return ``False`` if it cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+Address = tuple[str, int]
+# (data, source); data is None for an ICMP port-unreachable reported by source.
+Arrival = tuple[bytes | None, Address]
+
+
+@runtime_checkable
+class DatagramTransport(Protocol):
+    """One datagram socket bound to ``local``; see the module docstring."""
+
+    @property
+    def local(self) -> Address:
+        """The bound address (after ``connect``, the address actually in use)."""
+        ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def junk(self) -> int:
+        """Datagrams dropped by the transport's accept filter (0 without one)."""
+        ...
+
+    def send(self, data: bytes, addr: Address) -> bool:
+        """Send one datagram; ``False`` if it would block (the caller retries after
+        ``wait_writable``).  A datagram lost to a soft error counts as sent."""
+        ...
+
+    def recv_batch(self, limit: int) -> list[Arrival]:
+        """Up to ``limit`` datagrams waiting, without blocking."""
+        ...
+
+    async def wait_readable(self) -> None:
+        """Return when ``recv_batch`` may yield something."""
+        ...
+
+    async def wait_writable(self) -> None:
+        """Return when ``send`` may succeed again."""
+        ...
+
+    def connect(self, addr: Address) -> bool:
+        """Restrict to one peer if supported (ICMP errors then reach us)."""
+        ...
+
+    def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
+        """Call ``callback()`` on arrivals instead of waking ``wait_readable``, if
+        supported."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# What a transport's optional junk filter looks like: it sees each datagram's
+# bytes before they are copied out of the receive buffer.
+AcceptFilter = Callable[[memoryview], bool]

@@ -1,0 +1,235 @@
+"""The link model: what one direction of a link does to each datagram.
+
+Theory of operation
+-------------------
+A ``Link`` is pure and seeded: ``plan(data, now)`` takes a datagram and the
+time it was sent and returns the deliveries it causes, ``[(time, Delivery)]``
+(none if it is lost).  It draws every random choice from its own
+``random.Random`` and reads no clock, so the emulated network, the impaired
+UDP transport and the relay share it and a seed reproduces a run bit for bit.
+It knows nothing of TCP: it moves bytes.
+
+In order, a datagram may be: dropped by a script (``drop_nth``), an outage,
+the MTU, random loss (Bernoulli or Gilbert-Elliott bursts) or a full
+drop-tail queue; then serialized at ``rate`` behind the datagrams before it
+(the queue), duplicated, corrupted (bit flips), truncated, delayed by
+``delay`` plus jitter, and possibly held back for reordering.
+
+Rate and queue: with ``rate`` (bits/s) each datagram occupies the link for
+``8*len/rate`` seconds after the previous one (serialization delay); those
+waiting form the queue, bounded by ``queue`` packets and/or ``queue_bytes``.
+Jitter: each datagram gets ``delay + uniform(-jitter, +jitter)`` (never below
+zero).  Unlike netem, jitter does not reorder by default (delivery times are
+kept monotonic per link), because a real queue does not reorder either; set
+``jitter_reorders=True`` for netem's behaviour.  Reordering proper is
+``reorder``: such a datagram is held until ``reorder_gap`` later datagrams of
+the same link have left (or ``delay + 50 ms`` passed), then delivered.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GilbertElliott:
+    """Two-state burst loss: p = P(good->bad), r = P(bad->good) per datagram."""
+
+    p: float
+    r: float
+    loss_good: float = 0.0
+    loss_bad: float = 1.0
+
+    @property
+    def average_loss(self) -> float:
+        bad = self.p / (self.p + self.r)
+        return bad * self.loss_bad + (1 - bad) * self.loss_good
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkProfile:
+    """Impairments of one direction of a link."""
+
+    loss: float = 0.0
+    burst: GilbertElliott | None = None
+    delay: float = 0.0
+    jitter: float = 0.0
+    jitter_reorders: bool = False
+    reorder: float = 0.0
+    reorder_gap: int = 3
+    duplicate: float = 0.0
+    corrupt: float = 0.0
+    truncate: float = 0.0
+    rate: float | None = None  # bits per second
+    queue: int | None = None  # packets waiting for the wire (drop-tail)
+    queue_bytes: int | None = None
+    mtu: int | None = None  # datagrams larger than this are dropped
+    outages: tuple[tuple[float, float], ...] = ()  # (start, end) in trio time
+    drop_nth: frozenset[int] = frozenset()  # scripted drops: 0-based datagram numbers
+
+    def __post_init__(self) -> None:
+        for name in ("loss", "reorder", "duplicate", "corrupt", "truncate"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {v}")
+        if self.delay < 0 or self.jitter < 0:
+            raise ValueError("delay and jitter must be >= 0")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be > 0 bits/s")
+
+
+PROFILE_FIELDS = frozenset(f.name for f in fields(LinkProfile))
+
+
+@dataclass
+class LinkStats:
+    sent: int = 0
+    delivered: int = 0
+    bytes_delivered: int = 0
+    duplicated: int = 0
+    corrupted: int = 0
+    truncated: int = 0
+    reordered: int = 0
+    peak_queue: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+
+class Link:
+    """One direction of a link, with its own RNG, queue and counters."""
+
+    def __init__(self, src: str, dst: str, profile: LinkProfile, rng: random.Random) -> None:
+        self.src, self.dst = src, dst
+        self.profile = profile
+        self.rng = rng
+        self.stats = LinkStats()
+        self._busy_until = 0.0
+        self._queue: deque[tuple[float, int]] = deque()  # (departure time, size)
+        self._queued_bytes = 0
+        self._last_delivery = 0.0
+        self._bad_state = False
+        self._held: list[list] = []  # [remaining gap, delivery record]
+
+    def _lost(self) -> bool:
+        p = self.profile
+        if p.burst is not None:
+            b = p.burst
+            if self._bad_state:
+                self._bad_state = self.rng.random() >= b.r
+            else:
+                self._bad_state = self.rng.random() < b.p
+            if self.rng.random() < (b.loss_bad if self._bad_state else b.loss_good):
+                return True
+        return p.loss > 0 and self.rng.random() < p.loss
+
+    def _corrupt(self, data: bytes) -> bytes:
+        buf = bytearray(data)
+        for _ in range(self.rng.randint(1, 3)):
+            bit = self.rng.randrange(len(buf) * 8)
+            buf[bit // 8] ^= 1 << (bit % 8)
+        return bytes(buf)
+
+    def fate(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
+        """Decide what becomes of ``data`` sent at ``now``: [(delivery time, bytes)]."""
+        p = self.profile
+        st = self.stats
+        st.sent += 1
+        if st.sent - 1 in p.drop_nth:
+            st.dropped["scripted"] += 1
+            return []
+        for start, end in p.outages:
+            if start <= now < end:
+                st.dropped["outage"] += 1
+                return []
+        if p.mtu is not None and len(data) > p.mtu:
+            st.dropped["mtu"] += 1
+            return []
+        if self._lost():
+            st.dropped["loss"] += 1
+            return []
+        departure = now
+        if p.rate is not None:
+            q = self._queue
+            while q and q[0][0] <= now:
+                self._queued_bytes -= q.popleft()[1]
+            if (p.queue is not None and len(q) >= p.queue) or (
+                p.queue_bytes is not None and self._queued_bytes + len(data) > p.queue_bytes
+            ):
+                st.dropped["queue"] += 1
+                return []
+            departure = max(now, self._busy_until) + len(data) * 8 / p.rate
+            self._busy_until = departure
+            q.append((departure, len(data)))
+            self._queued_bytes += len(data)
+            st.peak_queue = max(st.peak_queue, len(q))
+        copies = 2 if p.duplicate and self.rng.random() < p.duplicate else 1
+        if copies == 2:
+            st.duplicated += 1
+        out = []
+        for _ in range(copies):
+            payload = data
+            if p.corrupt and self.rng.random() < p.corrupt:
+                payload = self._corrupt(payload)
+                st.corrupted += 1
+            if p.truncate and self.rng.random() < p.truncate and len(payload) > 1:
+                payload = payload[: self.rng.randrange(1, len(payload))]
+                st.truncated += 1
+            delay = p.delay
+            if p.jitter:
+                delay = max(0.0, delay + self.rng.uniform(-p.jitter, p.jitter))
+            when = departure + delay
+            if not p.jitter_reorders:
+                when = max(when, self._last_delivery)
+                self._last_delivery = when
+            out.append((when, payload))
+        return out
+
+    def _take_reorder(self) -> bool:
+        p = self.profile
+        if p.reorder and self.rng.random() < p.reorder:
+            self.stats.reordered += 1
+            return True
+        return False
+
+    def plan(self, data: bytes, now: float) -> list[tuple[float, Delivery]]:
+        """Everything to deliver because ``data`` was sent at ``now``: its copies
+        (held back if chosen for reordering) and held datagrams now released."""
+        fates = self.fate(data, now)
+        if not fates:
+            return []
+        out: list[tuple[float, Delivery]] = []
+        still = []
+        for entry in self._held:  # one more datagram has passed each held one
+            entry[0] -= 1
+            if entry[0] <= 0:
+                out.append((max(entry[2], now + self.profile.delay), entry[1]))
+            else:
+                still.append(entry)
+        self._held = still
+        for when, payload in fates:
+            d = Delivery(payload)
+            if self._take_reorder():
+                self._held.append([self.profile.reorder_gap, d, when])
+                out.append((when + self.profile.delay + 0.05, d))  # fallback release
+            else:
+                out.append((when, d))
+        return out
+
+    def delivered(self, d: Delivery) -> bool:
+        """Mark ``d`` delivered; False if it already was (a held datagram's twin entry)."""
+        if d.done:
+            return False
+        d.done = True
+        self._held = [e for e in self._held if e[1] is not d]
+        self.stats.delivered += 1
+        self.stats.bytes_delivered += len(d.payload)
+        return True
+
+
+class Delivery:
+    __slots__ = ("done", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.done = False
