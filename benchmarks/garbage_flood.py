@@ -12,18 +12,17 @@ goodput with and without the flood and their ratio (issue 8 target: at least
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pathlib
 import statistics
 import subprocess
 import sys
-import time
 
 import trio
 
 import emutcp
+from emutcp.lab.bulk import bulk_transfer
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 CONFIG = emutcp.Config()
@@ -44,14 +43,12 @@ print(sent)
 """
 
 
-async def transfer(nbytes: int, flood_seconds: float | None) -> tuple[float, int, int]:
+async def transfer(nbytes: int, flood_seconds: float | None) -> tuple[float, int, int, int]:
     host = emutcp.UdpHost(config=CONFIG)
     listener = host.socket()
     await listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     port = listener.getsockname()[1]
-    payload = os.urandom(nbytes)
-    digest = hashlib.sha256()
     flooder = None
     if flood_seconds:
         flooder = subprocess.Popen(
@@ -60,32 +57,15 @@ async def transfer(nbytes: int, flood_seconds: float | None) -> tuple[float, int
             text=True,
         )
         await trio.sleep(0.2)  # the flood is running before the transfer starts
-
-    async def sink():
-        conn, _ = await listener.accept()
-        while data := await conn.recv(1 << 20):
-            digest.update(data)
-        conn.close()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(sink)
-        client = host.socket()
-        await client.connect(("127.0.0.1", port))
-        t0 = time.perf_counter()
-        await client.sendall(payload)
-        client.shutdown(emutcp.SHUT_WR)
-        await client.recv(1)
-        elapsed = time.perf_counter() - t0
-        retransmits = client.info().retransmits
-        dropped = host.endpoint_stats().get("malformed", 0)
-        client.close()
+    r = await bulk_transfer(host, None, os.urandom(nbytes), listener=listener)
+    dropped = host.endpoint_stats().get("malformed", 0)
     listener.close()
     junk_sent = 0
     if flooder is not None:
         out, _ = await trio.to_thread.run_sync(flooder.communicate)
         junk_sent = int(out or 0)
-    assert digest.digest() == hashlib.sha256(payload).digest(), "transfer corrupted"
-    return nbytes / elapsed / 1e6, junk_sent, dropped, retransmits
+    assert r.intact, "transfer corrupted"
+    return r.wall_goodput_Bps / 1e6, junk_sent, dropped, r.client_info.retransmits
 
 
 def main() -> None:

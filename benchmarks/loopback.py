@@ -32,6 +32,7 @@ import time
 import trio
 
 import emutcp
+from emutcp.lab.bulk import bulk_transfer
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 OVERHEAD = 40  # emutcp framing per datagram (bytes), roughly
@@ -112,31 +113,9 @@ async def _emutcp_one_process(nbytes: int, mss: int) -> float:
         mss=mss, send_buffer=max(1 << 20, 8 * mss), recv_buffer=max(1 << 20, 8 * mss)
     )
     host = emutcp.UdpHost(config=config)
-    listener = host.socket()
-    await listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    payload = os.urandom(nbytes)
-    digest = hashlib.sha256()
-
-    async def sink():
-        conn, _ = await listener.accept()
-        while data := await conn.recv(1 << 20):
-            digest.update(data)
-        conn.close()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(sink)
-        client = host.socket()
-        await client.connect(listener.getsockname())
-        t0 = time.perf_counter()
-        await client.sendall(payload)
-        client.shutdown(emutcp.SHUT_WR)
-        await client.recv(1)
-        elapsed = time.perf_counter() - t0
-        client.close()
-    listener.close()
-    assert digest.digest() == hashlib.sha256(payload).digest(), "corrupted transfer"
-    return nbytes / elapsed / 1e6
+    r = await bulk_transfer(host, host, os.urandom(nbytes))
+    assert r.intact, "corrupted transfer"
+    return r.wall_goodput_Bps / 1e6
 
 
 def emutcp_one_process(nbytes: int, mss: int) -> float:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -31,8 +32,12 @@ from .core.config import Config
 from .core.mux import closed_port_reply
 from .core.segment import MalformedSegment, decode_segment, encode_segment
 from .host import Host
+from .trace import Tracer
 from .transport.emulated import EmulatedTransport
-from .transport.link import PROFILE_FIELDS, Link, LinkProfile
+from .transport.link import PROFILE_FIELDS, Delivery, Link, LinkProfile
+
+if TYPE_CHECKING:
+    from .pcap import PcapWriter
 from .transport.timeline import Timeline
 
 Address = tuple[str, int]
@@ -42,8 +47,14 @@ class EmulatedHost(Host):
     """A host on an ``EmulatedNetwork``, with the same API as the real host."""
 
     def __init__(
-        self, network: EmulatedNetwork, address: str, *, config: Config | None, trace, pcap=None
-    ):
+        self,
+        network: EmulatedNetwork,
+        address: str,
+        *,
+        config: Config | None,
+        trace: Tracer | None,
+        pcap: str | PcapWriter | None = None,
+    ) -> None:
         rng = random.Random(f"{network.seed}/{address}")
         super().__init__(config=config, rng=rng, trace=trace, pcap=pcap)
         self.network = network
@@ -51,7 +62,7 @@ class EmulatedHost(Host):
         self.wildcard_address = address
         self._transports: dict[int, EmulatedTransport] = {}
         self._ephemeral = itertools.cycle(range(49_152, 65_536))
-        self.stats: Counter = Counter()
+        self.stats: Counter[str] = Counter()
 
     def __repr__(self) -> str:
         return f"<EmulatedHost {self.address}>"
@@ -111,12 +122,17 @@ class EmulatedNetwork:
         self.seed = seed
         self.hosts: dict[str, EmulatedHost] = {}
         self.links: dict[tuple[str, str], Link] = {}
-        self.stats: Counter = Counter()
+        self.stats: Counter[str] = Counter()
         self._timeline = Timeline(self._deliver, name="emutcp-emulated-network")
         self.trace_datagrams: list[tuple[float, str, str, int]] | None = None
 
     def add_host(
-        self, address: str, config: Config | None = None, *, trace=None, pcap=None
+        self,
+        address: str,
+        config: Config | None = None,
+        *,
+        trace: Tracer | None = None,
+        pcap: str | PcapWriter | None = None,
     ) -> EmulatedHost:
         if address in self.hosts:
             raise ValueError(f"host {address} already exists")
@@ -131,7 +147,7 @@ class EmulatedNetwork:
         *,
         profile: LinkProfile | None = None,
         reverse: LinkProfile | None = None,
-        **impairments,
+        **impairments: Any,
     ) -> tuple[Link, Link]:
         """Join hosts ``a`` and ``b``; ``profile`` (or the keyword impairments)
         applies in both directions unless ``reverse`` gives b->a its own."""
@@ -161,7 +177,7 @@ class EmulatedNetwork:
                 (now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
             )
         if src[0] == dst[0]:
-            self._timeline.schedule(now, (data, src, dst, None))  # loopback inside a host
+            self._timeline.schedule(now, (Delivery(data), src, dst, None))  # loopback
             return
         link = self.links.get((src[0], dst[0]))
         if link is None:
@@ -170,7 +186,7 @@ class EmulatedNetwork:
         for when, d in link.plan(data, now):
             self._timeline.schedule(when, (d, src, dst, link))
 
-    def _deliver(self, item) -> None:
+    def _deliver(self, item: tuple[Delivery, Address, Address, Link | None]) -> None:
         d, src, dst, link = item
         if link is not None and not link.delivered(d):
             return
@@ -178,4 +194,4 @@ class EmulatedNetwork:
         if host is None:
             self.stats["no_host"] += 1
             return
-        host.deliver(d.payload if link is not None else d, src, dst[1])
+        host.deliver(d.payload, src, dst[1])

@@ -25,6 +25,7 @@ import ipaddress
 import random
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -37,8 +38,13 @@ from .core.state import State
 from .endpoint import Endpoint
 from .socket import Socket
 from .stream import SocketListener, SocketStream
+from .trace import Tracer
 from .transport.base import DatagramTransport
+from .transport.link import LinkProfile
 from .transport.udp import UdpTransport
+
+if TYPE_CHECKING:
+    from .pcap import PcapWriter
 
 Address = tuple[str, int]
 
@@ -51,8 +57,8 @@ class Host:
         *,
         config: Config | None = None,
         rng: random.Random | None = None,
-        trace: Callable[[object, Address, Address | None], None] | None = None,
-        pcap=None,
+        trace: Tracer | None = None,
+        pcap: str | PcapWriter | None = None,
     ) -> None:
         self.config = config or Config()
         self.rng = rng if rng is not None else random.Random(secrets.randbits(64))
@@ -99,7 +105,7 @@ class Host:
         infos = await trio.socket.getaddrinfo(name, None, trio.socket.AF_INET)
         if not infos:  # pragma: no cover
             raise OSError(errno.EHOSTUNREACH, f"cannot resolve {name!r}")
-        return infos[0][4][0]
+        return str(infos[0][4][0])
 
     def _new_endpoint(self, transport: DatagramTransport, config: Config) -> Endpoint:
         mux = Mux(
@@ -200,7 +206,7 @@ class Host:
         address: str | None = None,
         config: Config | None = None,
         handler_nursery: trio.Nursery | None = None,
-        task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[list[SocketListener]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         listeners = await self.open_listeners(port, address=address, config=config)
         await trio.serve_listeners(
@@ -254,7 +260,7 @@ class UdpHost(Host):
     ``impair=LinkProfile(...)`` passes every datagram this host sends through
     the emulated-link model first (loss, delay, ...), over real UDP."""
 
-    def __init__(self, *, impair=None, **kwargs) -> None:
+    def __init__(self, *, impair: LinkProfile | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.impair = impair
 
@@ -314,7 +320,7 @@ async def serve(
     host: Host | None = None,
     config: Config | None = None,
     handler_nursery: trio.Nursery | None = None,
-    task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[list[SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await _host(host).serve(
         handler,

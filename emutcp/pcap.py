@@ -29,6 +29,8 @@ from typing import IO
 from .core.events import SegmentRecord
 from .core.segment import Segment
 
+Address = tuple[str, int]
+
 LINKTYPE_IPV4 = 228
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
@@ -115,6 +117,7 @@ class PcapWriter:
         snaplen: int = 65_535,
         directions: tuple[str, ...] = ("in", "out"),
     ) -> None:
+        self._file: IO[bytes]
         if isinstance(target, str):
             self._file = open(target, "wb")  # noqa: SIM115 - kept open until close()
             self._owned = True
@@ -155,8 +158,8 @@ class PcapWriter:
                 self._stand_ins[host] = stand_in
             return stand_in
 
-    def __call__(self, record, local, remote) -> None:
-        if not isinstance(record, SegmentRecord) or record.segment is None:
+    def __call__(self, record: object, local: Address, remote: Address | None) -> None:
+        if not isinstance(record, SegmentRecord) or not isinstance(record.segment, Segment):
             return
         if record.direction not in self.directions or remote is None:
             return

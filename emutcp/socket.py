@@ -33,6 +33,9 @@ from .core.connection import Connection
 from .core.events import TcpInfo, Transition
 from .core.state import State
 
+Address = tuple[str, int]
+Buffer = bytes | bytearray | memoryview
+
 if TYPE_CHECKING:
     from .endpoint import Endpoint
     from .host import Host
@@ -55,6 +58,14 @@ TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
 TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 
 _CONNECTING = (State.SYN_SENT, State.SYN_RCVD)
+
+
+def _number(value: object) -> float:
+    """An option's numeric value; anything else is the ``TypeError`` Python's
+    own ``setsockopt`` raises."""
+    if isinstance(value, int | float):
+        return value
+    raise TypeError(f"an integer is required for this option, not {type(value).__name__}")
 
 
 def _copy_error(err: OSError) -> OSError:
@@ -116,7 +127,7 @@ class Socket:
         if self._closed:
             raise OSError(errno.EBADF, f"{call}: socket is closed")
 
-    def _connection(self, call: str):
+    def _connection(self, call: str) -> Connection:
         self._check_open(call)
         if self._conn is None:
             raise OSError(errno.ENOTCONN, f"{call}: socket is not connected (state {self.state})")
@@ -125,10 +136,10 @@ class Socket:
     async def _park(self) -> None:
         await self._lot.park()
 
-    def _local(self):
+    def _local(self) -> Address | None:
         return self._endpoint.local if self._endpoint is not None else None
 
-    def _peer(self):
+    def _peer(self) -> Address | None:
         return self._conn.remote if self._conn is not None else None
 
     # ------------------------------------------------------------ properties
@@ -229,7 +240,9 @@ class Socket:
 
     # ------------------------------------------------------------- options
 
-    def setsockopt(self, level: int, option: int, value) -> None:
+    def setsockopt(
+        self, level: int, option: int, value: int | bytes | str | tuple[int, int]
+    ) -> None:
         self._check_open("setsockopt")
         changes: dict = {}
         if level == IPPROTO_TCP and option == TCP_NODELAY:
@@ -244,29 +257,34 @@ class Socket:
                 raise OSError(errno.EISCONN, "TCP_CONGESTION must be set before connecting")
             changes["congestion"] = name.rstrip("\0")
         elif level == IPPROTO_TCP and option == TCP_MAXSEG:
-            changes["mss"] = int(value)
+            changes["mss"] = int(_number(value))
         elif level == IPPROTO_TCP and option == TCP_USER_TIMEOUT:
-            changes["user_timeout"] = int(value) / 1000 or None  # milliseconds, as Linux
+            changes["user_timeout"] = int(_number(value)) / 1000 or None  # milliseconds, as Linux
         elif level == SOL_SOCKET and option == SO_SNDBUF:
-            changes["send_buffer"] = int(value)
+            changes["send_buffer"] = int(_number(value))
             if self._conn is not None:
-                self._conn.send_buf.capacity = int(value)
+                self._conn.send_buf.capacity = int(_number(value))
         elif level == SOL_SOCKET and option == SO_RCVBUF:
             if self._conn is not None:
                 raise OSError(errno.EISCONN, "SO_RCVBUF must be set before connecting")
-            changes["recv_buffer"] = int(value)
+            changes["recv_buffer"] = int(_number(value))
         elif level == SOL_SOCKET and option == SO_KEEPALIVE:
             changes["keepalive"] = bool(value)
         elif level == IPPROTO_TCP and option == TCP_KEEPIDLE:
-            changes["keepalive_idle"] = float(value)
+            changes["keepalive_idle"] = _number(value)
         elif level == IPPROTO_TCP and option == TCP_KEEPINTVL:
-            changes["keepalive_interval"] = float(value)
+            changes["keepalive_interval"] = _number(value)
         elif level == IPPROTO_TCP and option == TCP_KEEPCNT:
-            changes["keepalive_count"] = int(value)
+            changes["keepalive_count"] = int(_number(value))
         elif level == SOL_SOCKET and option == SO_REUSEADDR:
             self._reuseaddr = bool(value)
         elif level == SOL_SOCKET and option == SO_LINGER:
-            onoff, seconds = struct.unpack("ii", value) if isinstance(value, bytes) else value
+            if isinstance(value, bytes):
+                onoff, seconds = struct.unpack("ii", value)
+            elif isinstance(value, tuple):  # (onoff, seconds), as a convenience
+                onoff, seconds = value
+            else:
+                raise TypeError("SO_LINGER takes struct.pack('ii', onoff, seconds)")
             self._linger = int(seconds) if onoff else None
         else:
             raise OSError(errno.ENOPROTOOPT, f"unsupported socket option ({level}, {option})")
@@ -278,10 +296,10 @@ class Socket:
                     self._conn.arm_keepalive(self._now())
                     self._flush(self._conn)
 
-    def getsockopt(self, level: int, option: int):
+    def getsockopt(self, level: int, option: int) -> int | bytes:
         self._check_open("getsockopt")
         c = self._conn.config if self._conn is not None else self.config
-        table = {
+        table: dict[tuple[int, int], int | bytes] = {
             (IPPROTO_TCP, TCP_NODELAY): int(c.nodelay),
             (IPPROTO_TCP, TCP_CONGESTION): c.congestion.encode(),
             (IPPROTO_TCP, TCP_MAXSEG): self._conn.snd_mss if self._conn else c.mss,
@@ -368,7 +386,7 @@ class Socket:
         if conn.state is State.CLOSED:  # pragma: no cover - defensive
             raise OSError(errno.ECONNABORTED, "connect: connection closed during handshake")
 
-    async def send(self, data) -> int:
+    async def send(self, data: Buffer) -> int:
         """Queue up to len(data) bytes; block only while the send buffer is full."""
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
@@ -378,7 +396,7 @@ class Socket:
                 return n
             await self._park()
 
-    def _send_nowait(self, data) -> int:
+    def _send_nowait(self, data: Buffer) -> int:
         conn = self._connection("send")
         if self._shut_wr:
             raise BrokenPipeError(errno.EPIPE, "send: socket was shut down for writing")
@@ -391,7 +409,7 @@ class Socket:
             self._flush(conn)
         return n
 
-    async def sendall(self, data) -> None:
+    async def sendall(self, data: Buffer) -> None:
         view = memoryview(data).cast("B")
         await trio.lowlevel.checkpoint_if_cancelled()
         if not view:
@@ -498,11 +516,11 @@ class Socket:
     def __enter__(self) -> Socket:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     async def __aenter__(self) -> Socket:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()

@@ -47,7 +47,7 @@ class _Guard:
             raise trio.BusyResourceError(self._message)
         self._held = True
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._held = False
 
 
@@ -94,10 +94,10 @@ class SocketStream(trio.abc.HalfCloseableStream):
         """Let the graceful close (FIN exchange) finish after ``aclose``."""
         await self.socket.wait_closed()
 
-    def setsockopt(self, level: int, option: int, value) -> None:
+    def setsockopt(self, level: int, option: int, value: int | bytes | str) -> None:
         self.socket.setsockopt(level, option, value)
 
-    def getsockopt(self, level: int, option: int):
+    def getsockopt(self, level: int, option: int) -> int | bytes:
         return self.socket.getsockopt(level, option)
 
 

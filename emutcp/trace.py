@@ -16,15 +16,22 @@ RST and why).  Pass one as ``trace=`` to a host (``UdpHost(trace=...)``,
 from __future__ import annotations
 
 import json
-from typing import IO
+from collections.abc import Callable
+from typing import IO, Any
 
 from .core.events import MetricsSample, SegmentRecord, Transition
 
+Address = tuple[str, int]
+# A trace sink: called with each record (Transition, SegmentRecord or
+# MetricsSample), the connection's local address and its peer's (None for a
+# listener).
+Tracer = Callable[[object, Address, Address | None], None]
 
-def record_to_dict(record, local, remote) -> dict:
+
+def record_to_dict(record: object, local: Address, remote: Address | None) -> dict[str, Any]:
     """The JSON form of a trace record."""
-    out: dict = {
-        "time": record.time,
+    out: dict[str, Any] = {
+        "time": getattr(record, "time", None),
         "local": f"{local[0]}:{local[1]}" if local else None,
         "remote": f"{remote[0]}:{remote[1]}" if remote else None,
     }
@@ -54,10 +61,10 @@ def record_to_dict(record, local, remote) -> dict:
 
 
 class CallbackTrace:
-    def __init__(self, fn) -> None:
+    def __init__(self, fn: Callable[[dict[str, Any]], object]) -> None:
         self.fn = fn
 
-    def __call__(self, record, local, remote) -> None:
+    def __call__(self, record: object, local: Address, remote: Address | None) -> None:
         self.fn(record_to_dict(record, local, remote))
 
 
@@ -65,6 +72,7 @@ class JsonlTrace:
     """Write every record as a JSON line to ``target`` (a path or a text file)."""
 
     def __init__(self, target: str | IO[str]) -> None:
+        self._file: IO[str]
         if isinstance(target, str):
             self._file = open(target, "w", encoding="utf-8")  # noqa: SIM115 - kept open
             self._owned = True
@@ -72,7 +80,7 @@ class JsonlTrace:
             self._file = target
             self._owned = False
 
-    def __call__(self, record, local, remote) -> None:
+    def __call__(self, record: object, local: Address, remote: Address | None) -> None:
         self._file.write(json.dumps(record_to_dict(record, local, remote)) + "\n")
 
     def close(self) -> None:
@@ -81,20 +89,21 @@ class JsonlTrace:
             self._file.close()
 
 
-def tee(*tracers):
-    tracers = tuple(t for t in tracers if t is not None)
-    if not tracers:
+def tee(*tracers: Tracer | None) -> Tracer | None:
+    """One tracer that calls each of ``tracers`` (``None``s skipped)."""
+    live = tuple(t for t in tracers if t is not None)
+    if not live:
         return None
-    if len(tracers) == 1:
-        return tracers[0]
+    if len(live) == 1:
+        return live[0]
 
-    def fan_out(record, local, remote) -> None:
-        for t in tracers:
+    def fan_out(record: object, local: Address, remote: Address | None) -> None:
+        for t in live:
             t(record, local, remote)
 
     return fan_out
 
 
-def read_jsonl(path: str) -> list[dict]:
+def read_jsonl(path: str) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

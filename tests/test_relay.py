@@ -10,6 +10,7 @@ import trio
 
 import emutcp
 from emutcp import LinkProfile
+from emutcp.lab.bulk import bulk_transfer
 from emutcp.lab.relay import Relay
 from emutcp.lab.units import parse_duration, parse_rate
 
@@ -29,24 +30,10 @@ def test_parsers():
 
 
 async def _send_through(server_addr, client_host, data: bytes, listener) -> bytes:
-    got = []
-
-    async def sink():
-        conn, _ = await listener.accept()
-        while chunk := await conn.recv(1 << 16):
-            got.append(chunk)
-        conn.close()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(sink)
-        client = client_host.socket()
-        with trio.fail_after(60):
-            await client.connect(server_addr)
-            await client.sendall(data)
-            client.shutdown(emutcp.SHUT_WR)
-            assert await client.recv(1) == b""
-        client.close()
-    return b"".join(got)
+    r = await bulk_transfer(
+        client_host, None, data, listener=listener, connect_to=server_addr, keep=True, timeout=60
+    )
+    return r.received
 
 
 async def test_relay_carries_an_emutcp_transfer_through_loss_and_delay():

@@ -78,6 +78,7 @@ class Relay:
                 Link("server", "client", self.reverse_profile, random.Random(self.rng.random())),
             )
             self.sessions[client] = s
+            assert self._nursery is not None, "sessions open only while run() runs"
             self._nursery.start_soon(self._pump_upstream, s)
         return s
 

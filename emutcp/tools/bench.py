@@ -53,6 +53,7 @@ async def bench_main(
             from .stats import live_stats
 
             nursery.start_soon(lambda: live_stats(host))
+        assert port is not None
         stream = await host.open_stream(host_name, port)
         sent = 0
         t0 = time.perf_counter()

@@ -39,7 +39,7 @@ class _Sinks:
         from ..pcap import PcapWriter
         from ..trace import JsonlTrace, tee
 
-        self.closers = []
+        self.closers: list[JsonlTrace | PcapWriter] = []
         trace = pcap = None
         target = getattr(args, "trace", None)
         if target == "-":

@@ -116,7 +116,7 @@ async def connect_main(*, host_name: str, port: int, as_json: bool, config: Conf
     t0 = time.perf_counter()
 
     async def pump_out() -> None:
-        while chunk := await stdin.read1(1 << 16):
+        while chunk := await stdin.read1(1 << 16):  # type: ignore[misc]  # trio stubs: BinaryIO
             sent.update(chunk)
             counts["sent"] += len(chunk)
             await stream.send_all(chunk)

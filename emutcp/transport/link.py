@@ -31,6 +31,7 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,7 +94,7 @@ class LinkStats:
     truncated: int = 0
     reordered: int = 0
     peak_queue: int = 0
-    dropped: Counter = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
 
 
 class Link:
@@ -109,7 +110,8 @@ class Link:
         self._queued_bytes = 0
         self._last_delivery = 0.0
         self._bad_state = False
-        self._held: list[list] = []  # [remaining gap, delivery record]
+        # Held for reordering: [datagrams still to pass it, its Delivery, its time].
+        self._held: list[list[Any]] = []
 
     def _lost(self) -> bool:
         p = self.profile

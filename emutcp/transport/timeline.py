@@ -13,15 +13,18 @@ import heapq
 import itertools
 import math
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import trio
 
+T = TypeVar("T")
 
-class Timeline:
-    def __init__(self, deliver: Callable[[object], None], *, name: str) -> None:
+
+class Timeline(Generic[T]):
+    def __init__(self, deliver: Callable[[T], None], *, name: str) -> None:
         self._deliver = deliver
         self._name = name
-        self._heap: list[tuple[float, int, object]] = []
+        self._heap: list[tuple[float, int, T]] = []
         self._counter = itertools.count()
         self._scope: trio.CancelScope | None = None
         self._running_in: object = None
@@ -29,7 +32,7 @@ class Timeline:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def schedule(self, when: float, item: object) -> None:
+    def schedule(self, when: float, item: T) -> None:
         self._ensure_running()
         heapq.heappush(self._heap, (when, next(self._counter), item))
         scope = self._scope
