@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -224,3 +225,76 @@ def test_diagram_from_a_demo_trace(capsys, tmp_path):
     assert paths["client"][-1] == ("TIME-WAIT", "CLOSED.end")
     assert main(["diagram", str(trace), "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------- user errors
+# A user error is one line and an exit status, never a traceback: 2 for a bad
+# argument (argparse's convention), 1 for what the network or the file system
+# said, 130 for Ctrl-C.
+
+USAGE_ERRORS = [
+    ["experiment", "--set", "nosuch=1", "--duration", "1"],
+    ["experiment", "--sweep", "loss=abc"],
+    ["experiment", "--set", "sack=maybe"],
+    ["serve", "--port", "99999"],
+    ["serve", "--port", "http"],
+    ["connect", "127.0.0.1", "-1"],
+    ["bench"],
+    ["bench", "127.0.0.1", "notaport"],
+    ["relay", "--listen", "9000", "--to", "somewhere", "--rate", "10mbit"],
+    ["relay", "--listen", "9000", "--to", "h:1", "--rate", "fast"],
+    ["relay", "--listen", "9000", "--to", "h:1", "--delay", "soon"],
+    ["relay", "--listen", "9000", "--to", "h:1", "--loss", "1.5"],
+    ["relay", "--listen", "9000", "--to", "h:1", "--burst", "0.1"],
+    ["demo", "--loss", "2"],
+]
+
+
+@pytest.mark.parametrize("argv", USAGE_ERRORS, ids=[" ".join(a) for a in USAGE_ERRORS])
+def test_a_bad_argument_is_one_line_and_exit_status_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        status = main(argv)
+        raise SystemExit(status)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "Traceback" not in err
+    assert f"emutcp {argv[0]}: error:" in err
+
+
+def test_an_unreadable_experiment_file_is_exit_status_1(capsys, tmp_path):
+    assert main(["experiment", str(tmp_path / "missing.toml")]) == 1
+    assert "No such file" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is [not toml")
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(["experiment", str(bad)]))
+    assert exc.value.code == 2
+
+
+def test_an_unknown_host_is_one_line_and_exit_status_1():
+    proc = subprocess.run(
+        [*PY, "connect", "no-such-host.invalid", "9000"],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert b"Traceback" not in proc.stderr
+    assert proc.stderr.decode().count("\n") == 1
+
+
+def test_ctrl_c_exits_130_without_a_traceback():
+    port = _free_udp_port()
+    proc = subprocess.Popen(
+        [*PY, "serve", "--port", str(port), "--address", "127.0.0.1", "--discard"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        proc.stderr.readline()  # "listening on ..." : the server is up
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert b"Traceback" not in err

@@ -67,9 +67,15 @@ def coerce(key: str, value):
         if key in ("delay", "jitter", "duration", "warmup"):
             return parse_duration(value)
         if isinstance(default, bool):
+            if value.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(f"{key}: expected true or false, got {value!r}")
             return value.lower() in ("1", "true", "yes", "on")
         if isinstance(default, int | float):
-            return type(default)(float(value)) if isinstance(default, int) else float(value)
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"{key}: not a number: {value!r}") from None
+            return int(number) if isinstance(default, int) else number
     return value
 
 

@@ -4,11 +4,84 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 
 import trio
 
 from ..core.config import Config
+from ..lab.units import parse_duration, parse_rate
+
+
+class UsageError(Exception):
+    """A user error found after parsing: reported like argparse's (exit 2)."""
+
+
+# argparse types: a bad value is an argparse error naming the option (exit 2).
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a probability: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a probability is in [0, 1], got {value}")
+    return value
+
+
+def duration(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a duration is >= 0, got {text!r}")
+    return value
+
+
+def rate(text: str) -> float:
+    try:
+        value = parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a rate is > 0, got {text!r}")
+    return value
+
+
+def host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), port_number(port)
+
+
+def burst_pair(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected 'p,r' (two probabilities), got {text!r}")
+    return probability(parts[0]), probability(parts[1])
 
 
 def _trace_printer():
@@ -124,8 +197,6 @@ def cmd_serve(args) -> int:
                 stats=args.stats,
             )
         )
-    except KeyboardInterrupt:
-        return 130
     finally:
         sinks.close()
     return 0
@@ -146,11 +217,6 @@ def cmd_connect(args) -> int:
                 trace=trace,
             )
         )
-    except (ConnectionRefusedError, TimeoutError, ConnectionResetError) as exc:
-        print(f"emutcp: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
     finally:
         sinks.close()
     return 0
@@ -185,15 +251,21 @@ def cmd_experiment(args) -> int:
     )
 
     if args.file:
-        exp = load_experiment(args.file)
+        try:
+            exp = load_experiment(args.file)
+        except ValueError as exc:  # tomllib.TOMLDecodeError and bad keys
+            raise UsageError(f"{args.file}: {exc}") from None
     else:
         exp = {"name": args.name, "base": {}, "sweep": {}, "seeds": 3}
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        exp["base"][key] = coerce(key, value)
-    for item in args.sweep or []:
-        key, _, values = item.partition("=")
-        exp["sweep"][key] = [coerce(key, v) for v in values.split(",")]
+    try:
+        for item in args.set or []:
+            key, _, value = item.partition("=")
+            exp["base"][key] = coerce(key, value)
+        for item in args.sweep or []:
+            key, _, values = item.partition("=")
+            exp["sweep"][key] = [coerce(key, v) for v in values.split(",")]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.seeds is not None:
         exp["seeds"] = args.seeds
     if args.duration is not None:
@@ -217,7 +289,7 @@ def cmd_bench(args) -> int:
     from .bench import bench_main
 
     if not args.local and (args.host is None or args.port is None):
-        raise SystemExit("emutcp bench: give HOST PORT, or --local")
+        raise UsageError("give HOST PORT, or --local")
     sinks = _Sinks(args)
     try:
         trio.run(
@@ -232,32 +304,26 @@ def cmd_bench(args) -> int:
                 trace=sinks.tracer,
             )
         )
-    except (ConnectionRefusedError, TimeoutError, ConnectionResetError) as exc:
-        print(f"emutcp: {exc}", file=sys.stderr)
-        return 1
     finally:
         sinks.close()
     return 0
 
 
 def cmd_relay(args) -> int:
-    from ..lab.units import parse_duration, parse_rate
     from ..transport.link import GilbertElliott, LinkProfile
     from .relay import relay_main
 
-    host, _, port = args.to.rpartition(":")
-    if not host or not port.isdigit():
-        raise SystemExit("emutcp relay: --to must be HOST:PORT")
+    host, port = args.to
     burst = None
     if args.burst:
-        p, r = (float(x) for x in args.burst.split(","))
+        p, r = args.burst
         burst = GilbertElliott(p=p, r=r)
     profile = LinkProfile(
         loss=args.loss,
         burst=burst,
-        delay=parse_duration(args.delay),
-        jitter=parse_duration(args.jitter),
-        rate=parse_rate(args.rate) if args.rate else None,
+        delay=args.delay,
+        jitter=args.jitter,
+        rate=args.rate,
         queue=args.queue,
         duplicate=args.duplicate,
         reorder=args.reorder,
@@ -268,7 +334,7 @@ def cmd_relay(args) -> int:
         trio.run(
             lambda: relay_main(
                 listen=(args.listen_address, args.listen),
-                target=(host, int(port)),
+                target=(host, port),
                 forward=profile,
                 reverse=profile,
                 seed=args.seed,
@@ -277,15 +343,13 @@ def cmd_relay(args) -> int:
                 observer=sinks.tracer,
             )
         )
-    except KeyboardInterrupt:
-        return 130
     finally:
         sinks.close()
     return 0
 
 
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mss", type=int, help="maximum segment size (payload bytes)")
+    p.add_argument("--mss", type=positive_int, help="maximum segment size (payload bytes)")
     p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
     p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
     _add_trace_options(p)
@@ -310,10 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the socket-call / state-diagram lab, live over loopback UDP")
-    p.add_argument("--bytes", type=int, default=20_000_000, help="bulk transfer size")
-    p.add_argument("--emulated-bytes", type=int, default=2_000_000)
-    p.add_argument("--loss", type=float, default=0.02, help="emulated link loss rate")
-    p.add_argument("--delay", type=float, default=0.02, help="emulated one-way delay (s)")
+    p.add_argument("--bytes", type=positive_int, default=20_000_000, help="bulk transfer size")
+    p.add_argument("--emulated-bytes", type=positive_int, default=2_000_000)
+    p.add_argument("--loss", type=probability, default=0.02, help="emulated link loss rate")
+    p.add_argument("--delay", type=duration, default=0.02, help="emulated one-way delay (s)")
     p.add_argument("--no-emulated", action="store_true", help="skip the emulated-link part")
     p.add_argument("--json", action="store_true", help="print the timeline and results as JSON")
     p.add_argument("--diagram", metavar="PNG", help="draw both paths on the state diagram")
@@ -327,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_diagram)
 
     p = sub.add_parser("serve", help="accept emutcp connections (netcat -l)")
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", type=port_number, required=True)
     p.add_argument("--address", default="0.0.0.0")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--echo", dest="mode", action="store_const", const="echo")
@@ -341,16 +405,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("connect", help="connect and copy stdin/stdout (netcat)")
     p.add_argument("host")
-    p.add_argument("port", type=int)
+    p.add_argument("port", type=port_number)
     _add_tcp_options(p)
     p.set_defaults(func=cmd_connect)
 
     p = sub.add_parser("bench", help="iperf-like goodput to a host, or --local over loopback")
     p.add_argument("host", nargs="?")
-    p.add_argument("port", nargs="?", type=int)
+    p.add_argument("port", nargs="?", type=port_number)
     p.add_argument("--local", action="store_true", help="benchmark over loopback UDP")
-    p.add_argument("--seconds", type=float, default=5.0, help="send for this long")
-    p.add_argument("--bytes", type=int, help="send exactly this many bytes instead")
+    p.add_argument("--seconds", type=duration, default=5.0, help="send for this long")
+    p.add_argument("--bytes", type=positive_int, help="send exactly this many bytes instead")
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
     _add_tcp_options(p)
     p.set_defaults(func=cmd_bench)
@@ -370,9 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="set a parameter, e.g. rate=10mbit delay=25ms congestion=cubic",
     )
-    p.add_argument("--seeds", type=int, help="repetitions per combination")
-    p.add_argument("--duration", type=float, help="seconds per trial")
-    p.add_argument("--processes", type=int, help="parallel trials (default: all cores)")
+    p.add_argument("--seeds", type=positive_int, help="repetitions per combination")
+    p.add_argument("--duration", type=duration, help="seconds per trial")
+    p.add_argument("--processes", type=positive_int, help="parallel trials (default: all cores)")
     p.add_argument("--out", default="experiment-results", help="directory for CSV/JSON/PNG")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument(
@@ -384,20 +448,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("relay", help="a UDP impairment proxy (loss, delay, ...) between hosts")
-    p.add_argument("--listen", type=int, required=True, help="UDP port clients send to")
+    p.add_argument("--listen", type=port_number, required=True, help="UDP port clients send to")
     p.add_argument("--listen-address", default="0.0.0.0")
-    p.add_argument("--to", required=True, help="HOST:PORT to forward to")
-    p.add_argument("--loss", type=float, default=0.0, help="loss probability per datagram")
-    p.add_argument("--burst", help="Gilbert-Elliott burst loss 'p,r'")
-    p.add_argument("--delay", default="0", help="one-way delay, e.g. 40ms")
-    p.add_argument("--jitter", default="0", help="delay jitter, e.g. 5ms")
-    p.add_argument("--rate", help="bottleneck rate, e.g. 10mbit")
-    p.add_argument("--queue", type=int, help="drop-tail queue length in packets")
-    p.add_argument("--duplicate", type=float, default=0.0)
-    p.add_argument("--reorder", type=float, default=0.0)
-    p.add_argument("--corrupt", type=float, default=0.0)
+    p.add_argument("--to", type=host_port, required=True, help="HOST:PORT to forward to")
+    p.add_argument("--loss", type=probability, default=0.0, help="loss probability per datagram")
+    p.add_argument("--burst", type=burst_pair, help="Gilbert-Elliott burst loss 'p,r'")
+    p.add_argument("--delay", type=duration, default=0.0, help="one-way delay, e.g. 40ms")
+    p.add_argument("--jitter", type=duration, default=0.0, help="delay jitter, e.g. 5ms")
+    p.add_argument("--rate", type=rate, help="bottleneck rate, e.g. 10mbit")
+    p.add_argument("--queue", type=positive_int, help="drop-tail queue length in packets")
+    p.add_argument("--duplicate", type=probability, default=0.0)
+    p.add_argument("--reorder", type=probability, default=0.0)
+    p.add_argument("--corrupt", type=probability, default=0.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=duration, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="print per-direction counters at exit")
     _add_trace_options(p)
     p.set_defaults(func=cmd_relay)
@@ -405,8 +469,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """Run one verb.  User errors never show a traceback: a bad argument is an
+    argparse-style error (exit 2), a refused, reset or timed-out connection or
+    a missing file one line on stderr (exit 1), Ctrl-C exit 130."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verb = f"emutcp {args.command}"
+    try:
+        return int(args.func(args))
+    except BaseException as exc:
+        leaf = _user_facing(exc)
+        if isinstance(leaf, KeyboardInterrupt):
+            print(f"{verb}: interrupted", file=sys.stderr)
+            return 130
+        if isinstance(leaf, UsageError):
+            print(f"usage: {verb} ... (see {verb} --help)", file=sys.stderr)
+            print(f"{verb}: error: {leaf}", file=sys.stderr)
+            return 2
+        if isinstance(leaf, OSError | trio.TooSlowError):
+            print(f"{verb}: {_describe(leaf)}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _user_facing(exc: BaseException) -> BaseException | None:
+    """The one error a user should hear about: ``exc`` itself, or the single
+    user-facing leaf of an exception group (trio nurseries wrap errors)."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_user_facing(e) for e in exc.exceptions]
+        leaves = [e for e in leaves if e is not None]
+        for kind in (KeyboardInterrupt, UsageError, OSError, trio.TooSlowError):
+            for leaf in leaves:
+                if isinstance(leaf, kind):
+                    return leaf
+        return None
+    if isinstance(exc, KeyboardInterrupt | UsageError | OSError | trio.TooSlowError):
+        return exc
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host name: {exc.strerror or exc}"
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, trio.TooSlowError):
+        return "timed out"
+    return exc.strerror or str(exc) if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover
