@@ -90,6 +90,9 @@ class EmulatedHost(Host):
         if self._transports.get(transport.local[1]) is transport:
             del self._transports[transport.local[1]]
 
+    def loopback_address(self, unspecified: str) -> str:
+        return self.address
+
     async def _resolve_name(self, name: str) -> str:
         raise OSError(2, f"emulated hosts have no DNS: use an address, not {name!r}")
 

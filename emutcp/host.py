@@ -82,19 +82,33 @@ class Host:
 
     # ------------------------------------------------ the Socket <-> Host seam
 
+    def loopback_address(self, unspecified: str) -> str:
+        """Where a connect to the unspecified address goes: this host itself."""
+        return "::1" if ":" in unspecified else "127.0.0.1"
+
     def wildcard(self) -> Address:
         """The address an unbound socket binds to: any port, this host's address."""
         return (self.wildcard_address, 0)
 
-    async def resolve(self, address: object) -> Address:
-        """Check and resolve a user's ``(host, port)``: ``ValueError`` /
-        ``OverflowError`` for bad ones, as Python's sockets raise."""
+    async def resolve(self, address: object, *, peer: bool = False) -> Address:
+        """Check and resolve a user's ``(host, port)`` as Python's sockets do:
+        ``TypeError`` for a non-tuple, a host that is not a string or a port that
+        is not an integer, ``OverflowError`` for a port outside 0-65535.  For a
+        ``peer`` (connect), the unspecified address ("", "0.0.0.0", "::") means
+        this host, as on Linux; for bind it means any address."""
         if not isinstance(address, tuple) or len(address) < 2:
-            raise ValueError(f"address must be a (host, port) tuple, got {address!r}")
-        host, port = address[0], int(address[1])
+            raise TypeError(f"address must be a (host, port) tuple, got {address!r}")
+        host, port = address[0], address[1]
+        if not isinstance(host, str):
+            raise TypeError(f"host must be a str, not {type(host).__name__}")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"port must be an int, not {type(port).__name__}")
         if not 0 <= port <= 65_535:
             raise OverflowError(f"port must be 0-65535, got {port}")
-        host = host or self.wildcard_address
+        if peer and port == 0:
+            raise OSError(errno.ECONNREFUSED, "connect: port 0 is not a destination")
+        if host in ("", "0.0.0.0", "::"):
+            host = self.loopback_address(host) if peer else (host or self.wildcard_address)
         try:
             ipaddress.ip_address(host)
         except ValueError:

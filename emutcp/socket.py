@@ -22,6 +22,7 @@ Errors are the standard ones, as Python's own sockets raise them: ``ConnectionRe
 from __future__ import annotations
 
 import errno
+import operator
 import socket as _std
 import struct
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,30 @@ def _number(value: object) -> float:
     if isinstance(value, int | float):
         return value
     raise TypeError(f"an integer is required for this option, not {type(value).__name__}")
+
+
+def _linger_value(value: object) -> tuple[int, int]:
+    """SO_LINGER's ``struct linger`` (``struct.pack("ii", onoff, seconds)``, or the
+    pair itself); anything malformed is ``OSError(EINVAL)``, as the kernel says."""
+    try:
+        if isinstance(value, bytes | bytearray | memoryview):
+            onoff, seconds = struct.unpack("ii", value)
+        elif isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+            onoff, seconds = value
+        else:
+            raise ValueError
+    except (struct.error, ValueError):
+        raise OSError(errno.EINVAL, f"SO_LINGER: not a struct linger: {value!r}") from None
+    if seconds < 0:
+        raise OSError(errno.EINVAL, "SO_LINGER: seconds must be >= 0")
+    return int(onoff), int(seconds)
+
+
+def _byte_view(data: Buffer) -> memoryview:
+    """``data`` as a flat view of bytes: ``send`` counts bytes, not items (an
+    ``array('i')`` of 2 items is 8 bytes, as for Python's own sockets)."""
+    view = memoryview(data)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 def _copy_error(err: OSError) -> OSError:
@@ -259,7 +284,10 @@ class Socket:
         elif level == IPPROTO_TCP and option == TCP_MAXSEG:
             changes["mss"] = int(_number(value))
         elif level == IPPROTO_TCP and option == TCP_USER_TIMEOUT:
-            changes["user_timeout"] = int(_number(value)) / 1000 or None  # milliseconds, as Linux
+            millis = int(_number(value))  # milliseconds, as Linux
+            if millis < 0:
+                raise OSError(errno.EINVAL, "TCP_USER_TIMEOUT must be >= 0 milliseconds")
+            changes["user_timeout"] = millis / 1000 or None
         elif level == SOL_SOCKET and option == SO_SNDBUF:
             changes["send_buffer"] = int(_number(value))
             if self._conn is not None:
@@ -279,13 +307,8 @@ class Socket:
         elif level == SOL_SOCKET and option == SO_REUSEADDR:
             self._reuseaddr = bool(value)
         elif level == SOL_SOCKET and option == SO_LINGER:
-            if isinstance(value, bytes):
-                onoff, seconds = struct.unpack("ii", value)
-            elif isinstance(value, tuple):  # (onoff, seconds), as a convenience
-                onoff, seconds = value
-            else:
-                raise TypeError("SO_LINGER takes struct.pack('ii', onoff, seconds)")
-            self._linger = int(seconds) if onoff else None
+            onoff, seconds = _linger_value(value)
+            self._linger = seconds if onoff else None
         else:
             raise OSError(errno.ENOPROTOOPT, f"unsupported socket option ({level}, {option})")
         if changes:
@@ -367,7 +390,7 @@ class Socket:
         self._check_open("connect")
         if self._listener is not None or self._conn is not None:
             raise OSError(errno.EISCONN, f"connect: socket already in state {self.state}")
-        remote = await self.host.resolve(address)
+        remote = await self.host.resolve(address, peer=True)
         endpoint = self.host.endpoint_for_connect(remote, self.config, self._endpoint)
         self._use_endpoint(endpoint)
         conn = endpoint.mux.connect(remote, self._now(), self.config)
@@ -387,11 +410,13 @@ class Socket:
             raise OSError(errno.ECONNABORTED, "connect: connection closed during handshake")
 
     async def send(self, data: Buffer) -> int:
-        """Queue up to len(data) bytes; block only while the send buffer is full."""
+        """Queue up to ``len(data)`` bytes; block only while the send buffer is
+        full.  Returns the number of bytes queued (0 for an empty buffer)."""
+        view = _byte_view(data)
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
-            n = self._send_nowait(data)
-            if n:
+            n = self._send_nowait(view)
+            if n or not view:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return n
             await self._park()
@@ -410,7 +435,7 @@ class Socket:
         return n
 
     async def sendall(self, data: Buffer) -> None:
-        view = memoryview(data).cast("B")
+        view = _byte_view(data)
         await trio.lowlevel.checkpoint_if_cancelled()
         if not view:
             self._connection("sendall")
@@ -426,9 +451,14 @@ class Socket:
             await self._park()
 
     async def recv(self, bufsize: int) -> bytes:
+        bufsize = operator.index(bufsize)  # TypeError for 1.5, as Python's sockets
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
         await trio.lowlevel.checkpoint_if_cancelled()
-        if bufsize < 1:
-            raise ValueError("recv: bufsize must be at least 1")
+        if bufsize == 0:
+            self._connection("recv")
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return b""
         while True:
             data = self._recv_nowait(bufsize)
             if data is not None:

@@ -173,7 +173,10 @@ async def test_api_misuse_raises_precise_errors():
         await client.recv(1)
     assert info.value.errno == errno.EBADF
     with pytest.raises(ValueError):
-        await emutcp.socket().recv(0)
+        await emutcp.socket().recv(-1)
+    with pytest.raises(OSError) as info:
+        await emutcp.socket().recv(0)  # not connected, as Linux says
+    assert info.value.errno == errno.ENOTCONN
     server.close()
 
 
@@ -267,5 +270,78 @@ async def test_ipv6_loopback():
     assert peer[0] == "::1"
     await client.sendall(b"over IPv6")
     assert await conn.recv(20) == b"over IPv6"
+    for s in (client, conn, server):
+        s.close()
+
+
+# ------------------------------------------------ bad input from the application
+
+
+async def _pair() -> tuple[emutcp.Socket, emutcp.Socket, emutcp.Socket]:
+    server = await listening_socket()
+    client = emutcp.socket()
+    await client.connect(server.getsockname())
+    conn, _ = await server.accept()
+    return server, client, conn
+
+
+async def test_send_counts_bytes_of_any_buffer_not_items():
+    from array import array
+
+    server, client, conn = await _pair()
+    numbers = array("i", [1, 2, 3])  # 3 items, 12 bytes
+    assert await client.send(numbers) == numbers.itemsize * 3
+    await client.sendall(array("d", [0.5, 1.5]))  # 16 bytes
+    assert await client.send(b"") == 0  # nothing to queue: returns at once
+    client.shutdown(emutcp.SHUT_WR)
+    got = b""
+    while chunk := await conn.recv(1000):
+        got += chunk
+    assert got == numbers.tobytes() + array("d", [0.5, 1.5]).tobytes()
+    for s in (client, conn, server):
+        s.close()
+
+
+@pytest.mark.parametrize("unspecified", ["0.0.0.0", ""])
+async def test_connect_to_the_unspecified_address_reaches_this_host(unspecified):
+    server = await listening_socket()
+    port = server.getsockname()[1]
+    client = emutcp.socket()
+    with trio.fail_after(5):  # Linux connects to itself at once; no SYN retries
+        await client.connect((unspecified, port))
+        conn, _ = await server.accept()
+    await client.sendall(b"hi")
+    assert await conn.recv(10) == b"hi"
+    for s in (client, conn, server):
+        s.close()
+
+
+async def test_type_and_range_errors_are_pythons():
+    server, client, conn = await _pair()
+    port = server.getsockname()[1]
+    with pytest.raises(TypeError):
+        await emutcp.socket().connect((None, port))
+    with pytest.raises(TypeError):
+        await emutcp.socket().connect((LO, float(port)))
+    with pytest.raises(TypeError):
+        await emutcp.socket().connect(LO)
+    with pytest.raises(OverflowError):
+        await emutcp.socket().connect((LO, 70_000))
+    with pytest.raises(TypeError):
+        await conn.recv(1.5)
+    with pytest.raises(ValueError):
+        await conn.recv(-1)
+    assert await conn.recv(0) == b""
+    with pytest.raises(TypeError):
+        await client.send("text is not bytes")
+    with pytest.raises(OSError) as info:
+        client.setsockopt(emutcp.IPPROTO_TCP, emutcp.TCP_USER_TIMEOUT, -5)
+    assert info.value.errno == errno.EINVAL
+    for bad in (b"\x01", (1,), "linger", (1, -3)):
+        with pytest.raises(OSError) as info:
+            client.setsockopt(emutcp.SOL_SOCKET, emutcp.SO_LINGER, bad)
+        assert info.value.errno == errno.EINVAL
+    with pytest.raises(TypeError):
+        client.setsockopt(emutcp.SOL_SOCKET, emutcp.SO_SNDBUF, "big")
     for s in (client, conn, server):
         s.close()
