@@ -37,14 +37,18 @@ without further segments, like a host powered off.  Await
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from .core.mux import Mux
+from .core.state import State
 from .transport.base import Address, DatagramTransport
 
 if TYPE_CHECKING:
@@ -73,7 +77,12 @@ class Endpoint:
         self._scope: trio.CancelScope | None = None
         self._pending: deque[tuple[bytes, Address]] = deque()
         self._closed_event = trio.Event()
-        self._waiters: dict[object, Wakeable] = {}  # connection or listener -> its socket
+        # Connection or listener -> its socket, held weakly so that a socket the
+        # application dropped without close() can be collected (and reset).
+        self._waiters: weakref.WeakValueDictionary[object, Wakeable] = (
+            weakref.WeakValueDictionary()
+        )
+        self._token = trio.lowlevel.current_trio_token()
         transport.set_arrival_callback(self._service_now)
 
     @property
@@ -113,6 +122,12 @@ class Endpoint:
                 self._service(trio.current_time())
         finally:
             self._scope = None
+            if not self.closed:
+                # Cancelled with connections alive: the trio run is ending (the
+                # program returned, Ctrl-C, SIGTERM).  A kernel would finish the
+                # close after the process; nobody will here, so tell each peer
+                # at once (RST) instead of leaving it to time out.
+                self.abort_all("process exiting")
             self._shutdown()
 
     def _service_now(self) -> None:
@@ -172,6 +187,28 @@ class Endpoint:
             await self.transport.wait_writable()
             while self._pending and self.transport.send(*self._pending[0]):
                 self._pending.popleft()
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on this endpoint's trio loop at the next safe point (from a
+        finalizer or another thread); dropped if that run has ended."""
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(fn)
+
+    def abort_all(self, why: str) -> None:
+        """Reset every live connection now and send the RSTs (best effort: the
+        transport must not block).  TIME-WAIT entries have nothing to say."""
+        try:
+            now = trio.current_time()
+            for conn in list(self.mux.connections.values()):
+                if conn.state is not State.TIME_WAIT and conn.state is not State.CLOSED:
+                    conn.abort(now, f"{why}: sent RST")
+                    self.mux.touch(conn)
+            for data, addr in self.mux.datagrams_to_send(now):
+                if not self.transport.send(data, addr):
+                    break  # the socket buffer is full: what is left is lost
+        except Exception:  # never let a last goodbye raise during shutdown
+            self.internal_errors += 1
+            log.exception("emutcp: error resetting connections at exit")
 
     def kill(self) -> None:
         """Vanish without a word, as when the host crashes: no FIN, no RST."""

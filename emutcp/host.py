@@ -231,6 +231,12 @@ class Host:
         """The live endpoints of this host (one per bound transport)."""
         return list(self._endpoints.values())
 
+    def abort_all(self, why: str = "host shutting down") -> None:
+        """Reset every open connection of this host now, as a process's exit
+        does (each peer gets a RST at once); listeners and sockets stay."""
+        for ep in list(self._endpoints.values()):
+            ep.abort_all(why)
+
     def crash(self) -> None:
         """Lose every connection at once, as a host switched off: nothing is sent."""
         for ep in list(self._endpoints.values()):

@@ -25,6 +25,7 @@ import errno
 import operator
 import socket as _std
 import struct
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -91,6 +92,30 @@ def _byte_view(data: Buffer) -> memoryview:
     ``array('i')`` of 2 items is 8 bytes, as for Python's own sockets)."""
     view = memoryview(data)
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
+def _close_tcbs(
+    endpoint: Endpoint, conn: Connection | None, listener: Any, linger: int | None
+) -> None:
+    """What ``close()`` does to the core: stop listening, close the connection
+    (FIN after queued data; RST with unread data or ``SO_LINGER`` 0), send what
+    that produces, and give the endpoint back."""
+    if endpoint.closed:
+        return
+    now = trio.current_time()
+    if listener is not None:
+        endpoint.mux.close_listener(now)
+    if conn is not None and conn.state is not State.CLOSED:
+        if linger == 0:
+            conn.abort(now, "close with SO_LINGER 0: sent RST")
+        else:
+            conn.close(now)
+        endpoint.mux.touch(conn)
+    endpoint.flush(now)
+    for tcb in (conn, listener):
+        if tcb is not None:
+            endpoint.detach(tcb)
+    endpoint.release()
 
 
 def _copy_error(err: OSError) -> OSError:
@@ -503,22 +528,8 @@ class Socket:
         if self._closed:
             return
         self._closed = True
-        now = self._now()
-        if self._listener is not None and self._endpoint is not None:
-            self._endpoint.mux.close_listener(now)
-        conn = self._conn
-        if conn is not None and conn.state is not State.CLOSED:
-            if self._linger == 0:
-                conn.abort(now, "close with SO_LINGER 0: sent RST")
-            else:
-                conn.close(now)
-        endpoint = self._endpoint
-        if endpoint is not None:
-            self._flush(conn)
-            for tcb in (conn, self._listener):
-                if tcb is not None:
-                    endpoint.detach(tcb)
-            endpoint.release()
+        if self._endpoint is not None:
+            _close_tcbs(self._endpoint, self._conn, self._listener, self._linger)
         self.wake()
 
     async def aclose(self) -> None:
@@ -542,6 +553,20 @@ class Socket:
                 break
             await self._park()
         await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def __del__(self) -> None:
+        # Like Python's own sockets: a socket dropped without close() is a bug in
+        # the application, reported as a ResourceWarning; and like a kernel when
+        # a process closes a descriptor, its connection is closed for it (FIN,
+        # or RST with unread data) so the peer is not left waiting.
+        # The close runs soon on the endpoint's trio loop, not here: a finalizer
+        # may run in the middle of anything, even of the endpoint's own work.
+        if self._closed or self._endpoint is None:
+            return
+        self._closed = True
+        endpoint, conn, listener, linger = self._endpoint, self._conn, self._listener, self._linger
+        endpoint.call_soon(lambda: _close_tcbs(endpoint, conn, listener, linger))
+        warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=2)
 
     def __enter__(self) -> Socket:
         return self

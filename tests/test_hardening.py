@@ -247,7 +247,7 @@ async def test_host_connection_limit_gives_a_clear_error(mock_clock):
 
     config = emutcp.Config(max_connections=3)
     _net, a, b = two_hosts(seed=9, config=config, delay=0.01)
-    await b.open_listeners(80, backlog=10)
+    listeners = await b.open_listeners(80, backlog=10)  # kept: a dropped one closes
     socks = []
     for _ in range(3):
         s = a.socket()
@@ -255,6 +255,7 @@ async def test_host_connection_limit_gives_a_clear_error(mock_clock):
         socks.append(s)
     with pytest.raises(OSError, match="too many connections"):
         await a.socket().connect((B, 80))
+    assert listeners[0].socket.is_listening
 
 
 async def test_time_wait_entries_are_evicted_first_when_the_table_is_full(mock_clock):

@@ -63,6 +63,7 @@ async def run_flows(
     ``window`` (default: the whole run), each sender's final TcpInfo, their RTT
     samples and the first flow's cwnd history.  ``listener``/``connect_to``
     route the flows elsewhere (through a relay, say) than ``dst`` port 80."""
+    own = listener is None
     listeners = [listener] if listener is not None else await dst.open_listeners(80, backlog=flows)
     target = connect_to or (dst.address, 80)
     received = [0] * flows
@@ -80,24 +81,35 @@ async def run_flows(
         while True:
             await stream.send_all(chunk)
 
-    async with trio.open_nursery() as nursery:
-        senders = []
-        for i in range(flows):
-            config = configs[i] if configs else None
-            out = await src.open_stream(*target, config=config)
-            inn = await listeners[0].accept()
-            senders.append(out)
-            nursery.start_soon(source, out)
-            nursery.start_soon(sink, inn, i)
-        for t in window:
-            await trio.sleep_until(start + t)
-            marks[t] = list(received)
-        await trio.sleep_until(start + duration)
-        for i, s in enumerate(senders):
-            infos[i] = s.socket.info()
-        rtt_samples = [x for s in senders for x in s.socket.rtt_samples()]
-        history = senders[0].socket.history()
-        nursery.cancel_scope.cancel()
+    streams = []
+    try:
+        async with trio.open_nursery() as nursery:
+            senders = []
+            for i in range(flows):
+                config = configs[i] if configs else None
+                out = await src.open_stream(*target, config=config)
+                streams.append(out)
+                inn = await listeners[0].accept()
+                streams.append(inn)
+                senders.append(out)
+                nursery.start_soon(source, out)
+                nursery.start_soon(sink, inn, i)
+            for t in window:
+                await trio.sleep_until(start + t)
+                marks[t] = list(received)
+            await trio.sleep_until(start + duration)
+            for i, s in enumerate(senders):
+                infos[i] = s.socket.info()
+            rtt_samples = [x for s in senders for x in s.socket.rtt_samples()]
+            history = senders[0].socket.history()
+            nursery.cancel_scope.cancel()
+    finally:
+        # The measurement is over: close what was opened here (with RST for
+        # the data still in flight, as a kernel does on close with unread data).
+        for stream in streams:
+            stream.socket.close()
+        if own:
+            listeners[0].socket.close()
     span = window[1] - window[0]
     goodput = [(marks[window[1]][i] - marks[window[0]][i]) * 8 / span for i in range(flows)]
     return {"goodput": goodput, "info": infos, "rtt_samples": rtt_samples, "history": history}
@@ -116,6 +128,13 @@ async def run_transfers(src, dst, *, flows: int, nbytes: int) -> dict:
     async def one(i: int) -> None:
         out = await src.open_stream(dst.address, 80)
         inn = await listeners[0].accept()
+        try:
+            await _one_transfer(i, out, inn)
+        finally:
+            out.socket.close()
+            inn.socket.close()
+
+    async def _one_transfer(i: int, out, inn) -> None:
         payload = bytes(nbytes)
         async with trio.open_nursery() as nursery:
 
@@ -134,9 +153,12 @@ async def run_transfers(src, dst, *, flows: int, nbytes: int) -> dict:
         await out.aclose()
         await inn.aclose()
 
-    async with trio.open_nursery() as nursery:
-        for i in range(flows):
-            nursery.start_soon(one, i)
+    try:
+        async with trio.open_nursery() as nursery:
+            for i in range(flows):
+                nursery.start_soon(one, i)
+    finally:
+        listeners[0].socket.close()
     goodput = [nbytes * 8 / t if t else 0.0 for t in done]
     return {
         "goodput": goodput,

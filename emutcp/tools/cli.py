@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -15,6 +17,30 @@ from ..lab.units import parse_duration, parse_rate
 
 class UsageError(Exception):
     """A user error found after parsing: reported like argparse's (exit 2)."""
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: leave as after Ctrl-C (exit 143, 128 + SIGTERM)."""
+
+
+def run_until_signalled(main: Callable[[], Awaitable[object]]) -> None:
+    """``trio.run(main)``, ended early by SIGTERM as Ctrl-C ends it.  Either way
+    the run unwinds, so every open connection tells its peer (the endpoints
+    reset what is still open as their tasks end) before the process exits."""
+
+    async def guarded() -> None:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                with trio.open_signal_receiver(signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        raise Terminated
+
+            nursery.start_soon(watch)
+            await main()
+            nursery.cancel_scope.cancel()
+
+    trio.run(guarded)
 
 
 # argparse types: a bad value is an argparse error naming the option (exit 2).
@@ -184,7 +210,7 @@ def cmd_serve(args) -> int:
     trace = sinks.tracer
     mode = "file" if args.file else args.mode
     try:
-        trio.run(
+        run_until_signalled(
             lambda: serve_main(
                 port=args.port,
                 address=args.address,
@@ -208,7 +234,7 @@ def cmd_connect(args) -> int:
     sinks = _Sinks(args)
     trace = sinks.tracer
     try:
-        trio.run(
+        run_until_signalled(
             lambda: connect_main(
                 host_name=args.host,
                 port=args.port,
@@ -292,7 +318,7 @@ def cmd_bench(args) -> int:
         raise UsageError("give HOST PORT, or --local")
     sinks = _Sinks(args)
     try:
-        trio.run(
+        run_until_signalled(
             lambda: bench_main(
                 host_name=None if args.local else args.host,
                 port=None if args.local else args.port,
@@ -331,7 +357,7 @@ def cmd_relay(args) -> int:
     )
     sinks = _Sinks(args, directions=("out",))
     try:
-        trio.run(
+        run_until_signalled(
             lambda: relay_main(
                 listen=(args.listen_address, args.listen),
                 target=(host, port),
@@ -482,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(leaf, KeyboardInterrupt):
             print(f"{verb}: interrupted", file=sys.stderr)
             return 130
+        if isinstance(leaf, Terminated):
+            print(f"{verb}: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
         if isinstance(leaf, UsageError):
             print(f"usage: {verb} ... (see {verb} --help)", file=sys.stderr)
             print(f"{verb}: error: {leaf}", file=sys.stderr)
@@ -498,12 +527,12 @@ def _user_facing(exc: BaseException) -> BaseException | None:
     if isinstance(exc, BaseExceptionGroup):
         leaves = [_user_facing(e) for e in exc.exceptions]
         leaves = [e for e in leaves if e is not None]
-        for kind in (KeyboardInterrupt, UsageError, OSError, trio.TooSlowError):
+        for kind in (KeyboardInterrupt, Terminated, UsageError, OSError, trio.TooSlowError):
             for leaf in leaves:
                 if isinstance(leaf, kind):
                     return leaf
         return None
-    if isinstance(exc, KeyboardInterrupt | UsageError | OSError | trio.TooSlowError):
+    if isinstance(exc, KeyboardInterrupt | Terminated | UsageError | OSError | trio.TooSlowError):
         return exc
     return None
 

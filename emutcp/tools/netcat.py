@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import sys
 import time
 
@@ -105,10 +107,21 @@ async def _serve(listeners, *, mode: str, file: str | None, once: bool, as_json:
     await trio.serve_listeners(handle, listeners)
 
 
+async def read_stdin(max_bytes: int) -> bytes:
+    """Up to ``max_bytes`` from standard input, b"" at its end.  Waiting on an
+    idle terminal or pipe is a trio wait, so Ctrl-C and SIGTERM cancel it (a
+    worker thread blocked in read() would hold up the exit)."""
+    fd = sys.stdin.fileno()
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        await trio.lowlevel.checkpoint()  # a file never blocks (and epoll refuses it)
+    else:
+        await trio.lowlevel.wait_readable(fd)
+    return os.read(fd, max_bytes)
+
+
 async def connect_main(*, host_name: str, port: int, as_json: bool, config: Config, trace) -> None:
     host = UdpHost(config=config, trace=trace)
     stream = await host.open_stream(host_name, port)
-    stdin = trio.wrap_file(sys.stdin.buffer)
     stdout = trio.wrap_file(sys.stdout.buffer)
     sent = hashlib.sha256()
     got = hashlib.sha256()
@@ -116,7 +129,7 @@ async def connect_main(*, host_name: str, port: int, as_json: bool, config: Conf
     t0 = time.perf_counter()
 
     async def pump_out() -> None:
-        while chunk := await stdin.read1(1 << 16):  # type: ignore[misc]  # trio stubs: BinaryIO
+        while chunk := await read_stdin(1 << 16):
             sent.update(chunk)
             counts["sent"] += len(chunk)
             await stream.send_all(chunk)
