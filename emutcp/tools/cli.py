@@ -103,6 +103,26 @@ def host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), port_number(port)
 
 
+# ``emutcp serve`` reaps clients that vanished (SIGKILL, a pulled cable): after
+# 5 s idle, 4 probes 3 s apart, so a dead client is gone within 17 s, and a
+# live one answers every probe and stays.
+SERVE_KEEPALIVE = "5,3,4"
+
+
+def keepalive_triple(text: str) -> tuple[float, float, int]:
+    if text.strip().lower() in ("off", "0", "no"):
+        return (0.0, 0.0, 0)
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(
+            f"expected IDLE,INTERVAL,COUNT (e.g. {SERVE_KEEPALIVE}) or off, got {text!r}"
+        )
+    idle, interval = duration(parts[0]), duration(parts[1])
+    if interval <= 0:
+        raise argparse.ArgumentTypeError("the probe interval must be > 0")
+    return idle, interval, positive_int(parts[2])
+
+
 def burst_pair(text: str) -> tuple[float, float]:
     parts = text.split(",")
     if len(parts) != 2:
@@ -156,7 +176,7 @@ class _Sinks:
             c.close()
 
 
-def _config_from(args) -> Config:
+def config_from_args(args) -> Config:
     changes = {}
     for name in ("mss", "congestion"):
         value = getattr(args, name, None)
@@ -164,6 +184,15 @@ def _config_from(args) -> Config:
             changes[name] = value
     if getattr(args, "nodelay", False):
         changes["nodelay"] = True
+    keepalive = getattr(args, "keepalive", None)
+    if keepalive is not None:  # (idle, interval, count); idle 0: off
+        idle, interval, count = keepalive
+        changes.update(
+            keepalive=idle > 0,
+            keepalive_idle=idle or Config.keepalive_idle,
+            keepalive_interval=interval,
+            keepalive_count=count,
+        )
     return Config(**changes)
 
 
@@ -218,7 +247,7 @@ def cmd_serve(args) -> int:
                 file=args.file,
                 once=args.once,
                 as_json=args.json,
-                config=_config_from(args),
+                config=config_from_args(args),
                 trace=trace,
                 stats=args.stats,
             )
@@ -239,7 +268,7 @@ def cmd_connect(args) -> int:
                 host_name=args.host,
                 port=args.port,
                 as_json=args.json,
-                config=_config_from(args),
+                config=config_from_args(args),
                 trace=trace,
             )
         )
@@ -326,7 +355,7 @@ def cmd_bench(args) -> int:
                 nbytes=args.bytes,
                 stats=args.stats,
                 as_json=args.json,
-                config=_config_from(args),
+                config=config_from_args(args),
                 trace=sinks.tracer,
             )
         )
@@ -425,6 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--file", help="send this file to each client, then close")
     p.set_defaults(mode="print")
     p.add_argument("--once", action="store_true", help="serve one connection, then exit")
+    p.add_argument(
+        "--keepalive",
+        type=keepalive_triple,
+        default=keepalive_triple(SERVE_KEEPALIVE),
+        metavar="IDLE,INTERVAL,COUNT",
+        help=f"probe idle clients and drop dead ones (default {SERVE_KEEPALIVE}: "
+        "gone within 17 s); 'off' to disable",
+    )
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
     _add_tcp_options(p)
     p.set_defaults(func=cmd_serve)

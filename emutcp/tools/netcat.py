@@ -72,6 +72,7 @@ async def _serve(listeners, *, mode: str, file: str | None, once: bool, as_json:
     async def handle(stream: SocketStream) -> None:
         digest = hashlib.sha256()
         nbytes = 0
+        outcome = "closed"
         t0 = time.perf_counter()
         try:
             if mode == "file" and file:
@@ -91,11 +92,14 @@ async def _serve(listeners, *, mode: str, file: str | None, once: bool, as_json:
                 await stream.send_eof()
             await stream.wait_closed()
         except trio.BrokenResourceError as exc:
-            print(f"emutcp: connection broken: {exc}", file=sys.stderr)
+            outcome = str(exc.__cause__ or exc)
+            print(f"emutcp: connection broken: {outcome}", file=sys.stderr)
         finally:
             elapsed = time.perf_counter() - t0
             if as_json:
-                print(json.dumps(_summary(stream, nbytes, digest, elapsed)), flush=True)
+                summary = _summary(stream, nbytes, digest, elapsed)
+                summary["outcome"] = outcome
+                print(json.dumps(summary), flush=True)
             await stream.aclose()
 
     if once:
