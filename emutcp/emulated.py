@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .core.config import Config
-from .core.mux import closed_port_reply
-from .core.segment import MalformedSegment, decode_segment, encode_segment
+from .core.mux import closed_port_answer
 from .host import Host
 from .trace import Tracer
 from .transport.emulated import EmulatedTransport
@@ -81,7 +80,10 @@ class EmulatedHost(Host):
         elif port in self._transports:
             raise OSError(98, f"address {self.address}:{port} is already in use")
         t = EmulatedTransport(
-            (self.address, port), transmit=self.network.transmit, on_close=self._forget_transport
+            (self.address, port),
+            transmit=self.network.transmit,
+            on_close=self._forget_transport,
+            path_limit=self.network.max_datagram,
         )
         self._transports[port] = t
         return t
@@ -108,16 +110,12 @@ class EmulatedHost(Host):
         if t is not None:
             t.deliver(data, src)
             return
-        # No socket on that port: the host's TCP answers like a kernel would.
+        # No socket on that port: the host's TCP answers like a kernel would
+        # (RFC 9293 3.10.7.1, the core's rule).
         self.stats["no_socket"] += 1
-        try:
-            seg = decode_segment(data)
-        except MalformedSegment:
-            self.stats["malformed"] += 1
-            return
-        reply = closed_port_reply(seg, dst_port)
+        reply = closed_port_answer(data, dst_port)
         if reply is not None:
-            self.network.transmit((self.address, dst_port), src, encode_segment(reply))
+            self.network.transmit((self.address, dst_port), src, reply)
 
 
 class EmulatedNetwork:
@@ -188,6 +186,11 @@ class EmulatedNetwork:
             return
         for when, d in link.plan(data, now):
             self._timeline.schedule(when, (d, src, dst, link))
+
+    def max_datagram(self, src: Address, dst: Address) -> int | None:
+        """The link's MTU (the emulated network has no IP or UDP headers)."""
+        link = self.links.get((src[0], dst[0]))
+        return link.profile.mtu if link is not None else None
 
     def _deliver(self, item: tuple[Delivery, Address, Address, Link | None]) -> None:
         d, src, dst, link = item

@@ -79,9 +79,7 @@ class Endpoint:
         self._closed_event = trio.Event()
         # Connection or listener -> its socket, held weakly so that a socket the
         # application dropped without close() can be collected (and reset).
-        self._waiters: weakref.WeakValueDictionary[object, Wakeable] = (
-            weakref.WeakValueDictionary()
-        )
+        self._waiters: weakref.WeakValueDictionary[object, Wakeable] = weakref.WeakValueDictionary()
         self._token = trio.lowlevel.current_trio_token()
         transport.set_arrival_callback(self._service_now)
 

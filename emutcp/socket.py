@@ -22,6 +22,7 @@ Errors are the standard ones, as Python's own sockets raise them: ``ConnectionRe
 from __future__ import annotations
 
 import errno
+import functools
 import operator
 import socket as _std
 import struct
@@ -33,6 +34,7 @@ import trio
 from .core.config import Config
 from .core.connection import Connection
 from .core.events import TcpInfo, Transition
+from .core.segment import ACK, FIN, PSH, Options, Segment, encode_segment
 from .core.state import State
 
 Address = tuple[str, int]
@@ -68,6 +70,27 @@ def _number(value: object) -> float:
     if isinstance(value, int | float):
         return value
     raise TypeError(f"an integer is required for this option, not {type(value).__name__}")
+
+
+MIN_MSS = 48  # the smallest MSS a path can impose (Linux: tcp_min_snd_mss)
+
+
+@functools.cache
+def segment_overhead() -> int:
+    """The most bytes emutcp's framing adds to a data segment's payload: all
+    fields at their widest, timestamps with three SACK blocks or four blocks
+    alone (what fits in TCP's 40 option bytes), measured with the encoder."""
+    top = 0xFFFF_FFFF
+    blocks = tuple((top - 16 * i - 8, top - 16 * i) for i in range(4))
+    worst = 0
+    for options in (
+        Options(sack_blocks=blocks[:3], timestamps=(top, top)),
+        Options(sack_blocks=blocks),
+    ):
+        payload = bytes(1000)
+        seg = Segment(65_535, 65_535, top, top, ACK | PSH | FIN, 65_535, options, payload)
+        worst = max(worst, len(encode_segment(seg)) - len(payload))
+    return worst + 4  # a CRC value may encode up to 4 bytes wider than this one's
 
 
 def _linger_value(value: object) -> tuple[int, int]:
@@ -156,6 +179,16 @@ class Socket:
 
     def _now(self) -> float:
         return trio.current_time()
+
+    def _config_for_path(self, endpoint: Endpoint, remote: Address) -> Config:
+        """The config with the MSS lowered to what the path carries whole (RFC
+        9293 3.7.1: the MSS we announce and send is at most the path's MTU less
+        headers), so no segment is fragmented or refused for its size."""
+        limit = endpoint.transport.max_datagram(remote)
+        if limit is None:
+            return self.config
+        mss = max(MIN_MSS, limit - segment_overhead())
+        return self.config.replace(mss=mss) if mss < self.config.mss else self.config
 
     def _use_endpoint(self, endpoint: Endpoint) -> None:
         """Use ``endpoint``, whose user count already includes this socket."""
@@ -246,31 +279,9 @@ class Socket:
         return TcpInfo(
             state=self.state,
             local=self._local(),
-            remote=None,
             mss=self.config.mss,
-            srtt=None,
-            rttvar=None,
             rto=self.config.initial_rto,
-            cwnd=0,
-            ssthresh=0,
-            snd_una=0,
-            snd_nxt=0,
-            snd_wnd=0,
-            rcv_nxt=0,
-            rcv_wnd=0,
-            bytes_in_flight=0,
-            bytes_sent=0,
-            bytes_acked=0,
-            bytes_received=0,
-            segments_sent=0,
-            segments_received=0,
-            retransmits=0,
-            rto_expirations=0,
-            fast_retransmits=0,
             recv_queue=len(self._listener.accept_queue) if self._listener else 0,
-            send_queue=0,
-            dropped_segments=0,
-            active_timer=None,
         )
 
     def history(self) -> list[tuple[float, int, int, float | None]]:
@@ -418,7 +429,7 @@ class Socket:
         remote = await self.host.resolve(address, peer=True)
         endpoint = self.host.endpoint_for_connect(remote, self.config, self._endpoint)
         self._use_endpoint(endpoint)
-        conn = endpoint.mux.connect(remote, self._now(), self.config)
+        conn = endpoint.mux.connect(remote, self._now(), self._config_for_path(endpoint, remote))
         self._adopt(conn)
         self._flush(conn)
         try:

@@ -6,17 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import uuid
 
 import pytest
+from netns import A_ADDR, B_ADDR, PY, veth_pair
+from netns import free_udp_port as _free_udp_port
+from netns import transfer as _transfer
 
 from emutcp.tools.cli import main
-
-PY = [sys.executable, "-m", "emutcp"]
 
 
 def test_demo_json_shows_both_paths_through_the_diagram(capsys):
@@ -67,34 +65,6 @@ def test_demo_writes_jsonl_trace_and_pcap(capsys, tmp_path):
     assert pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # a pcapng section header
 
 
-def _transfer(server_cmd, client_cmd, payload: bytes, *, timeout: float = 60) -> dict:
-    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        line = server.stderr.readline().decode()  # "emutcp: listening on ..."
-        assert "listening" in line, line + server.stderr.read().decode()
-        client = subprocess.run(
-            client_cmd, input=payload, capture_output=True, timeout=timeout, check=False
-        )
-        assert client.returncode == 0, client.stderr.decode()
-        out, err = server.communicate(timeout=timeout)
-        assert server.returncode == 0, err.decode()
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    return json.loads(out.decode().strip().splitlines()[-1])
-
-
-def _free_udp_port() -> int:
-    import socket
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_serve_and_connect_across_processes_over_loopback():
     payload = os.urandom(5_000_000)
     port = _free_udp_port()
@@ -126,66 +96,29 @@ def test_connect_to_nothing_fails_cleanly():
     assert b"refused" in proc.stderr
 
 
-def _netns_available() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    if shutil.which("ip") is None:
-        return "needs iproute2's ip"
-    return None
-
-
 @pytest.mark.netns
 def test_serve_and_connect_across_two_network_namespaces():
-    why = _netns_available()
-    if why is not None:
-        if os.environ.get("EMUTCP_REQUIRE_NETNS") == "1":
-            pytest.fail(f"network-namespace test required but unavailable: {why}")
-        pytest.skip(why)
-    tag = uuid.uuid4().hex[:6]
-    ns_a, ns_b = f"emutcp-a-{tag}", f"emutcp-b-{tag}"
-    veth_a, veth_b = f"ea{tag}", f"eb{tag}"
-
-    def ip(*args: str) -> None:
-        subprocess.run(["ip", *args], check=True, capture_output=True)
-
-    try:
-        ip("netns", "add", ns_a)
-        ip("netns", "add", ns_b)
-        ip("link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
-        ip("link", "set", veth_a, "netns", ns_a)
-        ip("link", "set", veth_b, "netns", ns_b)
-        # Addresses only on the veth pair; no default route: nothing leaves the pair.
-        ip("-n", ns_a, "addr", "add", "192.168.77.1/30", "dev", veth_a)
-        ip("-n", ns_b, "addr", "add", "192.168.77.2/30", "dev", veth_b)
-        for ns, dev in ((ns_a, veth_a), (ns_b, veth_b)):
-            ip("-n", ns, "link", "set", dev, "up")
-            ip("-n", ns, "link", "set", "lo", "up")
+    with veth_pair() as pair:
         payload = os.urandom(5_000_000)
         result = _transfer(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns_a,
+            pair.run(
+                pair.a,
                 *PY,
                 "serve",
                 "--port",
                 "9000",
                 "--address",
-                "192.168.77.1",
+                A_ADDR,
                 "--discard",
                 "--once",
                 "--json",
-            ],
-            ["ip", "netns", "exec", ns_b, *PY, "connect", "192.168.77.1", "9000"],
+            ),
+            pair.run(pair.b, *PY, "connect", A_ADDR, "9000"),
             payload,
         )
         assert result["bytes"] == len(payload)
         assert result["sha256"] == hashlib.sha256(payload).hexdigest()
-        assert result["peer"][0] == "192.168.77.2"
-    finally:
-        for ns in (ns_a, ns_b):  # deleting a namespace removes its veth end too
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        assert result["peer"][0] == B_ADDR
 
 
 def test_bench_local_json(capsys):

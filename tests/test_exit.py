@@ -48,14 +48,18 @@ async def test_connections_are_reset_when_the_trio_run_ends():
         async def main() -> None:
             sock = emutcp.socket()
             await sock.connect(server.getsockname())
-            await sock.sendall(b"partial request")
+            await sock.sendall(b"request")
+            assert await sock.recv(100) == b"reply"
             kept.append(sock)  # ... and return without close()
 
         trio.run(main)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(trio.to_thread.run_sync, client_program)
-        conn, _ = await server.accept()
+        with trio.fail_after(10):
+            conn, _ = await server.accept()
+            assert await conn.recv(100) == b"request"
+            await conn.sendall(b"reply")
         with trio.fail_after(1):  # loopback RTT is ~0.1 ms; a lost RST would be 60 s+
             assert await _read_until_peer_gone(conn) == "reset"
     conn.close()

@@ -7,9 +7,10 @@ ISNs, explicit time.  One banner per state.
 from __future__ import annotations
 
 import pytest
-from tcptest import ACK, FIN, MSS, PSH, RST, SYN, State, TcpTest
+from tcptest import ACK, FIN, LOCAL, MSS, PSH, REMOTE, RST, SYN, State, TcpTest
 
-from emutcp.core.segment import Options
+from emutcp.core.mux import closed_port_answer
+from emutcp.core.segment import NO_OPTIONS, Options, Segment, decode_segment, encode_segment
 
 S = State
 
@@ -30,6 +31,17 @@ def test_closed_send_is_an_error():
     t = TcpTest()
     with pytest.raises(OSError, match="does not exist"):
         t.conn.send(b"x", 0.0)
+
+
+def test_closed_port_answers_per_rfc_9293_3_10_7_1():
+    ack = Segment(REMOTE[1], LOCAL[1], 500, 777, ACK | PSH, 100, NO_OPTIONS, b"data")
+    reply = decode_segment(closed_port_answer(encode_segment(ack), LOCAL[1]))
+    assert (reply.flags, reply.seq, reply.src_port, reply.dst_port) == (RST, 777, 40000, 80)
+    syn = Segment(REMOTE[1], LOCAL[1], 500, 0, SYN, 100)
+    reply = decode_segment(closed_port_answer(encode_segment(syn), LOCAL[1]))
+    assert (reply.flags, reply.seq, reply.ack) == (RST | ACK, 0, 501)  # SEG.SEQ + SEG.LEN
+    assert closed_port_answer(encode_segment(Segment(80, 40000, 1, 0, RST, 0)), 40000) is None
+    assert closed_port_answer(b"\x9a\x01 not a segment", 40000) is None
 
 
 # ============================================================== LISTEN
@@ -318,7 +330,7 @@ def test_established_three_duplicate_acks_trigger_fast_retransmit():
     for _ in range(3):
         t.inject(ACK, 1, 1)  # segment 1 was lost
     t.expect(ACK, seq=1, length=MSS)
-    assert t.conn.stats["fast_retransmits"] == 1
+    assert t.conn.stats.fast_retransmits == 1
     t.inject(ACK, 1, 1 + 5 * MSS)
     assert t.conn.flight_size == 0
 
@@ -617,7 +629,7 @@ def test_paws_drops_a_segment_with_an_old_timestamp():
     t.inject(ACK | PSH, 4, 1, b"old", options=Options(timestamps=(550, 0)))  # older TSval
     t.expect(ACK, ack=4)
     assert t.conn.receive(10, 0.0) == b""
-    assert t.conn.stats["paws_rejected"] == 1
+    assert t.conn.stats.paws_rejected == 1
 
 
 def test_receiver_reports_sack_blocks_newest_first():

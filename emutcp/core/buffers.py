@@ -35,7 +35,7 @@ class SendBuffer:
     def free_space(self) -> int:
         return self.capacity - len(self._buf)
 
-    def append(self, data) -> int:
+    def append(self, data: bytes | bytearray | memoryview) -> int:
         """Queue as much of ``data`` as fits; return how many bytes were taken."""
         n = min(len(data), self.capacity - len(self._buf))
         if n > 0:

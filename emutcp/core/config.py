@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +47,7 @@ class Config:
     # Linux's tcp_invalid_ratelimit is 0.5 s).
     invalid_ack_interval: float = 0.5
 
-    def replace(self, **changes) -> Config:
+    def replace(self, **changes: Any) -> Config:  # values of any field type
         return dataclasses.replace(self, **changes)
 
     def __post_init__(self) -> None:

@@ -1,7 +1,7 @@
 """Congestion controllers behind one small interface, picked by name.
 
-The connection owns loss detection (duplicate ACKs, RTO) and recovery
-bookkeeping; a controller only answers "how big is cwnd now?":
+Loss detection and recovery bookkeeping (duplicate ACKs, SACK, the RTO's
+effect) live in recovery.py; a controller only answers "how big is cwnd now?":
 
 * ``on_ack(acked, now, rtt)``: new data acknowledged outside recovery
   (slow start below ssthresh, congestion avoidance above, RFC 5681 3.1);
@@ -79,7 +79,7 @@ class Cubic(CongestionController):
         self.w_est = 0.0
         self._frac = 0.0  # growth in bytes not yet added to cwnd
 
-    def _start_epoch(self, now: float) -> None:
+    def _start_epoch(self, now: float) -> float:
         cwnd = self.cwnd / self.mss
         self.epoch = now
         if self.w_max <= cwnd:
@@ -88,15 +88,15 @@ class Cubic(CongestionController):
         else:
             self.k = ((self.w_max - cwnd) / self.C) ** (1 / 3)  # RFC 9438 eq. 2
         self.w_est = cwnd
+        return now
 
     def on_ack(self, acked: int, now: float, rtt: float | None) -> None:
         if self.cwnd < self.ssthresh:
             self.cwnd += min(acked, self.mss)  # slow start, as Reno (RFC 9438 4.10)
             return
-        if self.epoch is None:
-            self._start_epoch(now)
+        epoch = self._start_epoch(now) if self.epoch is None else self.epoch
         cwnd = self.cwnd / self.mss
-        t = now - self.epoch
+        t = now - epoch
         # RFC 9438 4.3: the Reno-friendly estimate grows alpha segments per RTT.
         alpha = 3 * (1 - self.BETA) / (1 + self.BETA)
         self.w_est += alpha * (acked / self.mss) / cwnd

@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .segment import Segment
 from .state import State
-
-# SegmentRecord.segment holds a core.segment.Segment; typed loosely to keep imports one-way.
 
 
 class Event(Enum):
-    """What happened to a connection, for the shell to wake the right waiters."""
+    """What happened to a connection (``Connection.events_to_report()``).
+
+    The mux reads only whether a connection reported anything: if so, it puts
+    the connection on its wakeup list and the shell wakes that connection's
+    waiters, who re-check their own condition.  The kinds say why, for
+    readers of traces and tests.
+    """
 
     ESTABLISHED = "established"
     READABLE = "readable"  # new in-order data in the receive buffer
@@ -20,7 +25,6 @@ class Event(Enum):
     RESET = "reset"  # RST received or sent (abort)
     TIMED_OUT = "timed-out"  # retries or user timeout exhausted
     CLOSED = "closed"  # the TCB is gone (CLOSED after normal close or TIME-WAIT)
-    ACCEPTABLE = "acceptable"  # a listener has a connection ready to accept
     STATE = "state"  # any other state change (waiters re-check their condition)
 
 
@@ -51,7 +55,7 @@ class SegmentRecord:
     window: int
     length: int
     reason: str
-    segment: object = None  # the Segment itself (absolute numbers, options, payload)
+    segment: Segment | None = None  # the segment itself (absolute numbers, options, payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,37 +70,65 @@ class MetricsSample:
     bytes_in_flight: int
 
 
+@dataclass(slots=True)
+class ConnectionStats:
+    """Counters of one connection (the ``nstat``/``ss -ti`` counters of Linux).
+
+    ``Connection.stats`` holds one; ``Connection.info()`` copies the ones
+    ``TcpInfo`` reports.
+    """
+
+    bytes_sent: int = 0  # new data, first transmissions only
+    bytes_acked: int = 0
+    bytes_received: int = 0  # in-order bytes delivered to the receive buffer
+    segments_sent: int = 0
+    segments_received: int = 0
+    retransmits: int = 0  # every retransmitted segment, whatever the cause
+    rto_expirations: int = 0
+    fast_retransmits: int = 0  # loss-recovery episodes begun by duplicate ACKs/SACKs
+    sack_retransmits: int = 0  # retransmissions chosen by the SACK scoreboard
+    rto_retransmits: int = 0  # go-back-N retransmissions after a timeout
+    dropped_segments: int = 0
+    paws_rejected: int = 0  # RFC 7323 5.3
+    oow_acks_suppressed: int = 0  # rate-limited answers to out-of-window ACKs
+    challenge_acks: int = 0  # RFC 5961 7
+
+
 @dataclass(frozen=True, slots=True)
 class TcpInfo:
-    """A snapshot of one connection, like Linux's ``struct tcp_info`` / ``ss -ti``."""
+    """A snapshot of one connection, like Linux's ``struct tcp_info`` / ``ss -ti``.
 
-    state: State
-    local: tuple[str, int]
-    remote: tuple[str, int] | None
-    mss: int
-    srtt: float | None
-    rttvar: float | None
-    rto: float
-    cwnd: int
-    ssthresh: int
-    snd_una: int
-    snd_nxt: int
-    snd_wnd: int
-    rcv_nxt: int
-    rcv_wnd: int
-    bytes_in_flight: int
-    bytes_sent: int
-    bytes_acked: int
-    bytes_received: int
-    segments_sent: int
-    segments_received: int
-    retransmits: int
-    rto_expirations: int
-    fast_retransmits: int
-    recv_queue: int
-    send_queue: int
-    dropped_segments: int
-    active_timer: str | None
+    Every field has a default, so a shell can describe a socket that has no
+    connection (yet) with just the fields it knows.
+    """
+
+    state: State = State.CLOSED
+    local: tuple[str, int] | None = None
+    remote: tuple[str, int] | None = None
+    mss: int = 0
+    srtt: float | None = None
+    rttvar: float | None = None
+    rto: float = 0.0
+    cwnd: int = 0
+    ssthresh: int = 0
+    snd_una: int = 0
+    snd_nxt: int = 0
+    snd_wnd: int = 0
+    rcv_nxt: int = 0
+    rcv_wnd: int = 0
+    bytes_in_flight: int = 0
+    bytes_sent: int = 0
+    bytes_acked: int = 0
+    bytes_received: int = 0
+    segments_sent: int = 0
+    segments_received: int = 0
+    retransmits: int = 0
+    rto_expirations: int = 0
+    fast_retransmits: int = 0
+    recv_queue: int = 0
+    send_queue: int = 0
+    dropped_segments: int = 0
+    active_timer: str | None = None  # a Timer's value, e.g. "retransmission"
     sack_retransmits: int = 0
     rto_retransmits: int = 0
     delivery_rate: float = 0.0  # bytes/s

@@ -69,8 +69,8 @@ from .segment import (
 from .seq import seq_add, seq_gt
 from .state import State
 from .syncookies import SynCookies
+from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Tracer, wscale_for
 
-Address = tuple[str, int]
 S = State
 
 
@@ -84,10 +84,22 @@ def closed_port_reply(seg: Segment, local_port: int) -> Segment | None:
     return Segment(local_port, seg.src_port, 0, seq_add(seg.seq, seg.seg_len), RST | ACK, 0)
 
 
+def closed_port_answer(datagram: bytes, local_port: int) -> bytes | None:
+    """The encoded reply to ``datagram`` arriving at ``local_port`` where no socket
+    exists at all (``closed_port_reply``), or None: nothing to answer, or the
+    datagram is not a segment."""
+    try:
+        seg = decode_segment(datagram)
+    except MalformedSegment:
+        return None
+    reply = closed_port_reply(seg, local_port)
+    return None if reply is None else encode_segment(reply)
+
+
 class Listener:
     """A passive-open socket: LISTEN state, half-open set and accept queue."""
 
-    def __init__(self, *, backlog: int, now: float, local: Address, tracer) -> None:
+    def __init__(self, *, backlog: int, now: float, local: Address, tracer: Tracer | None) -> None:
         self.local = local
         self.backlog = max(1, backlog)
         self.state = S.LISTEN
@@ -96,9 +108,8 @@ class Listener:
             tracer(self.transitions[0], local, None)
         self.accept_queue: deque[Connection] = deque()
         self.half_open: set[Connection] = set()
-        self.owner: object = None
 
-    def close(self, now: float, tracer) -> None:
+    def close(self, now: float, tracer: Tracer | None) -> None:
         self.state = S.CLOSED
         t = Transition(now, S.LISTEN, S.CLOSED, "close")
         self.transitions.append(t)
@@ -114,7 +125,7 @@ class Mux:
         config: Config,
         rng: random.Random,
         isn: IsnGenerator | None = None,
-        tracer: Callable[[object, Address, Address | None], None] | None = None,
+        tracer: Tracer | None = None,
         host_connections: Callable[[], int] | None = None,
         evict_elsewhere: Callable[[], bool] | None = None,
     ) -> None:
@@ -132,7 +143,7 @@ class Mux:
         self.connections: dict[Address, Connection] = {}
         self.listener: Listener | None = None
         self.stats: Counter[str] = Counter()
-        self.wakeups: list[object] = []
+        self.wakeups: list[Connection | Listener] = []
         self._out: list[tuple[bytes, Address]] = []
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
         self._heap: list[tuple[float, int, Connection]] = []
@@ -198,7 +209,9 @@ class Mux:
                 return True
         return False
 
-    def _new_connection(self, remote: Address, now: float, config: Config, passive: bool):
+    def _new_connection(
+        self, remote: Address, now: float, config: Config, passive: bool
+    ) -> Connection:
         conn = Connection(
             local=self.local,
             remote=remote,
@@ -292,20 +305,16 @@ class Mux:
         ws = o.wscale if self.config.window_scaling else None
         sack = o.sack_permitted and self.config.sack
         cookie = self.cookies.make(
-            self.local, addr, seg.seq, mss=o.mss or 536, wscale=ws, sack=sack, now=now
+            self.local, addr, seg.seq, mss=o.mss or DEFAULT_MSS, wscale=ws, sack=sack, now=now
         )
-        our_ws = None
-        if ws is not None:
-            our_ws = 0
-            while (self.config.recv_buffer >> our_ws) > 65_535 and our_ws < 14:
-                our_ws += 1
+        our_ws = None if ws is None else wscale_for(self.config.recv_buffer)
         reply = Segment(
             self.local[1],
             seg.src_port,
             cookie,
             seq_add(seg.seq, 1),
             SYN | ACK,
-            min(self.config.recv_buffer, 65_535),
+            min(self.config.recv_buffer, MAX_WINDOW_FIELD),
             Options(mss=self.config.mss, wscale=our_ws, sack_permitted=sack),
         )
         self.stats["syn_cookies_sent"] += 1
@@ -403,7 +412,7 @@ class Mux:
         if conn.state is not S.SYN_RCVD:
             self._unvalidated.pop(conn, None)  # handshake done (or dead): validated
         lst = self.listener
-        if conn in (lst.half_open if lst else ()):
+        if lst is not None and conn in lst.half_open:
             if conn.state is S.CLOSED:
                 lst.half_open.discard(conn)  # RFC 9293: back to LISTEN
             elif conn.state is not S.SYN_RCVD:
@@ -413,7 +422,6 @@ class Mux:
                     self.stats["accept_queue_overflow"] += 1
                     self._dirty[conn] = None
                 else:
-                    conn.owner = None
                     lst.accept_queue.append(conn)
                     self.wakeups.append(lst)
         elif events:
@@ -426,7 +434,7 @@ class Mux:
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._tiebreak), conn))
 
-    def take_wakeups(self) -> list[object]:
+    def take_wakeups(self) -> list[Connection | Listener]:
         w, self.wakeups = self.wakeups, []
         return w
 
@@ -440,4 +448,4 @@ class Mux:
         return None
 
 
-__all__ = ["Event", "Listener", "Mux", "closed_port_reply"]
+__all__ = ["Event", "Listener", "Mux", "closed_port_answer", "closed_port_reply"]

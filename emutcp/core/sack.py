@@ -92,7 +92,9 @@ class Scoreboard:
             retransmitted = (high_rxt - una) - self.sacked_bytes(una, high_rxt)
         return outstanding - sacked - lost + retransmitted
 
-    def next_lost_hole(self, una: int, high_rxt: int, threshold: int, mss: int):
+    def next_lost_hole(
+        self, una: int, high_rxt: int, threshold: int, mss: int
+    ) -> tuple[int, int] | None:
         """NextSeg rule 1: (offset, length) of the next lost range to resend, or None."""
         edge = self.lost_boundary(threshold)
         x = max(una, high_rxt)
@@ -107,7 +109,9 @@ class Scoreboard:
         return None
 
 
-def sack_blocks(ooo_ranges: list[tuple[int, int]], recent: int | None, limit: int):
+def sack_blocks(
+    ooo_ranges: list[tuple[int, int]], recent: int | None, limit: int
+) -> list[tuple[int, int]]:
     """Out-of-order ranges to report, the one containing ``recent`` first."""
     if not ooo_ranges:
         return []

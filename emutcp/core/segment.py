@@ -29,6 +29,7 @@ ranges, then the CRC).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntFlag
 
@@ -57,6 +58,7 @@ class Flags(IntFlag):
 
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = (int(f) for f in Flags)
+_TRACED_FLAGS = (("SYN", SYN), ("FIN", FIN), ("RST", RST), ("PSH", PSH), ("ACK", ACK))
 _KNOWN_FLAGS = 0xFF
 
 
@@ -73,9 +75,6 @@ class Options:
     sack_permitted: bool = False
     sack_blocks: tuple[tuple[int, int], ...] = ()
     timestamps: tuple[int, int] | None = None
-
-    def is_empty(self) -> bool:
-        return self == NO_OPTIONS
 
 
 NO_OPTIONS = Options()
@@ -99,8 +98,7 @@ class Segment:
 
     def flag_names(self) -> str:
         """``SYN+ACK`` style name of the control bits, for traces."""
-        names = [f.name for f in (Flags.SYN, Flags.FIN, Flags.RST, Flags.PSH, Flags.ACK)]
-        return "+".join(n for n in names if self.flags & Flags[n]) or "-"
+        return "+".join(name for name, bit in _TRACED_FLAGS if self.flags & bit) or "-"
 
     def __repr__(self) -> str:
         return (
@@ -109,7 +107,10 @@ class Segment:
         )
 
 
-def _encode_options(o: Options):
+_RawOptions = tuple[int | None, int | None, bool, list[list[int]] | None, list[int] | None]
+
+
+def _encode_options(o: Options) -> _RawOptions | None:
     if o is NO_OPTIONS or o == NO_OPTIONS:
         return None
     return (
@@ -121,7 +122,7 @@ def _encode_options(o: Options):
     )
 
 
-_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+_packb: Callable[[object], bytes] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 
 
 def encode_segment(seg: Segment) -> bytes:
@@ -144,14 +145,14 @@ def encode_segment(seg: Segment) -> bytes:
     return b"\x9a" + fields + _packb(zlib.crc32(fields))
 
 
-def _int(v, lo: int, hi: int, what: str) -> int:
+def _int(v: object, lo: int, hi: int, what: str) -> int:
     # type() is deliberate: a bool is an int subclass and must not pass as one.
     if type(v) is not int or not lo <= v <= hi:
         raise MalformedSegment(f"{what} must be an int in [{lo}, {hi}], got {v!r:.40}")
     return v
 
 
-def _decode_options(raw) -> Options:
+def _decode_options(raw: object) -> Options:
     if raw is None:
         return NO_OPTIONS
     if type(raw) is not tuple or len(raw) != OPTION_COUNT:
@@ -186,7 +187,7 @@ def _decode_options(raw) -> Options:
 MIN_DATAGRAM = 13
 
 
-def looks_like_segment(data: bytes) -> bool:
+def looks_like_segment(data: bytes | bytearray | memoryview) -> bool:
     """A cheap first filter for floods of junk: the fixarray-of-10 header byte and
     format version 1 must lead every segment, and the size must be plausible."""
     return len(data) >= MIN_DATAGRAM and data[0] == 0x9A and data[1] == FORMAT_VERSION

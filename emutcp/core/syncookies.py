@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import random
 
+Address = tuple[str, int]
+
 SLOT = 64.0
 MSS_TABLE = (536, 1000, 1220, 1400, 1440, 1460, 8960, 65000)
 _NO_WSCALE = 15
@@ -31,15 +33,15 @@ class SynCookies:
     def __init__(self, rng: random.Random) -> None:
         self._secret = rng.getrandbits(128).to_bytes(16, "big")
 
-    def _mac(self, local, remote, client_isn: int, slot: int) -> int:
+    def _mac(self, local: Address, remote: Address, client_isn: int, slot: int) -> int:
         msg = f"{local[0]}|{local[1]}|{remote[0]}|{remote[1]}|{client_isn}|{slot}".encode()
         digest = hashlib.blake2b(msg, key=self._secret, digest_size=4).digest()
         return int.from_bytes(digest, "big") & 0x7FFFF
 
     def make(
         self,
-        local,
-        remote,
+        local: Address,
+        remote: Address,
         client_isn: int,
         *,
         mss: int,
@@ -53,7 +55,9 @@ class SynCookies:
         head = ((slot & 0x1F) << 8) | (mss_index << 5) | (int(sack) << 4) | ws
         return (head << 19) | self._mac(local, remote, client_isn, slot)
 
-    def check(self, local, remote, client_isn: int, cookie: int, now: float):
+    def check(
+        self, local: Address, remote: Address, client_isn: int, cookie: int, now: float
+    ) -> tuple[int, int | None, bool] | None:
         """(mss, wscale or None, sack) if ``cookie`` is genuine and fresh, else None."""
         head, mac = cookie >> 19, cookie & 0x7FFFF
         now_slot = int(now // SLOT)

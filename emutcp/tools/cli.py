@@ -189,7 +189,7 @@ def config_from_args(args) -> Config:
         idle, interval, count = keepalive
         changes.update(
             keepalive=idle > 0,
-            keepalive_idle=idle or Config.keepalive_idle,
+            keepalive_idle=idle or Config().keepalive_idle,
             keepalive_interval=interval,
             keepalive_count=count,
         )

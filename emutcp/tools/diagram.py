@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..core.state import DIAGRAM_EDGES
+
 # Layout after RFC 9293 figure 5 (x, y); CLOSED appears twice: where a
 # connection starts (top) and where it ends (bottom right), as in most textbooks.
 POSITIONS = {
@@ -28,30 +30,6 @@ POSITIONS = {
     "CLOSED.end": (3.2, 0.0),
 }
 
-# The edges of the diagram with their RFC labels (event / action).
-EDGES = {
-    ("CLOSED", "LISTEN"): "passive OPEN",
-    ("CLOSED", "SYN-SENT"): "active OPEN / snd SYN",
-    ("LISTEN", "SYN-RECEIVED"): "rcv SYN / snd SYN,ACK",
-    ("LISTEN", "SYN-SENT"): "SEND / snd SYN",
-    ("LISTEN", "CLOSED"): "CLOSE",
-    ("SYN-SENT", "SYN-RECEIVED"): "rcv SYN / snd SYN,ACK",
-    ("SYN-SENT", "ESTABLISHED"): "rcv SYN,ACK / snd ACK",
-    ("SYN-SENT", "CLOSED"): "CLOSE",
-    ("SYN-RECEIVED", "ESTABLISHED"): "rcv ACK of SYN",
-    ("SYN-RECEIVED", "FIN-WAIT-1"): "CLOSE / snd FIN",
-    ("SYN-RECEIVED", "LISTEN"): "rcv RST",
-    ("ESTABLISHED", "FIN-WAIT-1"): "CLOSE / snd FIN",
-    ("ESTABLISHED", "CLOSE-WAIT"): "rcv FIN / snd ACK",
-    ("FIN-WAIT-1", "FIN-WAIT-2"): "rcv ACK of FIN",
-    ("FIN-WAIT-1", "CLOSING"): "rcv FIN / snd ACK",
-    ("FIN-WAIT-1", "TIME-WAIT"): "rcv FIN,ACK / snd ACK",
-    ("FIN-WAIT-2", "TIME-WAIT"): "rcv FIN / snd ACK",
-    ("CLOSING", "TIME-WAIT"): "rcv ACK of FIN",
-    ("CLOSE-WAIT", "LAST-ACK"): "CLOSE / snd FIN",
-    ("LAST-ACK", "CLOSED.end"): "rcv ACK of FIN",
-    ("TIME-WAIT", "CLOSED.end"): "timeout = 2MSL",
-}
 
 _ENDING = {
     "FIN-WAIT-1",
@@ -67,6 +45,11 @@ _ENDING = {
 
 def _node(old: str, new: str) -> str:
     return "CLOSED.end" if new == "CLOSED" and old in _ENDING else new
+
+
+# The edges of RFC 9293's figure 5 with their labels (event / action), from the
+# core's one table of legal transitions.
+EDGES = {(str(a), _node(str(a), str(b))): label for (a, b), label in DIAGRAM_EDGES.items()}
 
 
 def paths_from_trace(records: list[dict]) -> dict[str, list[tuple[str, str]]]:

@@ -35,6 +35,7 @@ def _summary(stream: SocketStream, nbytes: int, digest, seconds: float) -> dict:
         "goodput_MBps": round(nbytes / seconds / 1e6, 3) if seconds > 0 else None,
         "retransmits": info.retransmits,
         "srtt_ms": round((info.srtt or 0) * 1000, 3),
+        "mss": info.mss,
     }
 
 

@@ -19,7 +19,7 @@ The endpoint drives a transport like this::
         while not transport.send(data, addr):     # False: would block
             await transport.wait_writable()
 
-Two members are capabilities a transport may lack; it says so in its answer
+Three members are capabilities a transport may lack; it says so in its answer
 instead of being probed with ``getattr``:
 
 * ``connect(addr)`` restricts the socket to one peer so the network's
@@ -28,6 +28,7 @@ instead of being probed with ``getattr``:
 * ``set_arrival_callback(cb)``: a transport that is itself driven by a task
   (the emulated network) may call ``cb()`` synchronously as datagrams arrive,
   saving two task switches per datagram; return ``False`` if it cannot.
+* ``max_datagram(addr)``: the path's limit (MTU less headers), or ``None``.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class DatagramTransport(Protocol):
     def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
         """Call ``callback()`` on arrivals instead of waking ``wait_readable``, if
         supported."""
+        ...
+
+    def max_datagram(self, addr: Address) -> int | None:
+        """The largest datagram the path to ``addr`` carries whole, if known
+        (emutcp sizes its segments to fit); None if the transport cannot tell."""
         ...
 
     def close(self) -> None: ...

@@ -26,12 +26,14 @@ class EmulatedTransport:
         *,
         transmit: Transmit,
         on_close: Callable[[EmulatedTransport], None] | None = None,
+        path_limit: Callable[[Address, Address], int | None] | None = None,
     ) -> None:
         self.local = local
         self.closed = False
         self.junk = 0
         self._transmit = transmit
         self._on_close = on_close
+        self._path_limit = path_limit
         self._inbox: deque[Arrival] = deque()
         self._lot = trio.lowlevel.ParkingLot()
         self._on_arrival: Callable[[], None] | None = None
@@ -49,6 +51,9 @@ class EmulatedTransport:
         # datagram: in virtual time those are the simulation's main cost.
         self._on_arrival = callback
         return True
+
+    def max_datagram(self, addr: Address) -> int | None:
+        return self._path_limit(self.local, addr) if self._path_limit is not None else None
 
     def connect(self, addr: Address) -> bool:
         return False  # the emulated network reports no ICMP errors

@@ -46,6 +46,10 @@ class ImpairedTransport:
     def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
         return self.inner.set_arrival_callback(callback)
 
+    def max_datagram(self, addr: Address) -> int | None:
+        limits = [m for m in (self.inner.max_datagram(addr), self.link.profile.mtu) if m]
+        return min(limits) if limits else None
+
     async def wait_readable(self) -> None:
         await self.inner.wait_readable()
 

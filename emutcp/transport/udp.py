@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket as stdsocket
+import sys
 from collections.abc import Callable
 
 import trio
@@ -26,6 +27,18 @@ import trio
 from .base import AcceptFilter, Address, Arrival
 
 _MAX_DATAGRAM = 65_535
+
+
+# Path MTU discovery (Linux): "don't fragment", and the kernel's path MTU of a
+# connected socket.  Python's socket module does not name these constants.
+_LINUX = sys.platform.startswith("linux")
+_PMTU_OPTIONS: dict[
+    int, tuple[int, int, int, int, int]
+] = {  # family: (level, MTU_DISCOVER, PMTUDISC_DO, MTU, IP header bytes)
+    stdsocket.AF_INET: (stdsocket.IPPROTO_IP, 10, 2, 14, 20),
+    stdsocket.AF_INET6: (stdsocket.IPPROTO_IPV6, 23, 2, 24, 40),
+}
+_UDP_HEADER = 8
 
 
 def family_of(host: str) -> int:
@@ -46,6 +59,14 @@ class UdpTransport:
             # Large kernel buffers absorb bursts of a full congestion window.
             with contextlib.suppress(OSError):
                 self._sock.setsockopt(stdsocket.SOL_SOCKET, opt, size)
+        self._family = family_of(local[0])
+        if _LINUX:
+            # RFC 1191 / 8201: send with DF; the kernel learns the path MTU from
+            # ICMP "packet too big" and refuses larger datagrams (EMSGSIZE)
+            # instead of fragmenting them.
+            level, discover, do, _, _ = _PMTU_OPTIONS[self._family]
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(level, discover, do)
         try:
             self._sock.bind(local)
         except OSError:
@@ -68,6 +89,24 @@ class UdpTransport:
 
     def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
         return False  # the kernel queues arrivals; the endpoint waits for readability
+
+    def max_datagram(self, addr: Address) -> int | None:
+        """The largest UDP payload the path to ``addr`` carries unfragmented,
+        from the kernel's path MTU (the interface MTU until ICMP says less);
+        None where the system does not tell."""
+        if not _LINUX:
+            return None
+        level, _, _, mtu_option, ip_header = _PMTU_OPTIONS[self._family]
+        try:
+            if self.peer is not None and addr == self.peer:
+                mtu = self._sock.getsockopt(level, mtu_option)
+            else:  # ask the routing table through a throwaway connected socket
+                with stdsocket.socket(self._family, stdsocket.SOCK_DGRAM) as probe:
+                    probe.connect(addr)
+                    mtu = probe.getsockopt(level, mtu_option)
+        except OSError:
+            return None
+        return int(mtu) - ip_header - _UDP_HEADER
 
     async def wait_readable(self) -> None:
         await trio.lowlevel.wait_readable(self._sock)

@@ -1,0 +1,284 @@
+"""The output path of a connection: everything that puts a segment on the wire.
+
+Theory of operation
+-------------------
+Sending is "pull" style, as in smoltcp: input handlers only change state and
+set flags (``_ack_now``, ``snd_nxt`` rewound for a retransmission, ...);
+``segments_to_send`` then looks at the state and emits SYN, data, FIN and
+pure ACKs as the windows (``snd_wnd``, cwnd), Nagle and SWS avoidance allow.
+The send buffer keeps every unacknowledged byte, so a retransmission just
+re-reads it: RTO recovery rewinds ``snd_nxt`` to ``snd_una`` (go-back-N, as
+RFC 5681 3.1 and RFC 6298 5.4 prescribe, skipping what the peer SACKed), fast
+retransmit resends one segment (``_retransmit_first``), SACK recovery the
+holes ``LossRecovery.retransmit_holes`` picks.
+
+Every segment is built by ``_emit``, which fills in what the state implies:
+the ACK field and the receive window (with receiver SWS avoidance, RFC 9293
+3.8.6.2.2), and the options (MSS, window scale, SACK-permitted and timestamps
+on a SYN, SACK blocks and timestamps after it).  Segments go to ``_out`` with
+a reason for the trace; a segment carrying ACK satisfies any pending ACK.
+"""
+
+from __future__ import annotations
+
+from .sack import sack_blocks
+from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
+from .seq import seq_add, seq_diff, seq_gt, seq_lt
+from .state import SYNCHRONIZED, State
+from .tcb import MAX_WINDOW_FIELD, Tcb, Timer
+
+S = State
+
+
+class Output(Tcb):
+    def segments_to_send(self, now: float) -> list[Segment]:
+        """Everything this connection wants on the wire now (pull-style output)."""
+        self._clock = now
+        st = self.state
+        if st not in (S.CLOSED, S.LISTEN, S.TIME_WAIT):
+            self._output_syn(now)
+            if self._syn_acked and st in SYNCHRONIZED:
+                self._output_data(now)
+        if self._ack_now and st not in (S.CLOSED, S.LISTEN, S.SYN_SENT):
+            self._emit(
+                ACK, self.snd_nxt if st is not S.TIME_WAIT else self.snd_max, b"", self._ack_reason
+            )
+        self._ack_now = False
+        out, reasons = self._out, self._out_reasons
+        self._out, self._out_reasons = [], []
+        for seg, reason in zip(out, reasons, strict=True):
+            self.stats.segments_sent += 1
+            self._trace_segment("out", seg, reason, now)
+        return out
+
+    # -------------------------------------------------------- building segments
+
+    def _sws_window(self, free: int) -> tuple[int, int, bool]:
+        """Receiver SWS avoidance (RFC 9293 3.8.6.2.2): with ``free`` bytes of room the
+        right edge would be ``right``, ``grow`` bytes beyond the one advertised;
+        ``worth`` says whether that is min(buffer/2, MSS) or more."""
+        right = seq_add(self.rcv_nxt, free)
+        grow = seq_diff(right, self.rcv_adv)
+        return right, grow, grow >= min(self.config.recv_buffer // 2, self.config.mss)
+
+    def _window_field(self) -> int:
+        """Advertise the free receive space (never shrinking the right edge)."""
+        free = self.config.recv_buffer if self.read_shutdown else self.recv_buf.free_space()
+        right, grow, worth = self._sws_window(free)
+        if worth or (self.rcv_wnd == 0 and grow > 0):
+            self.rcv_adv = right
+        return min(self.rcv_wnd >> self.rcv_wscale, MAX_WINDOW_FIELD)
+
+    def _emit(
+        self, flags: int, seq: int, payload: bytes, reason: str, *, with_ack: bool = True
+    ) -> None:
+        if (with_ack and self.state is not S.SYN_SENT) or flags & ACK:
+            flags |= ACK
+            ack = self.rcv_nxt
+            window = self._window_field()
+        else:
+            ack = 0
+            window = 0 if flags & RST else min(self.config.recv_buffer, MAX_WINDOW_FIELD)
+        options = NO_OPTIONS
+        if flags & SYN:
+            window = min(self.config.recv_buffer, MAX_WINDOW_FIELD)  # RFC 7323 2.2
+            self.rcv_adv = seq_add(self.rcv_nxt, window)
+            # On a SYN+ACK, offer only what the peer's SYN offered (RFC 7323, RFC 2018).
+            answering = self.passive or self.state is S.SYN_RCVD
+            send_ws = self.config.window_scaling and (not answering or self._peer_sent_wscale)
+            send_sack = self.config.sack and (not answering or self.sack_ok)
+            send_ts = self.config.timestamps and (not answering or self.ts_ok)
+            options = Options(
+                mss=self.config.mss,
+                wscale=self.rcv_wscale if send_ws else None,
+                sack_permitted=send_sack,
+                timestamps=(self._tsval(self._clock), self.ts_recent if answering else 0)
+                if send_ts
+                else None,
+            )
+        elif not flags & RST and (self.ts_ok or self.sack_ok):
+            blocks: tuple[tuple[int, int], ...] = ()
+            if self.sack_ok and flags & ACK and self.recv_buf.ooo_bytes:
+                blocks = self._sack_blocks()
+            ts = (self._tsval(self._clock), self.ts_recent) if self.ts_ok else None
+            if ts is not None or blocks:
+                options = Options(sack_blocks=blocks, timestamps=ts)
+        if flags & ACK:
+            self._last_ack_sent = ack
+        seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload)
+        self._out.append(seg)
+        self._out_reasons.append(reason)
+        if flags & ACK:
+            self._ack_now = False
+            self._unacked_bytes = 0
+            self._stop_timer(Timer.DELAYED_ACK)
+
+    def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
+        """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first."""
+        base_off, base_seq = self.recv_buf.nxt, self.rcv_nxt
+        limit = 3 if self.ts_ok else 4  # what fits in 40 option bytes on real TCP
+        return tuple(
+            (seq_add(base_seq, s - base_off), seq_add(base_seq, e - base_off))
+            for s, e in sack_blocks(
+                self.recv_buf.out_of_order_ranges(), self.recv_buf.last_ooo, limit
+            )
+        )
+
+    # ---------------------------------------------------------- SYN, data, FIN
+
+    def _output_syn(self, now: float) -> None:
+        if self._syn_acked or self.snd_nxt != self.iss:
+            return
+        st = self.state
+        if st is S.SYN_SENT:
+            flags, reason = SYN, "SYN"
+        elif st in (S.SYN_RCVD, S.FIN_WAIT_1):
+            flags, reason = SYN | ACK, "SYN+ACK"
+        else:
+            return
+        if self._rtx_cause:
+            reason = f"{reason} {self._rtx_cause}"
+            self.stats.retransmits += 1
+            self._rtx_cause = ""
+        elif self._timed_seq is None:
+            self._timed_seq, self._timed_at = self.iss, now
+        self._emit(flags, self.iss, b"", reason, with_ack=bool(flags & ACK))
+        self._sent_through(seq_add(self.iss, 1), now)
+
+    def _sent_through(self, nxt: int, now: float) -> None:
+        """SND.NXT moves to ``nxt`` after a transmission; SND.MAX follows it up, and
+        the retransmission timer runs while anything is outstanding (RFC 6298 5.1)."""
+        self.snd_nxt = nxt
+        if seq_gt(self.snd_nxt, self.snd_max):
+            self.snd_max = self.snd_nxt
+        if Timer.RETRANSMISSION not in self.timers:
+            self._start_timer(Timer.RETRANSMISSION, now + self.rtt.rto)
+
+    def _output_data(self, now: float) -> None:
+        """Send new data, retransmissions after RTO, and our FIN (RFC 9293 3.7.4,
+        3.8.6.2.1 sender SWS avoidance, RFC 5681 window = min(cwnd, rwnd))."""
+        mss = self.snd_mss
+        buf = self.send_buf
+        nodelay = self.config.nodelay
+        recovery = self.recovery
+        scoreboard = recovery.scoreboard
+        if recovery.sack_recovery:
+            high = min(self._send_offset(self.snd_max), buf.end)
+            cwnd_room = recovery.retransmit_holes(buf.base, high, self._resend_hole)
+        else:
+            in_flight = seq_diff(self.snd_nxt, self.snd_una)
+            cwnd_room = recovery.send_room(in_flight, buf.base, self._send_offset(self.snd_nxt))
+        while True:
+            off = self._send_offset(self.snd_nxt)
+            if seq_lt(self.snd_nxt, self.snd_max) and scoreboard:
+                sacked = scoreboard.is_sacked(off)
+                if sacked is not None:
+                    # Go-back-N after a timeout skips what the peer SACKed (RFC 6675 5.1).
+                    self.snd_nxt = self._seq_of(min(sacked[1], buf.end))
+                    continue
+            unsent = buf.end - off
+            usable = min(self.snd_wnd - seq_diff(self.snd_nxt, self.snd_una), cwnd_room)
+            fin_pending = self._fin_queued and not (
+                self._fin_sent and seq_gt(self.snd_nxt, self._fin_seq)
+            )
+            if unsent <= 0:
+                if fin_pending and off == buf.end:
+                    self._send_fin_only(now)
+                break
+            if usable <= 0:
+                if (
+                    self.snd_wnd == 0
+                    and self.snd_una == self.snd_max
+                    and Timer.PERSIST not in self.timers
+                ):
+                    self._start_timer(Timer.PERSIST, now + self.rtt.rto)  # RFC 9293 3.8.6.1
+                break
+            n = min(unsent, usable, mss)
+            retransmission = seq_lt(self.snd_nxt, self.snd_max)
+            if retransmission and scoreboard:
+                stop = scoreboard.next_sacked_start(off)
+                if stop is not None:
+                    n = min(n, stop - off)
+            if n < mss and not retransmission:
+                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (3.8.6.2.1): send a
+                # short segment only if it is all we have and nothing is in flight
+                # (or Nagle is off), or if it is at least half the peer's max window.
+                all_of_it = n == unsent
+                idle = self.snd_una == self.snd_max
+                if not (
+                    (all_of_it and (idle or nodelay or self._fin_queued))
+                    or n >= self.max_snd_wnd // 2 > 0
+                    or self._sws_override
+                ):
+                    if idle and n < mss and Timer.PERSIST not in self.timers:
+                        # Only a sliver of window and nothing in flight to clock us:
+                        # arm the override timeout (RFC 9293 3.8.6.2.1).
+                        self._start_timer(Timer.PERSIST, now + self.rtt.rto)
+                    break
+                self._sws_override = False
+            payload = buf.peek(off, n)
+            flags = ACK
+            if off + n == buf.end:
+                flags |= PSH
+                if self._fin_queued:
+                    flags |= FIN
+            seq = self.snd_nxt
+            if retransmission:
+                reason = self._rtx_cause or "retransmission"
+                self.stats.retransmits += 1
+                if self._rtx_cause:
+                    self.stats.rto_retransmits += 1
+            else:
+                reason = "data"
+                self.stats.bytes_sent += n
+                if self._timed_seq is None:
+                    self._timed_seq, self._timed_at = seq, now
+            self._emit(flags, seq, payload, reason)
+            cwnd_room -= n
+            if flags & FIN:
+                self._fin_sent = True
+            self._sent_through(seq_add(seq, n + (1 if flags & FIN else 0)), now)
+            if flags & FIN:
+                break
+        if not seq_lt(self.snd_nxt, self.snd_max):
+            self._rtx_cause = ""
+
+    def _send_fin_only(self, now: float) -> None:
+        retransmission = self._fin_sent
+        reason = (self._rtx_cause or "retransmission") + " FIN" if retransmission else "FIN"
+        if retransmission:
+            self.stats.retransmits += 1
+        self._emit(ACK | FIN, self._fin_seq, b"", reason)
+        self._fin_sent = True
+        self._sent_through(seq_add(self._fin_seq, 1), now)
+
+    # -------------------------------------------------------- retransmissions
+
+    def _resend_hole(self, off: int, n: int) -> None:
+        """Resend stream bytes [off, off+n) for SACK recovery (SND.NXT stays)."""
+        buf = self.send_buf
+        flags = ACK | (PSH if off + n == buf.end else 0)
+        self._emit(flags, self._seq_of(off), buf.peek(off, n), "SACK recovery retransmission")
+        self.stats.retransmits += 1
+        self.stats.sack_retransmits += 1
+        self._timed_seq = None  # Karn's rule
+
+    def _retransmit_first(self, now: float, reason: str) -> None:
+        """Resend one segment at SND.UNA without moving SND.NXT."""
+        off = self.send_buf.base
+        n = min(self.snd_mss, self.send_buf.end - off, seq_diff(self.snd_max, self.snd_una))
+        flags = ACK
+        if n <= 0:
+            if self._fin_sent and not self._fin_acked:
+                self._emit(ACK | FIN, self._fin_seq, b"", reason)
+                self.stats.retransmits += 1
+            return
+        payload = self.send_buf.peek(off, n)
+        if self._fin_sent and off + n == self.send_buf.end and n < self.snd_mss:
+            flags |= FIN
+        if off + n == self.send_buf.end:
+            flags |= PSH
+        self._emit(flags, self.snd_una, payload, reason)
+        self.stats.retransmits += 1
+        self._timed_seq = None  # Karn's rule
+        self._start_timer(Timer.RETRANSMISSION, now + self.rtt.rto)

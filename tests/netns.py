@@ -1,0 +1,113 @@
+"""Two network namespaces joined by a veth pair, for tests that cross hosts.
+
+Addresses live only on the pair and there is no default route, so nothing
+can leave it.  Needs root and iproute2; without them the test skips, unless
+``EMUTCP_REQUIRE_NETNS=1`` (set by .ci/run) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+PY = [sys.executable, "-m", "emutcp"]
+A_ADDR, B_ADDR = "192.168.77.1", "192.168.77.2"
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def require_netns() -> None:
+    why = None
+    if os.geteuid() != 0:
+        why = "needs root"
+    elif shutil.which("ip") is None:
+        why = "needs iproute2's ip"
+    if why is not None:
+        if os.environ.get("EMUTCP_REQUIRE_NETNS") == "1":
+            pytest.fail(f"network-namespace test required but unavailable: {why}")
+        pytest.skip(why)
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str  # namespace names
+    b: str
+
+    def run(self, ns: str, *cmd: str) -> list[str]:
+        """``cmd`` run inside namespace ``ns``."""
+        return ["ip", "netns", "exec", ns, *cmd]
+
+    def snmp(self, ns: str) -> dict[str, int]:
+        """The namespace's IP counters from /proc/net/snmp (FragCreates, ...)."""
+        text = subprocess.run(
+            self.run(ns, "cat", "/proc/net/snmp"), capture_output=True, text=True, check=True
+        ).stdout
+        lines = [line.split() for line in text.splitlines() if line.startswith("Ip:")]
+        return {k: int(v) for k, v in zip(lines[0][1:], lines[1][1:], strict=True)}
+
+
+@contextlib.contextmanager
+def veth_pair(*, mtu: int | None = None) -> Iterator[Pair]:
+    """Namespaces A (192.168.77.1) and B (.2) joined by one veth pair."""
+    require_netns()
+    tag = uuid.uuid4().hex[:6]
+    pair = Pair(f"emutcp-a-{tag}", f"emutcp-b-{tag}")
+    veth_a, veth_b = f"ea{tag}", f"eb{tag}"
+    try:
+        _ip("netns", "add", pair.a)
+        _ip("netns", "add", pair.b)
+        _ip("link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
+        _ip("link", "set", veth_a, "netns", pair.a)
+        _ip("link", "set", veth_b, "netns", pair.b)
+        _ip("-n", pair.a, "addr", "add", f"{A_ADDR}/30", "dev", veth_a)
+        _ip("-n", pair.b, "addr", "add", f"{B_ADDR}/30", "dev", veth_b)
+        for ns, dev in ((pair.a, veth_a), (pair.b, veth_b)):
+            if mtu is not None:
+                _ip("-n", ns, "link", "set", dev, "mtu", str(mtu))
+            _ip("-n", ns, "link", "set", dev, "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+        yield pair
+    finally:
+        for ns in (pair.a, pair.b):  # deleting a namespace removes its veth end too
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def transfer(server_cmd, client_cmd, payload: bytes, *, timeout: float = 60) -> dict:
+    """Start ``emutcp serve ... --json``, pipe ``payload`` into ``emutcp connect``,
+    return the server's JSON summary."""
+    server = subprocess.Popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = server.stderr.readline().decode()  # "emutcp: listening on ..."
+        assert "listening" in line, line + server.stderr.read().decode()
+        client = subprocess.run(
+            client_cmd, input=payload, capture_output=True, timeout=timeout, check=False
+        )
+        assert client.returncode == 0, client.stderr.decode()
+        out, err = server.communicate(timeout=timeout)
+        assert server.returncode == 0, err.decode()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def free_udp_port() -> int:
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

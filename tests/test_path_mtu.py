@@ -1,0 +1,60 @@
+"""Segments sized to the path: the MSS comes from the path MTU on real UDP.
+
+Across two namespaces whose veth pair has a small (1280, IPv6's minimum) or
+a jumbo (9000) MTU, a 10 MB transfer between two emutcp processes arrives
+intact with no IP fragment created or reassembled on either side: the client
+reads the path MTU of its connected UDP socket, sends with "don't fragment",
+and announces (and uses) an MSS that fits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+
+import pytest
+from netns import A_ADDR, PY, veth_pair
+
+from emutcp.socket import segment_overhead
+
+IP_UDP_HEADERS = 28
+SERVE_FLAGS = ("--discard", "--once", "--json")
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("mtu", [1280, 9000])
+def test_ten_megabytes_cross_a_path_of_mtu_with_no_ip_fragment(mtu):
+    with veth_pair(mtu=mtu) as pair:
+        before = {ns: pair.snmp(ns) for ns in (pair.a, pair.b)}
+        server = subprocess.Popen(
+            pair.run(pair.a, *PY, "serve", "--port", "9000", "--address", A_ADDR, *SERVE_FLAGS),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert b"listening" in server.stderr.readline()
+            payload = os.urandom(10_000_000)
+            client = subprocess.run(
+                pair.run(pair.b, *PY, "connect", A_ADDR, "9000", "--json"),
+                input=payload,
+                capture_output=True,
+                timeout=120,
+            )
+            assert client.returncode == 0, client.stderr.decode()
+            out, _ = server.communicate(timeout=60)
+        finally:
+            server.kill()
+            server.wait()
+        served = json.loads(out.decode().strip().splitlines()[-1])
+        sent = json.loads(client.stderr.decode().strip().splitlines()[-1])
+        assert served["sha256"] == hashlib.sha256(payload).hexdigest()
+        assert served["bytes"] == len(payload)
+        # The segments fit the path: MSS + framing + UDP/IP headers <= MTU.
+        assert sent["mss"] + segment_overhead() + IP_UDP_HEADERS <= mtu
+        assert sent["mss"] == min(1400, mtu - IP_UDP_HEADERS - segment_overhead())
+        after = {ns: pair.snmp(ns) for ns in (pair.a, pair.b)}
+        for ns in (pair.a, pair.b):
+            for counter in ("FragCreates", "ReasmReqds", "FragFails"):
+                assert after[ns][counter] == before[ns][counter], (ns, counter)
