@@ -8,11 +8,14 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import trio
 
 from ..core.config import Config
 from ..lab.units import parse_duration, parse_rate
+
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -46,54 +49,28 @@ def run_until_signalled(main: Callable[[], Awaitable[object]]) -> None:
 # argparse types: a bad value is an argparse error naming the option (exit 2).
 
 
-def port_number(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65_535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
-    return port
+def _checked(
+    parse: Callable[[str], T], valid: Callable[[T], bool], expected: str
+) -> Callable[[str], T]:
+    """An argparse ``type=``: ``parse`` the text, then insist on ``valid``."""
+
+    def convert(text: str) -> T:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return convert
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a probability: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"a probability is in [0, 1], got {value}")
-    return value
-
-
-def duration(text: str) -> float:
-    try:
-        value = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a duration is >= 0, got {text!r}")
-    return value
-
-
-def rate(text: str) -> float:
-    try:
-        value = parse_rate(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"a rate is > 0, got {text!r}")
-    return value
+port_number = _checked(int, lambda p: 0 <= p <= 65_535, "a port number (0-65535)")
+positive_int = _checked(int, lambda n: n >= 1, "a whole number >= 1")
+probability = _checked(float, lambda p: 0.0 <= p <= 1.0, "a probability in [0, 1]")
+duration = _checked(parse_duration, lambda d: d >= 0, "a duration (40ms, 1.5s)")
+rate = _checked(parse_rate, lambda r: r > 0, "a rate (10mbit, 500k)")
 
 
 def host_port(text: str) -> tuple[str, int]:

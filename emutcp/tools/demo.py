@@ -114,7 +114,11 @@ async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1", extra_trace
         timeline.call("client", "socket()  (no bind: an ephemeral port is chosen)")
         timeline.call("client", f"connect(({address!r}, {timeline.server_port})): active open")
         await client.connect((address, timeline.server_port))
-        timeline.call("client", f"connect() returned, local port {client.getsockname()[1]}")
+        timeline.call(
+            "client",
+            f"connect() returned, local port {client.getsockname()[1]}, "
+            f"MSS {client.info().mss} (the path's MTU allows it)",
+        )
         timeline.call("client", "send(b'hello from client')")
         await client.sendall(b"hello from client")
         reply = await client.recv(100)
