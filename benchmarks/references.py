@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import ssl
 import statistics
 import tempfile
@@ -144,13 +145,13 @@ def aioquic_bulk(nbytes: int = 20_000_000) -> float | None:
                 writer.write_eof()
                 done.set()
 
+            port = _free_udp_port()  # aioquic's server does not report its port
             server = await serve(
                 "127.0.0.1",
-                0,
+                port,
                 configuration=server_cfg,
                 stream_handler=lambda r, w: asyncio.ensure_future(handle(r, w)),
             )
-            port = server._transport.get_extra_info("sockname")[1]
             async with connect("127.0.0.1", port, configuration=client_cfg) as client:
                 reader, writer = await client.create_stream()
                 chunk = os.urandom(1 << 16)
@@ -167,3 +168,9 @@ def aioquic_bulk(nbytes: int = 20_000_000) -> float | None:
             return sent / elapsed / 1e6
 
         return asyncio.run(main())
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
