@@ -27,13 +27,14 @@ import operator
 import socket as _std
 import struct
 import warnings
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .core.config import Config
 from .core.connection import Connection
-from .core.events import TcpInfo, Transition
+from .core.events import Event, TcpInfo, Transition
 from .core.segment import ACK, FIN, PSH, Options, Segment, encode_segment
 from .core.state import State
 
@@ -62,6 +63,14 @@ TCP_KEEPINTVL = getattr(_std, "TCP_KEEPINTVL", 5)
 TCP_KEEPCNT = getattr(_std, "TCP_KEEPCNT", 6)
 
 _CONNECTING = (State.SYN_SENT, State.SYN_RCVD)
+
+
+# Which core events can unblock which calls (Event.STATE and ESTABLISHED
+# concern only calls parked on the general lot: connect, accept, wait_closed).
+_READER_EVENTS = frozenset(
+    {Event.READABLE, Event.EOF, Event.RESET, Event.TIMED_OUT, Event.CLOSED}
+)
+_WRITER_EVENTS = frozenset({Event.WRITABLE, Event.RESET, Event.TIMED_OUT, Event.CLOSED})
 
 
 def _number(value: object) -> float:
@@ -155,7 +164,12 @@ class Socket:
         self._endpoint: Endpoint | None = None
         self._conn: Connection | None = None
         self._listener: Any = None
+        # Blocked calls park by what they wait for, so an event wakes only the
+        # calls it can help: readers (data, EOF, errors), writers (buffer
+        # space, errors), and everything else (state changes, accept).
         self._lot = trio.lowlevel.ParkingLot()
+        self._readers = trio.lowlevel.ParkingLot()
+        self._writers = trio.lowlevel.ParkingLot()
         self._closed = False
         self._shut_wr = False
         self._shut_rd = False
@@ -167,9 +181,14 @@ class Socket:
 
     # -------------------------------------------------------------- plumbing
 
-    def wake(self) -> None:
-        """Called by the endpoint when the core reports an event for this
-        socket's connection or listener: blocked calls re-check their condition."""
+    def wake(self, events: Collection[Event] | None = None) -> None:
+        """Called by the endpoint when the core reports ``events`` for this
+        socket's connection or listener (``None``: anything may have changed):
+        the blocked calls those events concern re-check their condition."""
+        if events is None or not _WRITER_EVENTS.isdisjoint(events):
+            self._writers.unpark_all()
+        if events is None or not _READER_EVENTS.isdisjoint(events):
+            self._readers.unpark_all()
         self._lot.unpark_all()
 
     async def wait_for_wakeup(self) -> None:
@@ -455,7 +474,7 @@ class Socket:
             if n or not view:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return n
-            await self._park()
+            await self._writers.park()
 
     def _send_nowait(self, data: Buffer) -> int:
         conn = self._connection("send")
@@ -484,7 +503,7 @@ class Socket:
                 if not view:
                     await trio.lowlevel.cancel_shielded_checkpoint()
                     return
-            await self._park()
+            await self._writers.park()
 
     async def recv(self, bufsize: int) -> bytes:
         bufsize = operator.index(bufsize)  # TypeError for 1.5, as Python's sockets
@@ -500,7 +519,7 @@ class Socket:
             if data is not None:
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
-            await self._park()
+            await self._readers.park()
 
     def _recv_nowait(self, bufsize: int) -> bytes | None:
         """Bytes, b"" at EOF, or None if the caller must wait."""
@@ -562,7 +581,7 @@ class Socket:
             conn = self._connection("send")
             if conn.error is not None or conn.send_buf.free_space() > 0 or self._shut_wr:
                 break
-            await self._park()
+            await self._writers.park()
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     def __del__(self) -> None:
