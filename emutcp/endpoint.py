@@ -42,11 +42,12 @@ import logging
 import math
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
 import trio
 
+from .core.events import Event
 from .core.mux import Mux
 from .core.state import State
 from .transport.base import Address, DatagramTransport
@@ -63,7 +64,7 @@ BATCH_LIMIT = 16_384
 class Wakeable(Protocol):
     """What the endpoint wakes: a socket whose waiters re-check their condition."""
 
-    def wake(self) -> None: ...
+    def wake(self, events: Collection[Event] | None = None) -> None: ...
 
 
 class Endpoint:
@@ -166,10 +167,10 @@ class Endpoint:
             if pending or not send(*item):
                 pending.append(item)
         waiters = self._waiters
-        for tcb in self.mux.take_wakeups():
+        for tcb, events in self.mux.take_wakeups():
             socket = waiters.get(tcb)
             if socket is not None:
-                socket.wake()
+                socket.wake(events)
         scope = self._scope
         if scope is not None:
             if pending:

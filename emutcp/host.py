@@ -33,7 +33,7 @@ from .core.config import Config
 from .core.events import TcpInfo
 from .core.isn import IsnGenerator
 from .core.mux import Mux
-from .core.segment import looks_like_segment
+from .core.segment import plausible_segment
 from .core.state import State
 from .endpoint import Endpoint
 from .socket import Socket
@@ -285,7 +285,7 @@ class UdpHost(Host):
         self.impair = impair
 
     def make_transport(self, local: Address) -> DatagramTransport:
-        transport = UdpTransport(local, accept=looks_like_segment)
+        transport = UdpTransport(local, accept=plausible_segment)
         if self.impair is None:
             return transport
         from .transport.impaired import ImpairedTransport

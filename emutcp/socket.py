@@ -67,9 +67,7 @@ _CONNECTING = (State.SYN_SENT, State.SYN_RCVD)
 
 # Which core events can unblock which calls (Event.STATE and ESTABLISHED
 # concern only calls parked on the general lot: connect, accept, wait_closed).
-_READER_EVENTS = frozenset(
-    {Event.READABLE, Event.EOF, Event.RESET, Event.TIMED_OUT, Event.CLOSED}
-)
+_READER_EVENTS = frozenset({Event.READABLE, Event.EOF, Event.RESET, Event.TIMED_OUT, Event.CLOSED})
 _WRITER_EVENTS = frozenset({Event.WRITABLE, Event.RESET, Event.TIMED_OUT, Event.CLOSED})
 
 

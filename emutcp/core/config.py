@@ -27,7 +27,11 @@ class Config:
     rto_min: float = 1.0  # RFC 6298 2.4 (Linux uses 0.2)
     rto_max: float = 60.0  # RFC 6298 2.5: at least 60 s
     max_retries: int = 15  # R2 for data, in retransmissions (Linux tcp_retries2)
-    syn_retries: int = 6  # R2 for SYN (Linux tcp_syn_retries): about 127 s
+    # R2 for a SYN, in retransmissions (Linux tcp_syn_retries).  RFC 1122 4.2.3.5
+    # wants at least 3 minutes: with the default RTOs (1 s doubling, capped at
+    # rto_max 60 s) the SYN goes out at 0, 1, 3, 7, 15, 31, 63 and 123 s and the
+    # connect gives up at 183 s.  (Linux's 6 makes 127 s under its 120 s cap.)
+    syn_retries: int = 7
     user_timeout: float | None = None  # RFC 9293 3.8.3 USER TIMEOUT, seconds
     window_scaling: bool = True  # RFC 7323 2
     timestamps: bool = True  # RFC 7323 3-5: RTTM and PAWS

@@ -42,7 +42,15 @@ from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Timer, Tracer
 
 S = State
 
-__all__ = ["Address", "Connection", "Timer", "Tracer"]
+__all__ = ["ICMP_UNREACHABLE_LIMIT", "Address", "Connection", "Timer", "Tracer"]
+
+# ICMP port unreachables, with no acceptable segment between them, that reset a
+# synchronized connection (RFC 1122 4.2.3.9).
+ICMP_UNREACHABLE_LIMIT = 3
+# RTO once data flows after the SYN (or SYN+ACK) had to be retransmitted (RFC 6298 5.7).
+RTO_AFTER_SYN_TIMEOUT = 3.0
+# The smallest MSS we send with, whatever the peer announces (Linux tcp_min_snd_mss).
+MIN_SND_MSS = 48
 
 
 class Connection(Output):
@@ -111,6 +119,9 @@ class Connection(Output):
             self._set_state(S.CLOSED, f"close in {st}: TCB deleted", now)
             return
         self._fin_queued = True
+        if self.config.user_timeout and Timer.USER_TIMEOUT not in self.timers:
+            # RFC 9293 3.8.3: the FIN is data to deliver, as on Linux.
+            self._start_timer(Timer.USER_TIMEOUT, now + self.config.user_timeout)
         pending = len(self.send_buf) - seq_diff(self.snd_nxt, self._seq_of(self.send_buf.base))
         how = "sent FIN" if pending <= 0 else f"FIN queued after {pending} bytes"
         if st is S.SYN_RCVD:
@@ -172,14 +183,28 @@ class Connection(Output):
             self._segment_in_other(seg, now)
 
     def receive_icmp_unreachable(self, now: float) -> None:
-        """ICMP port unreachable from the peer's host (RFC 1122 4.2.3.9, as Linux):
-        a hard error while connecting, a soft error (ignored) once synchronized."""
+        """ICMP port unreachable from the peer's host.  RFC 1122 4.2.3.9 makes it a
+        hard error: while connecting it refuses the connection at once; once
+        synchronized, ``ICMP_UNREACHABLE_LIMIT`` of them with no acceptable
+        segment in between reset it (one alone may be forged or stale)."""
+        err: OSError
         if self.state in (S.SYN_SENT, S.SYN_RCVD) and not self.passive:
             err = ConnectionRefusedError(
                 errno.ECONNREFUSED,
                 f"connection refused: nothing listens on {self.remote[0]}:{self.remote[1]}",
             )
             self._fail(err, Event.RESET, "ICMP port unreachable", now)
+        elif self.state in SYNCHRONIZED and self.state is not S.TIME_WAIT:
+            # RFC 1122 4.2.3.9: port unreachable is a hard error; counted against spoofing.
+            self._icmp_unreachable += 1
+            if self._icmp_unreachable >= ICMP_UNREACHABLE_LIMIT:
+                # Unlike a RST, nobody asked to discard: what arrived is still read first.
+                err = ConnectionResetError(
+                    errno.ECONNRESET,
+                    f"connection reset: {self.remote[0]}:{self.remote[1]} port unreachable "
+                    f"({self._icmp_unreachable} ICMP errors, the peer is gone)",
+                )
+                self._fail(err, Event.RESET, "ICMP port unreachable", now)
 
     def open_from_cookie(
         self, seg: Segment, mss: int, wscale: int | None, sack: bool, now: float
@@ -257,7 +282,8 @@ class Connection(Output):
     def _adopt_syn_options(self, o: Options) -> None:
         """Take what the peer's SYN offered (or a SYN cookie remembered), as far as
         our configuration allows."""
-        self.snd_mss = min(o.mss or DEFAULT_MSS, self.config.mss)  # RFC 9293 3.7.1
+        # RFC 9293 3.7.1, with a floor (Linux tcp_min_snd_mss): MSS 1 means 1-byte segments.
+        self.snd_mss = min(max(o.mss or DEFAULT_MSS, MIN_SND_MSS), self.config.mss)
         self.cc.mss = self.snd_mss
         self.cc.cwnd = self.config.initial_window * self.snd_mss
         if o.wscale is not None and self.config.window_scaling:
@@ -340,15 +366,7 @@ class Connection(Output):
                     # A retransmitted FIN: ACK again and restart 2 MSL (3.10.7.4 eighth).
                     self._start_timer(Timer.TIME_WAIT, now + 2 * self.config.msl)
                 return
-
-        # RFC 7323 4.3: remember the peer's TSval to echo (Last.ACK.sent rule).
-        if (
-            self.ts_ok
-            and ts is not None
-            and seq_le(seg.seq, self._last_ack_sent)
-            and seq_ge(ts[0], self.ts_recent)
-        ):
-            self.ts_recent = ts[0]
+        self._icmp_unreachable = 0  # the peer is there after all (RFC 1122 4.2.3.9)
 
         # second: RST.
         if f & RST:
@@ -446,12 +464,26 @@ class Connection(Output):
             self._request_ack(reason)
         self._challenge_window = (second, sent)
 
+    def _update_ts_recent(self, seg: Segment) -> None:
+        """RFC 7323 4.3: remember the peer's TSval to echo (the Last.ACK.sent rule).
+        Called only once the ACK field passed its checks (RFC 5961 5.2, as Linux):
+        an ACK of unsent data with a far-future TSval must not wedge us by PAWS."""
+        ts = seg.options.timestamps
+        if (
+            self.ts_ok
+            and ts is not None
+            and seq_le(seg.seq, self._last_ack_sent)
+            and seq_ge(ts[0], self.ts_recent)
+        ):
+            self.ts_recent = ts[0]
+
     def _segment_ack(self, seg: Segment, now: float) -> bool:
         """RFC 9293 3.10.7.4 fifth; returns False if the segment is to be dropped."""
         st = self.state
         ack = seg.ack
         if st is S.SYN_RCVD:
             if seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_max):
+                self._update_ts_recent(seg)
                 self._update_send_window(seg.window << self.snd_wscale, seg.seq, ack)
                 self._ack_advance(ack, now)
                 if self._fin_queued and not self.send_buf:
@@ -466,6 +498,7 @@ class Connection(Output):
                 return False
         if st is S.TIME_WAIT:
             # Only a retransmitted FIN can arrive (ACKed in the FIN step).
+            self._update_ts_recent(seg)
             if seg.flags & FIN:
                 self._process_fin(now)
             return False
@@ -479,6 +512,7 @@ class Connection(Output):
             self.stats.dropped_segments += 1
             self._challenge_ack(now, "challenge ACK (old ACK)")
             return False
+        self._update_ts_recent(seg)  # RFC 5961 5.2: only after the ACK is acceptable
 
         if self.sack_ok and seg.options.sack_blocks:
             # RFC 2018 / 6675: SACKed ranges, as stream offsets, for the scoreboard.
@@ -544,9 +578,11 @@ class Connection(Output):
     def _ack_advance(self, ack: int, now: float, seg: Segment | None = None) -> None:
         """New data (or our SYN/FIN) acknowledged: SND.UNA moves to ``ack``."""
         acked = seq_diff(ack, self.snd_una)
+        syn_timed_out = False
         if not self._syn_acked and seq_gt(ack, self.iss):
             self._syn_acked = True
             acked -= 1
+            syn_timed_out = self._retries > 0 and self.config.initial_rto < RTO_AFTER_SYN_TIMEOUT
         data_acked = self.send_buf.acknowledge(self._send_offset(ack))
         self.snd_una = ack
         if seq_lt(self.snd_nxt, ack):
@@ -568,6 +604,9 @@ class Connection(Output):
             # RFC 6298 2.2/2.3, one timed segment; Karn: never a retransmission.
             self.rtt.sample(now - self._timed_at)
             self._timed_seq = None
+        if syn_timed_out:
+            # RFC 6298 5.7: the SYN timed out, so data starts with an RTO of 3 s.
+            self.rtt.reinitialize(RTO_AFTER_SYN_TIMEOUT)
         # Congestion control and loss recovery (RFC 5681 3.2, RFC 6582 3.2, RFC 6675 5).
         retransmit = self.recovery.on_ack(
             ack=ack,
@@ -600,6 +639,7 @@ class Connection(Output):
         data_seq = seq_add(seg.seq, 1) if seg.flags & SYN else seg.seq
         payload = seg.payload
         fin = bool(seg.flags & FIN)
+        dup_acked = False  # this segment's duplicate ACK went out already
         if payload and accepts_text:
             if self.user_closed:
                 # Data after close(): nobody will read it.  Linux answers RST
@@ -644,6 +684,7 @@ class Connection(Output):
                         # Out of order or duplicate: one ACK per segment, at once and
                         # not coalesced, so the sender can count them (RFC 5681 4.2).
                         self._emit(ACK, self.snd_nxt, b"", "duplicate ACK")
+                        dup_acked = True
             if fin:
                 self._peer_fin_offset = offset + len(payload)
         elif fin and st in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.SYN_RCVD):
@@ -654,7 +695,8 @@ class Connection(Output):
         if self._peer_fin_offset is not None and self._peer_fin_offset == self.recv_buf.nxt:
             if not self.peer_fin_received:
                 self._process_fin(now)
-        elif self._peer_fin_offset is not None and not self.peer_fin_received:
+        elif self._peer_fin_offset is not None and not self.peer_fin_received and not dup_acked:
+            # A FIN beyond a hole: ACK at once, but one ACK per segment (RFC 5681 4.2).
             self._request_ack("duplicate ACK")
 
     def _process_fin(self, now: float) -> None:

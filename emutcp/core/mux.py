@@ -13,7 +13,8 @@ now)``, ``handle_timer(now)`` and the user calls ``listen``, ``connect``,
 ``close_listener``; after a user call on a connection the shell calls
 ``touch(conn)``.  Outputs: ``datagrams_to_send(now)`` (encoded, ready for
 ``sendto``), ``get_timer()``, and ``wakeups`` (connections and listeners whose
-waiters should re-check their condition).
+waiters should re-check their condition, with the ``Event`` kinds they
+reported, so the shell wakes only the waiters those kinds concern).
 
 Timers: one heap of ``(deadline, n, conn)`` over all connections.  Entries go
 stale when a connection re-arms or stops its timer; an entry is live only if
@@ -38,7 +39,9 @@ is unproven (it may be spoofed), so this mux sends it at most three times the
 bytes it received from it; SYN+ACK retransmissions beyond that are dropped.
 
 A segment for no connection gets the RST that RFC 9293 3.10.7.1 prescribes,
-never a RST for a RST; a datagram that does not decode is dropped and counted.
+never a RST for a RST; at a listening port, one with none of SYN, ACK, RST is
+dropped and counted instead (3.10.7.2); a datagram that does not decode is
+dropped and counted.
 TIME-WAIT connections stay in the table with their 4-tuple until 2*MSL ends.
 """
 
@@ -96,6 +99,11 @@ def closed_port_answer(datagram: bytes, local_port: int) -> bytes | None:
     return None if reply is None else encode_segment(reply)
 
 
+# What a listener reports: a connection ready to accept, or that it closed.
+_CONNECTION_READY = frozenset({Event.ESTABLISHED})
+_LISTENER_CLOSED = frozenset({Event.CLOSED})
+
+
 class Listener:
     """A passive-open socket: LISTEN state, half-open set and accept queue."""
 
@@ -143,7 +151,8 @@ class Mux:
         self.connections: dict[Address, Connection] = {}
         self.listener: Listener | None = None
         self.stats: Counter[str] = Counter()
-        self.wakeups: list[Connection | Listener] = []
+        # (connection or listener, the events it reported): whose waiters to wake.
+        self.wakeups: list[tuple[Connection | Listener, frozenset[Event]]] = []
         self._out: list[tuple[bytes, Address]] = []
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
         self._heap: list[tuple[float, int, Connection]] = []
@@ -170,7 +179,7 @@ class Mux:
             self.touch(conn)
         lst.accept_queue.clear()
         lst.half_open.clear()
-        self.wakeups.append(lst)
+        self.wakeups.append((lst, _LISTENER_CLOSED))
 
     def connect(self, remote: Address, now: float, config: Config | None = None) -> Connection:
         """Create the connection for an active open (the caller then opens it)."""
@@ -268,6 +277,10 @@ class Mux:
             return
         if lst is not None and seg.flags & RST:
             return  # 3.10.7.2: RST in LISTEN is ignored
+        if lst is not None and not seg.flags & (SYN | ACK | RST):
+            # RFC 9293 3.10.7.2 fourth, other text or control (a bare FIN, data): drop.
+            self.stats["dropped_in_listen"] += 1
+            return
         self.stats["no_connection"] += 1
         self._reply_closed(seg, addr)
 
@@ -350,7 +363,7 @@ class Mux:
         self.stats["syn_cookies_accepted"] += 1
         conn.events_to_report()
         lst.accept_queue.append(conn)
-        self.wakeups.append(lst)
+        self.wakeups.append((lst, _CONNECTION_READY))
         self.touch(conn)
         return True
 
@@ -423,9 +436,9 @@ class Mux:
                     self._dirty[conn] = None
                 else:
                     lst.accept_queue.append(conn)
-                    self.wakeups.append(lst)
+                    self.wakeups.append((lst, _CONNECTION_READY))
         elif events:
-            self.wakeups.append(conn)
+            self.wakeups.append((conn, frozenset(events)))
         if conn.state is S.CLOSED:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
@@ -434,7 +447,7 @@ class Mux:
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._tiebreak), conn))
 
-    def take_wakeups(self) -> list[Connection | Listener]:
+    def take_wakeups(self) -> list[tuple[Connection | Listener, frozenset[Event]]]:
         w, self.wakeups = self.wakeups, []
         return w
 

@@ -188,10 +188,12 @@ class Output(Tcb):
             if usable <= 0:
                 if (
                     self.snd_wnd == 0
-                    and self.snd_una == self.snd_max
                     and Timer.PERSIST not in self.timers
+                    and (self.snd_una == self.snd_max or Timer.RETRANSMISSION not in self.timers)
                 ):
-                    self._start_timer(Timer.PERSIST, now + self.rtt.rto)  # RFC 9293 3.8.6.1
+                    # RFC 9293 3.8.6.1: probe a zero window; also after an RTO found
+                    # data beyond it, else no timer would be left to notice anything.
+                    self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                 break
             n = min(unsent, usable, mss)
             retransmission = seq_lt(self.snd_nxt, self.snd_max)

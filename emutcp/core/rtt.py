@@ -41,6 +41,11 @@ class RttEstimator:
         # RFC 6298 2.4 (floor) and 2.5 (ceiling).
         self.rto = min(self.rto_max, max(self.rto_min, self.srtt + max(_G, _K * self.rttvar)))
 
+    def reinitialize(self, rto: float) -> None:
+        """RFC 6298 5.7: start over from ``rto`` (within the floor and ceiling) once
+        data flows after a SYN timed out; the next sample recomputes it as usual."""
+        self.rto = min(self.rto_max, max(self.rto_min, rto))
+
     def backoff(self) -> None:
         """RFC 6298 5.5: back off the timer after it expires."""
         self.rto = min(self.rto_max, self.rto * 2)

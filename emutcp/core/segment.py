@@ -193,6 +193,40 @@ def looks_like_segment(data: bytes | bytearray | memoryview) -> bool:
     return len(data) >= MIN_DATAGRAM and data[0] == 0x9A and data[1] == FORMAT_VERSION
 
 
+def plausible_segment(data: bytes | bytearray | memoryview) -> bool:
+    """The junk filter for a transport: ``looks_like_segment`` and a trailing CRC
+    (element [9]) that matches, checked without decoding msgpack.
+
+    The CRC is the last element, packed in msgpack's shortest form: 0xce and 4
+    big-endian bytes (all but 1 in 65,536 segments), or 0xcd/0xcc and 2/1
+    bytes, or a positive fixint.  Each ending that could be one (at most three
+    at once) is tried against zlib.crc32 of the bytes between the header byte
+    and it.  Every encoded segment passes; junk, even junk that copies a
+    segment's first bytes, passes with a probability of about 2**-32 per try."""
+    n = len(data)
+    if n < MIN_DATAGRAM or data[0] != 0x9A or data[1] != FORMAT_VERSION:
+        return False
+    last = data[n - 1]
+    u32, u16 = data[n - 5] == 0xCE, data[n - 3] == 0xCD
+    u8 = data[n - 2] == 0xCC and last >= 0x80
+    if not (u32 or u16 or u8 or last < 0x80):
+        return False  # no ending can be a CRC: no need to hash anything
+    view = memoryview(data)
+    # The bytes [1, n-5) are covered whatever the CRC's size: hash them once.
+    prefix = zlib.crc32(view[1 : n - 5])
+    if u32:  # the common case
+        crc = int.from_bytes(view[n - 4 :], "big")
+        if crc > 0xFFFF and prefix == crc:
+            return True
+    if u16:
+        crc = int.from_bytes(view[n - 2 :], "big")
+        if crc > 0xFF and zlib.crc32(view[n - 5 : n - 3], prefix) == crc:
+            return True
+    if u8 and zlib.crc32(view[n - 5 : n - 2], prefix) == last:
+        return True
+    return last < 0x80 and zlib.crc32(view[n - 5 : n - 1], prefix) == last  # fixint
+
+
 def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
     """Parse and validate one datagram; raise ``MalformedSegment`` on anything wrong."""
     if not looks_like_segment(data):

@@ -128,6 +128,7 @@ class Tcb:
         self._persist_backoff = 0
         self._persist_unanswered = 0
         self._keepalive_probes = 0
+        self._icmp_unreachable = 0  # port unreachables since the last acceptable segment
         self._sws_override = False
         self.cc = make_controller(
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window

@@ -76,6 +76,7 @@ class UdpTransport:
         self.peer: Address | None = None
         self.closed = False
         self.junk = 0  # datagrams the accept filter dropped
+        self._refusals = 0  # port unreachables met by send, not yet reported
         self._accept = accept
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
@@ -109,6 +110,9 @@ class UdpTransport:
         return int(mtu) - ip_header - _UDP_HEADER
 
     async def wait_readable(self) -> None:
+        if self._refusals:
+            await trio.lowlevel.checkpoint()  # a refusal is waiting to be reported
+            return
         await trio.lowlevel.wait_readable(self._sock)
 
     async def wait_writable(self) -> None:
@@ -119,6 +123,9 @@ class UdpTransport:
         drops junk (the accept filter) before copying it out: under a flood of
         garbage, keeping up with the socket is what protects real data."""
         out: list[Arrival] = []
+        if self._refusals and self.peer is not None:
+            out.extend((None, self.peer) for _ in range(self._refusals))
+        self._refusals = 0
         recv_into = self._sock.recvfrom_into
         buf, view, accept = self._buf, self._view, self._accept
         for _ in range(limit):
@@ -149,10 +156,13 @@ class UdpTransport:
                 self._sock.sendto(data, addr)
         except BlockingIOError:
             return False
-        except OSError:
-            # ICMP errors surface on send as well; the datagram is simply lost
-            # (TCP retransmits), and refusal is reported by recv_batch.
+        except ConnectionRefusedError:
+            # The kernel hands a pending ICMP port unreachable to whichever call
+            # comes first; when that is a send, keep it for recv_batch to report.
+            self._refusals += 1
             return True
+        except OSError:
+            return True  # other soft errors: the datagram is lost; TCP retransmits
         return True
 
     def close(self) -> None:
