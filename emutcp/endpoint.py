@@ -49,6 +49,7 @@ import trio
 
 from .core.events import Event
 from .core.mux import Mux
+from .core.segment import segment_overhead
 from .core.state import State
 from .transport.base import Address, DatagramTransport
 
@@ -166,6 +167,9 @@ class Endpoint:
         for item in datagrams:
             if pending or not send(*item):
                 pending.append(item)
+        too_big = self.transport.take_too_big()
+        if too_big:
+            self._path_mtu_fell(too_big, now)
         waiters = self._waiters
         for tcb, events in self.mux.take_wakeups():
             socket = waiters.get(tcb)
@@ -180,6 +184,15 @@ class Endpoint:
                 if deadline is not None and deadline < scope.deadline:
                     scope.deadline = deadline
         self._maybe_close()
+
+    def _path_mtu_fell(self, peers: list[Address], now: float) -> None:
+        """Sends were refused for their size: size segments to the new path MTU
+        and resend what was dropped (RFC 8201 / RFC 1191)."""
+        for peer in set(peers):
+            limit = self.transport.max_datagram(peer)
+            if limit is not None:
+                self.mux.path_mss_lowered(peer, limit - segment_overhead(), now)
+        self.flush(now)
 
     async def _drain_pending(self) -> None:
         while self._pending and not self.closed:

@@ -22,7 +22,6 @@ Errors are the standard ones, as Python's own sockets raise them: ``ConnectionRe
 from __future__ import annotations
 
 import errno
-import functools
 import operator
 import socket as _std
 import struct
@@ -35,7 +34,7 @@ import trio
 from .core.config import Config
 from .core.connection import Connection
 from .core.events import Event, TcpInfo, Transition
-from .core.segment import ACK, FIN, PSH, Options, Segment, encode_segment
+from .core.segment import segment_overhead
 from .core.state import State
 
 Address = tuple[str, int]
@@ -80,24 +79,6 @@ def _number(value: object) -> float:
 
 
 MIN_MSS = 48  # the smallest MSS a path can impose (Linux: tcp_min_snd_mss)
-
-
-@functools.cache
-def segment_overhead() -> int:
-    """The most bytes emutcp's framing adds to a data segment's payload: all
-    fields at their widest, timestamps with three SACK blocks or four blocks
-    alone (what fits in TCP's 40 option bytes), measured with the encoder."""
-    top = 0xFFFF_FFFF
-    blocks = tuple((top - 16 * i - 8, top - 16 * i) for i in range(4))
-    worst = 0
-    for options in (
-        Options(sack_blocks=blocks[:3], timestamps=(top, top)),
-        Options(sack_blocks=blocks),
-    ):
-        payload = bytes(1000)
-        seg = Segment(65_535, 65_535, top, top, ACK | PSH | FIN, 65_535, options, payload)
-        worst = max(worst, len(encode_segment(seg)) - len(payload))
-    return worst + 4  # a CRC value may encode up to 4 bytes wider than this one's
 
 
 def _linger_value(value: object) -> tuple[int, int]:

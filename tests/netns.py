@@ -43,10 +43,17 @@ def require_netns() -> None:
 class Pair:
     a: str  # namespace names
     b: str
+    dev_a: str  # the veth end in each
+    dev_b: str
 
     def run(self, ns: str, *cmd: str) -> list[str]:
         """``cmd`` run inside namespace ``ns``."""
         return ["ip", "netns", "exec", ns, *cmd]
+
+    def set_mtu(self, mtu: int) -> None:
+        """Change the MTU of both ends of the pair (the path MTU follows)."""
+        for ns, dev in ((self.a, self.dev_a), (self.b, self.dev_b)):
+            _ip("-n", ns, "link", "set", dev, "mtu", str(mtu))
 
     def snmp(self, ns: str) -> dict[str, int]:
         """The namespace's IP counters from /proc/net/snmp (FragCreates, ...)."""
@@ -62,8 +69,8 @@ def veth_pair(*, mtu: int | None = None) -> Iterator[Pair]:
     """Namespaces A (192.168.77.1) and B (.2) joined by one veth pair."""
     require_netns()
     tag = uuid.uuid4().hex[:6]
-    pair = Pair(f"emutcp-a-{tag}", f"emutcp-b-{tag}")
     veth_a, veth_b = f"ea{tag}", f"eb{tag}"
+    pair = Pair(f"emutcp-a-{tag}", f"emutcp-b-{tag}", veth_a, veth_b)
     try:
         _ip("netns", "add", pair.a)
         _ip("netns", "add", pair.b)

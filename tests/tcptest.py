@@ -198,3 +198,17 @@ class TcpTest:
 
 def _names(flags: int) -> str:
     return Segment(0, 0, 0, 0, flags, 0).flag_names()
+
+
+# One builder per state past LISTEN, in diagram order: together they reach all 11.
+STATE_BUILDERS = (
+    TcpTest.syn_sent,
+    TcpTest.syn_rcvd,
+    TcpTest.established,
+    TcpTest.fin_wait_1,
+    TcpTest.fin_wait_2,
+    TcpTest.close_wait,
+    TcpTest.closing,
+    TcpTest.last_ack,
+    TcpTest.time_wait,
+)

@@ -17,10 +17,11 @@ import subprocess
 import pytest
 from netns import A_ADDR, PY, veth_pair
 
-from emutcp.socket import segment_overhead
+from emutcp.core.segment import segment_overhead
 
 IP_UDP_HEADERS = 28
 SERVE_FLAGS = ("--discard", "--once", "--json")
+JUMBO_SERVE = (*SERVE_FLAGS, "--mss", "8000")
 
 
 @pytest.mark.netns
@@ -58,3 +59,41 @@ def test_ten_megabytes_cross_a_path_of_mtu_with_no_ip_fragment(mtu):
         for ns in (pair.a, pair.b):
             for counter in ("FragCreates", "ReasmReqds", "FragFails"):
                 assert after[ns][counter] == before[ns][counter], (ns, counter)
+
+
+@pytest.mark.netns
+def test_a_path_mtu_that_falls_mid_transfer_shrinks_the_segments():
+    """Jumbo segments (MSS 8000 over MTU 9000), then the path MTU falls to 1500:
+    sends fail with EMSGSIZE, the sender resizes to the new path and resends
+    what was dropped (RFC 8201), and the transfer completes intact."""
+    import time
+
+    with veth_pair(mtu=9000) as pair:
+        server = subprocess.Popen(
+            pair.run(pair.a, *PY, "serve", "--port", "9000", "--address", A_ADDR, *JUMBO_SERVE),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert b"listening" in server.stderr.readline()
+            payload = os.urandom(60_000_000)
+            client = subprocess.Popen(
+                pair.run(pair.b, *PY, "connect", A_ADDR, "9000", "--json", "--mss", "8000"),
+                stdin=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+            )
+            client.stdin.write(payload[:10_000_000])
+            client.stdin.flush()
+            time.sleep(1.5)  # connected, jumbo segments flowed; now the path shrinks
+            pair.set_mtu(1500)
+            _, err = client.communicate(payload[10_000_000:], timeout=120)
+            assert client.returncode == 0, err.decode()
+            out, _ = server.communicate(timeout=60)
+        finally:
+            server.kill()
+            server.wait()
+        served = json.loads(out.decode().strip().splitlines()[-1])
+        sent = json.loads(err.decode().strip().splitlines()[-1])
+        assert served["sha256"] == hashlib.sha256(payload).hexdigest()
+        assert sent["mss"] <= 1500 - IP_UDP_HEADERS - segment_overhead()

@@ -491,3 +491,19 @@ def test_user_timeout_covers_a_fin_stuck_behind_a_zero_window():
     assert isinstance(t.conn.error, TimeoutError)
     assert "user timeout" in str(t.conn.error)
     assert t.now == pytest.approx(35.0)
+
+
+# --- RFC 8201 / RFC 1191: the path MTU fell (the shell saw EMSGSIZE) ----------
+
+
+def test_a_lowered_path_mss_resends_what_was_dropped_in_smaller_segments():
+    t = TcpTest.established()
+    t.conn.send(b"j" * 1000, 0.0)
+    t.expect(ACK | PSH, seq=1, length=1000)  # refused by the path: never arrived
+    t.conn.path_mss_lowered(400, 0.001)
+    assert t.conn.snd_mss == 400
+    t.expect(ACK, seq=1, length=400)  # resent at once, not after an RTO
+    t.expect(ACK, seq=401, length=400)
+    t.expect(ACK | PSH, seq=801, length=200)
+    t.conn.path_mss_lowered(900, 0.002)  # a larger limit never raises the MSS here
+    assert t.conn.snd_mss == 400

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from tcptest import ACK, FIN, MSS, RST, SYN, TcpTest
+from tcptest import ACK, FIN, MSS, RST, STATE_BUILDERS, SYN, TcpTest
 
 from emutcp.core.config import Config
 from emutcp.core.connection import Connection
@@ -120,18 +120,7 @@ def _abort_in(build) -> TcpTest:
 def _scripts() -> list[list[tuple[State, State]]]:
     """Transitions taken by short scripts that together walk every edge emutcp takes."""
     runs: list[TcpTest] = []
-    builders = [
-        TcpTest.syn_sent,
-        TcpTest.syn_rcvd,
-        TcpTest.established,
-        TcpTest.fin_wait_1,
-        TcpTest.fin_wait_2,
-        TcpTest.close_wait,
-        TcpTest.closing,
-        TcpTest.last_ack,
-        TcpTest.time_wait,
-    ]
-    runs += [_abort_in(b) for b in builders]  # ABORT from every state
+    runs += [_abort_in(b) for b in STATE_BUILDERS]  # ABORT from every state
     runs.append(_abort_in(lambda: TcpTest(passive=True)))  # LISTEN -> CLOSED
 
     t = TcpTest.time_wait()

@@ -7,7 +7,7 @@ ISNs, explicit time.  One banner per state.
 from __future__ import annotations
 
 import pytest
-from tcptest import ACK, FIN, LOCAL, MSS, PSH, REMOTE, RST, SYN, State, TcpTest
+from tcptest import ACK, FIN, LOCAL, MSS, PSH, REMOTE, RST, STATE_BUILDERS, SYN, State, TcpTest
 
 from emutcp.core.mux import closed_port_answer
 from emutcp.core.segment import NO_OPTIONS, Options, Segment, decode_segment, encode_segment
@@ -582,17 +582,7 @@ def test_data_after_close_gets_rst():
 
 def test_every_state_is_reached_by_the_builders():
     reached = {S.CLOSED, S.LISTEN}
-    for build in (
-        TcpTest.syn_sent,
-        TcpTest.syn_rcvd,
-        TcpTest.established,
-        TcpTest.fin_wait_1,
-        TcpTest.fin_wait_2,
-        TcpTest.close_wait,
-        TcpTest.closing,
-        TcpTest.last_ack,
-        TcpTest.time_wait,
-    ):
+    for build in STATE_BUILDERS:
         reached.add(build().state)
     assert reached == set(State)
 

@@ -182,6 +182,19 @@ class Connection(Output):
         else:
             self._segment_in_other(seg, now)
 
+    def path_mss_lowered(self, mss: int, now: float) -> None:
+        """The path refused a segment for its size (RFC 1191 / RFC 8201: the path
+        MTU fell): send at most ``mss`` bytes from now on, and resend at once what
+        was dropped, without treating it as congestion (Linux's
+        tcp_simple_retransmit)."""
+        mss = max(mss, MIN_SND_MSS)
+        if mss >= self.snd_mss:
+            return
+        self.snd_mss = mss
+        self.cc.mss = mss
+        if self.snd_una != self.snd_max:
+            self.snd_nxt = self.snd_una  # go back: the oversized segments are gone
+
     def receive_icmp_unreachable(self, now: float) -> None:
         """ICMP port unreachable from the peer's host.  RFC 1122 4.2.3.9 makes it a
         hard error: while connecting it refuses the connection at once; once

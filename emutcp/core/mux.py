@@ -373,6 +373,13 @@ class Mux:
             self.stats["rst_sent"] += 1
             self._out.append((encode_segment(reply), addr))
 
+    def path_mss_lowered(self, addr: Address, mss: int, now: float) -> None:
+        """The path to ``addr`` now carries segments of at most ``mss`` bytes."""
+        conn = self.connections.get(addr)
+        if conn is not None:
+            conn.path_mss_lowered(mss, now)
+            self.touch(conn)
+
     def receive_icmp_unreachable(self, addr: Address, now: float) -> None:
         conn = self.connections.get(addr)
         if conn is not None:

@@ -28,6 +28,7 @@ ranges, then the CRC).
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -269,3 +270,21 @@ def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
     if flags & SYN and flags & (FIN | RST):
         raise MalformedSegment("SYN combined with FIN or RST")
     return Segment(sport, dport, seq, ack, flags, window, _decode_options(raw_opts), payload)
+
+
+@functools.cache
+def segment_overhead() -> int:
+    """The most bytes emutcp's framing adds to a data segment's payload: all
+    fields at their widest, timestamps with three SACK blocks or four blocks
+    alone (what fits in TCP's 40 option bytes), measured with the encoder."""
+    top = 0xFFFF_FFFF
+    blocks = tuple((top - 16 * i - 8, top - 16 * i) for i in range(4))
+    worst = 0
+    for options in (
+        Options(sack_blocks=blocks[:3], timestamps=(top, top)),
+        Options(sack_blocks=blocks),
+    ):
+        payload = bytes(1000)
+        seg = Segment(65_535, 65_535, top, top, ACK | PSH | FIN, 65_535, options, payload)
+        worst = max(worst, len(encode_segment(seg)) - len(payload))
+    return worst + 4  # a CRC value may encode up to 4 bytes wider than this one's

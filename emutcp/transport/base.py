@@ -28,7 +28,9 @@ instead of being probed with ``getattr``:
 * ``set_arrival_callback(cb)``: a transport that is itself driven by a task
   (the emulated network) may call ``cb()`` synchronously as datagrams arrive,
   saving two task switches per datagram; return ``False`` if it cannot.
-* ``max_datagram(addr)``: the path's limit (MTU less headers), or ``None``.
+* ``max_datagram(addr)``: the path's limit (MTU less headers), or ``None``;
+  ``take_too_big()`` lists the peers a send was refused to for its size
+  (an empty list from a transport without such limits).
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ class DatagramTransport(Protocol):
     def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
         """Call ``callback()`` on arrivals instead of waking ``wait_readable``, if
         supported."""
+        ...
+
+    def take_too_big(self) -> list[Address]:
+        """Peers a datagram could not be sent to for its size since the last call
+        (the path MTU fell: ``EMSGSIZE``); ``max_datagram`` has the new limit."""
         ...
 
     def max_datagram(self, addr: Address) -> int | None:

@@ -52,6 +52,9 @@ class EmulatedTransport:
         self._on_arrival = callback
         return True
 
+    def take_too_big(self) -> list[Address]:
+        return []  # an oversized datagram is dropped by the link model, silently
+
     def max_datagram(self, addr: Address) -> int | None:
         return self._path_limit(self.local, addr) if self._path_limit is not None else None
 

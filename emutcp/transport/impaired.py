@@ -46,6 +46,9 @@ class ImpairedTransport:
     def set_arrival_callback(self, callback: Callable[[], None] | None) -> bool:
         return self.inner.set_arrival_callback(callback)
 
+    def take_too_big(self) -> list[Address]:
+        return self.inner.take_too_big()
+
     def max_datagram(self, addr: Address) -> int | None:
         limits = [m for m in (self.inner.max_datagram(addr), self.link.profile.mtu) if m]
         return min(limits) if limits else None

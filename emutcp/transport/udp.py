@@ -77,6 +77,7 @@ class UdpTransport:
         self.closed = False
         self.junk = 0  # datagrams the accept filter dropped
         self._refusals = 0  # port unreachables met by send, not yet reported
+        self._too_big: list[Address] = []  # peers a send was refused to for its size
         self._accept = accept
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
@@ -161,9 +162,15 @@ class UdpTransport:
             # comes first; when that is a send, keep it for recv_batch to report.
             self._refusals += 1
             return True
-        except OSError:
-            return True  # other soft errors: the datagram is lost; TCP retransmits
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:  # the path MTU fell below this datagram
+                self._too_big.append(self.peer or addr)
+            return True  # soft errors: the datagram is lost; TCP retransmits
         return True
+
+    def take_too_big(self) -> list[Address]:
+        peers, self._too_big = self._too_big, []
+        return peers
 
     def close(self) -> None:
         if not self.closed:
