@@ -507,3 +507,33 @@ def test_a_lowered_path_mss_resends_what_was_dropped_in_smaller_segments():
     t.expect(ACK | PSH, seq=801, length=200)
     t.conn.path_mss_lowered(900, 0.002)  # a larger limit never raises the MSS here
     assert t.conn.snd_mss == 400
+
+
+# --- accept() after a reset: the handshake completed, so the connection exists -
+
+
+def test_a_connection_reset_right_after_its_handshake_is_still_accepted():
+    """The client's ACK (with data) and its RST arrive in one receive batch.
+    The handshake completed before the RST, so, as on Linux, accept() returns
+    the connection and the application learns of the reset from it, rather
+    than waiting forever for a connection the peer believes exists."""
+    a = Mux(local=("10.0.0.1", 5000), config=Config(), rng=random.Random(1))
+    b = Mux(local=("10.0.0.2", 80), config=Config(), rng=random.Random(2))
+    b.listen(4, 0.0)
+    client = a.connect(b.local, 0.0)
+    for data, _ in a.datagrams_to_send(0.0):  # SYN
+        b.receive_datagram(data, a.local, 0.0)
+    for data, _ in b.datagrams_to_send(0.0):  # SYN+ACK
+        a.receive_datagram(data, b.local, 0.01)
+    assert client.state is S.ESTABLISHED
+    client.send(b"hello", 0.01)
+    a.touch(client)
+    batch = a.datagrams_to_send(0.01)  # the handshake's ACK, and the data
+    client.abort(0.02)
+    a.touch(client)
+    batch += a.datagrams_to_send(0.02)  # then the RST
+    for data, _ in batch:  # one batch: no output from b in between
+        b.receive_datagram(data, a.local, 0.03)
+    conn = b.accept()
+    assert conn is not None
+    assert isinstance(conn.error, ConnectionResetError)

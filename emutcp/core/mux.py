@@ -264,6 +264,12 @@ class Mux:
                 budget[0] += len(data)
             conn.receive_segment(seg, now)
             self.touch(conn)
+            lst = self.listener
+            if lst is not None and conn in lst.half_open and conn.state is not S.SYN_RCVD:
+                # Handshake done: queue it for accept now, so a RST later in this
+                # same batch finds it there (accept() then returns it and recv
+                # reports the reset, as on Linux) instead of losing it.
+                self._leave_half_open(lst, conn, now)
             return
         lst = self.listener
         if lst is not None and seg.flags & (SYN | ACK | RST) == SYN:
@@ -433,17 +439,8 @@ class Mux:
             self._unvalidated.pop(conn, None)  # handshake done (or dead): validated
         lst = self.listener
         if lst is not None and conn in lst.half_open:
-            if conn.state is S.CLOSED:
-                lst.half_open.discard(conn)  # RFC 9293: back to LISTEN
-            elif conn.state is not S.SYN_RCVD:
-                lst.half_open.discard(conn)
-                if len(lst.accept_queue) >= lst.backlog:
-                    conn.abort(now, "accept queue full: sent RST")
-                    self.stats["accept_queue_overflow"] += 1
-                    self._dirty[conn] = None
-                else:
-                    lst.accept_queue.append(conn)
-                    self.wakeups.append((lst, _CONNECTION_READY))
+            if conn.state is not S.SYN_RCVD:
+                self._leave_half_open(lst, conn, now)
         elif events:
             self.wakeups.append((conn, frozenset(events)))
         if conn.state is S.CLOSED:
@@ -454,6 +451,20 @@ class Mux:
         if deadline is not None:
             heapq.heappush(self._heap, (deadline, next(self._tiebreak), conn))
 
+    def _leave_half_open(self, lst: Listener, conn: Connection, now: float) -> None:
+        """``conn`` finished its handshake, or died in it (RFC 9293: back to
+        LISTEN): out of the half-open set, and into the accept queue if alive."""
+        lst.half_open.discard(conn)
+        if conn.state is S.CLOSED:
+            return
+        if len(lst.accept_queue) >= lst.backlog:
+            conn.abort(now, "accept queue full: sent RST")
+            self.stats["accept_queue_overflow"] += 1
+            self._dirty[conn] = None
+        else:
+            lst.accept_queue.append(conn)
+            self.wakeups.append((lst, _CONNECTION_READY))
+
     def take_wakeups(self) -> list[tuple[Connection | Listener, frozenset[Event]]]:
         w, self.wakeups = self.wakeups, []
         return w
@@ -463,7 +474,9 @@ class Mux:
         lst = self.listener
         while lst is not None and lst.accept_queue:
             conn = lst.accept_queue.popleft()
-            if conn.state is not S.CLOSED:
+            # A connection reset after its handshake is still handed out (as
+            # Linux does): the application's first recv reports the reset.
+            if conn.state is not S.CLOSED or conn.error is not None:
                 return conn
         return None
 
