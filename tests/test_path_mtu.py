@@ -24,18 +24,24 @@ SERVE_FLAGS = ("--discard", "--once", "--json")
 JUMBO_SERVE = (*SERVE_FLAGS, "--mss", "8000")
 
 
+def _start_server(pair, *flags: str) -> subprocess.Popen:
+    """``emutcp serve`` in namespace A, returned once it listens."""
+    server = subprocess.Popen(
+        pair.run(pair.a, *PY, "serve", "--port", "9000", "--address", A_ADDR, *flags),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert b"listening" in server.stderr.readline()
+    return server
+
+
 @pytest.mark.netns
 @pytest.mark.parametrize("mtu", [1280, 9000])
 def test_ten_megabytes_cross_a_path_of_mtu_with_no_ip_fragment(mtu):
     with veth_pair(mtu=mtu) as pair:
         before = {ns: pair.snmp(ns) for ns in (pair.a, pair.b)}
-        server = subprocess.Popen(
-            pair.run(pair.a, *PY, "serve", "--port", "9000", "--address", A_ADDR, *SERVE_FLAGS),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        server = _start_server(pair, *SERVE_FLAGS)
         try:
-            assert b"listening" in server.stderr.readline()
             payload = os.urandom(10_000_000)
             client = subprocess.run(
                 pair.run(pair.b, *PY, "connect", A_ADDR, "9000", "--json"),
@@ -69,13 +75,8 @@ def test_a_path_mtu_that_falls_mid_transfer_shrinks_the_segments():
     import time
 
     with veth_pair(mtu=9000) as pair:
-        server = subprocess.Popen(
-            pair.run(pair.a, *PY, "serve", "--port", "9000", "--address", A_ADDR, *JUMBO_SERVE),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+        server = _start_server(pair, *JUMBO_SERVE)
         try:
-            assert b"listening" in server.stderr.readline()
             payload = os.urandom(60_000_000)
             client = subprocess.Popen(
                 pair.run(pair.b, *PY, "connect", A_ADDR, "9000", "--json", "--mss", "8000"),
