@@ -51,6 +51,8 @@ Address = tuple[str, int]
 
 class Host:
     wildcard_address = "0.0.0.0"
+    # Config(plpmtud=None) means this: real paths can hide black holes.
+    probes_path_mtu = False
 
     def __init__(
         self,
@@ -279,6 +281,8 @@ class UdpHost(Host):
 
     ``impair=LinkProfile(...)`` passes every datagram this host sends through
     the emulated-link model first (loss, delay, ...), over real UDP."""
+
+    probes_path_mtu = True
 
     def __init__(self, *, impair: LinkProfile | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

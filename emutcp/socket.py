@@ -138,6 +138,8 @@ class Socket:
     def __init__(self, host: Host, config: Config | None = None) -> None:
         self.host = host
         self.config = config or host.config
+        if self.config.plpmtud is None:  # the host knows whether its paths are real
+            self.config = self.config.replace(plpmtud=host.probes_path_mtu)
         self.family = _std.AF_INET
         self.type = _std.SOCK_STREAM
         self._endpoint: Endpoint | None = None

@@ -118,3 +118,80 @@ def free_udp_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+@dataclass(frozen=True)
+class RoutedPath:
+    a: str  # namespaces: A --(jumbo)-- router --(narrow at the router)-- B
+    router: str
+    b: str
+    a_addr: str
+    b_addr: str
+
+    def run(self, ns: str, *cmd: str) -> list[str]:
+        return ["ip", "netns", "exec", ns, *cmd]
+
+
+@contextlib.contextmanager
+def black_hole_path(*, jumbo: int = 9000, narrow: int = 1500) -> Iterator[RoutedPath]:
+    """A and B with ``jumbo`` MTUs, joined through a router whose interface
+    towards B has only ``narrow``: B's big packets to A are dropped silently at
+    the router (a veth drops frames above its MTU; no ICMP is sent), while B's
+    own interface says ``jumbo``.  A path-MTU black hole, B to A."""
+    require_netns()
+    tag = uuid.uuid4().hex[:6]
+    path = RoutedPath(
+        f"emutcp-a-{tag}", f"emutcp-r-{tag}", f"emutcp-b-{tag}", "192.168.78.1", "192.168.79.2"
+    )
+    ar_a, ar_r, rb_r, rb_b = (f"{x}{tag}" for x in ("pa", "pr", "qr", "qb"))
+    try:
+        for ns in (path.a, path.router, path.b):
+            _ip("netns", "add", ns)
+            _ip("-n", ns, "link", "set", "lo", "up")
+        _ip(
+            "link",
+            "add",
+            ar_a,
+            "netns",
+            path.a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ar_r,
+            "netns",
+            path.router,
+        )
+        _ip(
+            "link",
+            "add",
+            rb_r,
+            "netns",
+            path.router,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            rb_b,
+            "netns",
+            path.b,
+        )
+        for ns, dev, addr, mtu in (
+            (path.a, ar_a, f"{path.a_addr}/24", jumbo),
+            (path.router, ar_r, "192.168.78.254/24", jumbo),
+            (path.router, rb_r, "192.168.79.254/24", narrow),
+            (path.b, rb_b, f"{path.b_addr}/24", jumbo),
+        ):
+            _ip("-n", ns, "addr", "add", addr, "dev", dev)
+            _ip("-n", ns, "link", "set", dev, "mtu", str(mtu), "up")
+        _ip("-n", path.a, "route", "add", "192.168.79.0/24", "via", "192.168.78.254")
+        _ip("-n", path.b, "route", "add", "192.168.78.0/24", "via", "192.168.79.254")
+        subprocess.run(
+            path.run(path.router, "sysctl", "-qw", "net.ipv4.ip_forward=1"),
+            check=True,
+            capture_output=True,
+        )
+        yield path
+    finally:
+        for ns in (path.a, path.router, path.b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -15,7 +15,7 @@ import os
 import subprocess
 
 import pytest
-from netns import A_ADDR, PY, veth_pair
+from netns import A_ADDR, PY, black_hole_path, veth_pair
 
 from emutcp.core.segment import segment_overhead
 
@@ -98,3 +98,39 @@ def test_a_path_mtu_that_falls_mid_transfer_shrinks_the_segments():
         sent = json.loads(err.decode().strip().splitlines()[-1])
         assert served["sha256"] == hashlib.sha256(payload).hexdigest()
         assert sent["mss"] <= 1500 - IP_UDP_HEADERS - segment_overhead()
+
+
+@pytest.mark.netns
+def test_a_black_hole_is_found_and_the_path_size_learned_by_probing():
+    """B's interface says 9000 but a router on the way carries only 1500 and
+    sends no ICMP (a black hole).  Jumbo segments vanish; after two timeouts
+    the client falls back to the base size (RFC 8899 4.3) and probes upward
+    (PLPMTUD, on by default over real UDP) to the largest size that passes;
+    10 MB arrive intact."""
+    with black_hole_path() as path:
+        server = subprocess.Popen(
+            path.run(
+                path.a, *PY, "serve", "--port", "9000", "--address", path.a_addr, *JUMBO_SERVE
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert b"listening" in server.stderr.readline()
+            payload = os.urandom(10_000_000)
+            client = subprocess.run(
+                path.run(path.b, *PY, "connect", path.a_addr, "9000", "--json", "--mss", "8000"),
+                input=payload,
+                capture_output=True,
+                timeout=120,
+            )
+            assert client.returncode == 0, client.stderr.decode()
+            out, _ = server.communicate(timeout=60)
+        finally:
+            server.kill()
+            server.wait()
+        served = json.loads(out.decode().strip().splitlines()[-1])
+        sent = json.loads(client.stderr.decode().strip().splitlines()[-1])
+        assert served["sha256"] == hashlib.sha256(payload).hexdigest()
+        fits = 1500 - IP_UDP_HEADERS - segment_overhead()  # worst-case framing
+        assert fits <= sent["mss"] <= 1500 - IP_UDP_HEADERS - 40, sent

@@ -39,6 +39,10 @@ class Config:
     limited_transmit: bool = True  # RFC 3042
     dupthresh: int = 3  # RFC 5681 / RFC 6675 DupThresh
     keepalive: bool = False
+    # Packetization-layer PMTUD (RFC 4821 / RFC 8899): detect black holes and
+    # probe for larger segments.  None lets the host decide: on over real UDP,
+    # off on the emulated network (experiments compare with stacks without it).
+    plpmtud: bool | None = None
     keepalive_idle: float = 7200.0
     keepalive_interval: float = 75.0
     keepalive_count: int = 9

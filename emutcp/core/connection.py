@@ -34,8 +34,9 @@ from typing import ClassVar
 
 from .events import Event, TcpInfo, Transition
 from .output import Output
+from .plpmtud import BASE_DATAGRAM, MtuSearch
 from .recovery import is_duplicate_ack
-from .segment import ACK, FIN, RST, SYN, Options, Segment
+from .segment import ACK, FIN, RST, SYN, Options, Segment, segment_overhead
 from .seq import SEQ_MASK, seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
 from .state import SYNCHRONIZED, TRANSITIONS, State, check_user_call
 from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Timer, Tracer
@@ -49,6 +50,10 @@ __all__ = ["ICMP_UNREACHABLE_LIMIT", "Address", "Connection", "Timer", "Tracer"]
 ICMP_UNREACHABLE_LIMIT = 3
 # RTO once data flows after the SYN (or SYN+ACK) had to be retransmitted (RFC 6298 5.7).
 RTO_AFTER_SYN_TIMEOUT = 3.0
+# PLPMTUD black-hole detection: this many timeouts in a row of full-sized
+# segments drop the MSS to the base size (RFC 8899 4.3; Linux waits for
+# tcp_retries1 = 3 with tcp_mtu_probing).
+BLACK_HOLE_RTOS = 2
 # The smallest MSS we send with, whatever the peer announces (Linux tcp_min_snd_mss).
 MIN_SND_MSS = 48
 
@@ -188,12 +193,61 @@ class Connection(Output):
         was dropped, without treating it as congestion (Linux's
         tcp_simple_retransmit)."""
         mss = max(mss, MIN_SND_MSS)
+        if self.mtu_search is not None:
+            self.mtu_search.lowered(mss)
         if mss >= self.snd_mss:
             return
+        self._mtu_probe = None  # it went out too big: the go-back below resends it
         self.snd_mss = mss
         self.cc.mss = mss
         if self.snd_una != self.snd_max:
             self.snd_nxt = self.snd_una  # go back: the oversized segments are gone
+
+    # ----------------------------------------------------------- PLPMTUD
+
+    def _mtu_probe_acked(self, ack: int, now: float) -> None:
+        """SND.UNA moved: a probe wholly ACKed raises the MSS (RFC 4821 7.6.1)."""
+        probe = self._mtu_probe
+        assert probe is not None and self.mtu_search is not None
+        if not seq_ge(ack, probe.end if not probe.lost else seq_add(probe.start, 1)):
+            return
+        self._mtu_probe = None
+        if not probe.lost and self.stats.retransmits == probe.retransmits:
+            # (A retransmission since may have carried its bytes: no proof then.)
+            self.snd_mss = self.cc.mss = self.mtu_search.acked(probe.size, now)
+
+    def _mtu_probe_lost(self, seg: Segment, now: float) -> bool:
+        """A duplicate ACK (or SACK) at the probe's start while it is the first
+        unacknowledged segment: the probe was lost, most likely for its size.
+        Resend its bytes at the MSS that works, leave cwnd alone, and swallow the
+        duplicate ACKs of the data sent behind it until those bytes are ACKed
+        (RFC 4821 7.5; Linux's tcp_mtup_probe_failed + tcp_simple_retransmit)."""
+        probe = self._mtu_probe
+        assert probe is not None and self.mtu_search is not None
+        start = probe.start
+        if seg.ack != start or self.snd_una != start or seg.payload or seg.flags & (SYN | FIN):
+            return False
+        if not probe.lost:
+            probe.lost = True
+            self.stats.mtu_probes_lost += 1
+            self.mtu_search.lost(probe.size, now)
+            self._resend_at_mss(start, probe.end, "retransmission (PLPMTUD probe lost)")
+        return True
+
+    def _mtu_on_timeout(self, now: float) -> None:
+        """RTO: a probe at SND.UNA counts as lost; repeated timeouts of full-sized
+        segments mean a black hole: fall back to the base size (RFC 8899 4.3)."""
+        assert self.mtu_search is not None
+        probe = self._mtu_probe
+        if probe is not None:
+            self._mtu_probe = None
+            if probe.start == self.snd_una and not probe.lost:
+                self.stats.mtu_probes_lost += 1
+                self.mtu_search.lost(probe.size, now)
+                return
+        if self._retries == BLACK_HOLE_RTOS and self.snd_mss > self.mtu_search.base:
+            self.stats.mtu_black_holes += 1
+            self.snd_mss = self.cc.mss = self.mtu_search.black_hole(now)
 
     def receive_icmp_unreachable(self, now: float) -> None:
         """ICMP port unreachable from the peer's host.  RFC 1122 4.2.3.9 makes it a
@@ -299,6 +353,14 @@ class Connection(Output):
         self.snd_mss = min(max(o.mss or DEFAULT_MSS, MIN_SND_MSS), self.config.mss)
         self.cc.mss = self.snd_mss
         self.cc.cwnd = self.config.initial_window * self.snd_mss
+        if self.config.plpmtud:
+            # RFC 8899 5.1.2: the search starts from what we use and never goes
+            # below BASE_PLPMTU (1200 bytes of UDP payload, less our framing).
+            self.mtu_search = MtuSearch(
+                current=self.snd_mss,
+                ceiling=self.snd_mss,
+                base=max(BASE_DATAGRAM - segment_overhead(), MIN_SND_MSS),
+            )
         if o.wscale is not None and self.config.window_scaling:
             self._peer_sent_wscale = True
             self.snd_wscale = o.wscale  # RFC 7323 2.2
@@ -536,6 +598,8 @@ class Connection(Output):
             self.recovery.on_sack_blocks(blocks, self.send_buf.base, high)
         if seq_gt(ack, self.snd_una):
             self._ack_advance(ack, now, seg)
+        elif self._mtu_probe is not None and self._mtu_probe_lost(seg, now):
+            pass  # RFC 4821 7.5: a lost probe is no congestion signal
         elif ack == self.snd_una and is_duplicate_ack(
             seg,
             window=seg.window << self.snd_wscale,
@@ -598,6 +662,8 @@ class Connection(Output):
             syn_timed_out = self._retries > 0 and self.config.initial_rto < RTO_AFTER_SYN_TIMEOUT
         data_acked = self.send_buf.acknowledge(self._send_offset(ack))
         self.snd_una = ack
+        if self._mtu_probe is not None:
+            self._mtu_probe_acked(ack, now)
         if seq_lt(self.snd_nxt, ack):
             self.snd_nxt = ack
         self._retries = 0
@@ -802,6 +868,8 @@ class Connection(Output):
             self.recovery.on_rto(
                 snd_max=self.snd_max, flight=self.flight_size, una=self.send_buf.base, now=now
             )
+            if self.mtu_search is not None:
+                self._mtu_on_timeout(now)
             self._sample_history(now)
             self.snd_nxt = self.snd_una  # go-back-N
         self._timed_seq = None  # Karn

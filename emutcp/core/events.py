@@ -92,6 +92,9 @@ class ConnectionStats:
     paws_rejected: int = 0  # RFC 7323 5.3
     oow_acks_suppressed: int = 0  # rate-limited answers to out-of-window ACKs
     challenge_acks: int = 0  # RFC 5961 7
+    mtu_probes: int = 0  # PLPMTUD probes sent (RFC 4821)
+    mtu_probes_lost: int = 0
+    mtu_black_holes: int = 0  # falls back to the base size (RFC 8899 4.3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,16 @@ a reason for the trace; a segment carrying ACK satisfies any pending ACK.
 
 from __future__ import annotations
 
+from .plpmtud import Probe
 from .sack import sack_blocks
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
 from .seq import seq_add, seq_diff, seq_gt, seq_lt
 from .state import SYNCHRONIZED, State
 from .tcb import MAX_WINDOW_FIELD, Tcb, Timer
+
+# PLPMTUD: a probe goes out only with this many MSS of data ready behind it, so
+# that its loss shows in the ACKs that follow (RFC 4821 7.4).
+PROBE_TAIL_SEGMENTS = 3
 
 S = State
 
@@ -197,6 +202,8 @@ class Output(Tcb):
                 break
             n = min(unsent, usable, mss)
             retransmission = seq_lt(self.snd_nxt, self.snd_max)
+            if self.mtu_search is not None and not retransmission:
+                n = self._mtu_probe_size(unsent, usable, now) or n
             if retransmission and scoreboard:
                 stop = scoreboard.next_sacked_start(off)
                 if stop is not None:
@@ -231,7 +238,7 @@ class Output(Tcb):
                 if self._rtx_cause:
                     self.stats.rto_retransmits += 1
             else:
-                reason = "data"
+                reason = "PLPMTUD probe" if n > mss else "data"
                 self.stats.bytes_sent += n
                 if self._timed_seq is None:
                     self._timed_seq, self._timed_at = seq, now
@@ -253,6 +260,42 @@ class Output(Tcb):
         self._emit(ACK | FIN, self._fin_seq, b"", reason)
         self._fin_sent = True
         self._sent_through(seq_add(self._fin_seq, 1), now)
+
+    def _mtu_probe_size(self, unsent: int, usable: int, now: float) -> int:
+        """The size of a PLPMTUD probe to send now as the next segment, or 0
+        (RFC 4821 7.4: only outside loss recovery, one probe at a time, with the
+        window for it and enough data behind it)."""
+        search = self.mtu_search
+        if (
+            search is None
+            or self._mtu_probe is not None
+            or self.recovery.in_recovery
+            or self.state not in (State.ESTABLISHED, State.CLOSE_WAIT)
+        ):
+            return 0
+        if not search.searching and not search.raise_due(now):
+            return 0
+        size = search.probe_size()
+        if size is None or size <= self.snd_mss or usable < size:
+            return 0
+        if unsent < size + PROBE_TAIL_SEGMENTS * self.snd_mss:
+            return 0
+        end = seq_add(self.snd_nxt, size)
+        self._mtu_probe = Probe(self.snd_nxt, end, size, self.stats.retransmits)
+        self.stats.mtu_probes += 1
+        return size
+
+    def _resend_at_mss(self, seq: int, end: int, reason: str) -> None:
+        """Resend [seq, end) in segments of the current MSS (SND.NXT stays)."""
+        buf = self.send_buf
+        off, stop = self._send_offset(seq), min(self._send_offset(end), buf.end)
+        while off < stop:
+            n = min(self.snd_mss, stop - off)
+            flags = ACK | (PSH if off + n == buf.end else 0)
+            self._emit(flags, self._seq_of(off), buf.peek(off, n), reason)
+            self.stats.retransmits += 1
+            off += n
+        self._timed_seq = None  # Karn's rule
 
     # -------------------------------------------------------- retransmissions
 

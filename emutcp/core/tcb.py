@@ -31,6 +31,7 @@ from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
 from .congestion import make_controller
 from .events import ConnectionStats, Event, MetricsSample, SegmentRecord, Transition
+from .plpmtud import MtuSearch, Probe
 from .recovery import LossRecovery
 from .rtt import RttEstimator
 from .segment import ACK, SYN, Segment
@@ -157,6 +158,9 @@ class Tcb:
         self._last_oow_ack = -1e9  # when we last answered an out-of-window pure ACK
         self._rtx_cause = ""
         self.stats = ConnectionStats()
+        # PLPMTUD (plpmtud.py): the search and the probe in flight.
+        self.mtu_search: MtuSearch | None = None
+        self._mtu_probe: Probe | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.local} <-> {self.remote} {self.state}>"
