@@ -373,6 +373,12 @@ class Connection(Output):
             zero_window_ok = self.rcv_wnd == 0 and seg.seq == self.rcv_nxt
             if not zero_window_ok:
                 self.stats.dropped_segments += 1
+                if seg.payload and not f & (RST | SYN) and seq_le(seg.seq, self.rcv_nxt):
+                    # Old data again: report it by D-SACK (RFC 2883 4, example 1).
+                    start = self._recv_offset(seg.seq)
+                    self.sack_reporter.duplicate(
+                        start, min(start + len(seg.payload), self.recv_buf.nxt)
+                    )
                 if not f & RST:
                     self._out_of_window_ack(seg, now, "ACK of unacceptable segment")
                 if st is S.TIME_WAIT and f & FIN and seq_lt(seg.seq, self.rcv_nxt):
@@ -662,6 +668,8 @@ class Connection(Output):
             # Trim to the window: the front below RCV.NXT, the tail beyond the edge.
             front = seq_diff(self.rcv_nxt, data_seq)
             if front > 0:
+                # The front is old data: report it by D-SACK (RFC 2883 4.2, example 4).
+                self.sack_reporter.duplicate(self.recv_buf.nxt - front, self.recv_buf.nxt)
                 payload = payload[front:]
                 data_seq = self.rcv_nxt
             room = seq_diff(seq_add(self.rcv_nxt, self.rcv_wnd), data_seq)
@@ -681,6 +689,11 @@ class Connection(Output):
                     self._request_ack("ACK")
                 else:
                     had_gap = bool(self.recv_buf.ooo_bytes)
+                    held = self.recv_buf.held_overlap(offset, offset + len(payload))
+                    if held is not None:  # RFC 2883 4.1.3/4.2.3: a duplicate above RCV.NXT
+                        self.sack_reporter.duplicate(*held)
+                    if offset > self.recv_buf.nxt:
+                        self.sack_reporter.arrived(offset)
                     advanced = self.recv_buf.insert(offset, payload)
                     if advanced:
                         self.rcv_nxt = seq_add(self.rcv_nxt, advanced)

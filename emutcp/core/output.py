@@ -21,7 +21,6 @@ a reason for the trace; a segment carrying ACK satisfies any pending ACK.
 
 from __future__ import annotations
 
-from .sack import sack_blocks
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
 from .seq import seq_add, seq_diff, seq_gt, seq_lt
 from .state import SYNCHRONIZED, State
@@ -98,7 +97,11 @@ class Output(Tcb):
             )
         elif not flags & RST and (self.ts_ok or self.sack_ok):
             blocks: tuple[tuple[int, int], ...] = ()
-            if self.sack_ok and flags & ACK and self.recv_buf.ooo_bytes:
+            if (
+                self.sack_ok
+                and flags & ACK
+                and (self.recv_buf.ooo_bytes or self.sack_reporter.dsack)
+            ):
                 blocks = self._sack_blocks()
             ts = (self._tsval(self._clock), self.ts_recent) if self.ts_ok else None
             if ts is not None or blocks:
@@ -114,14 +117,14 @@ class Output(Tcb):
             self._stop_timer(Timer.DELAYED_ACK)
 
     def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
-        """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first."""
-        base_off, base_seq = self.recv_buf.nxt, self.rcv_nxt
+        """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first, after
+        a D-SACK if a duplicate arrived (RFC 2883 4)."""
+        base_off = self.recv_buf.nxt
+        base_seq = seq_add(self.rcv_nxt, -1) if self.peer_fin_received else self.rcv_nxt
         limit = 3 if self.ts_ok else 4  # what fits in 40 option bytes on real TCP
         return tuple(
             (seq_add(base_seq, s - base_off), seq_add(base_seq, e - base_off))
-            for s, e in sack_blocks(
-                self.recv_buf.out_of_order_ranges(), self.recv_buf.last_ooo, limit
-            )
+            for s, e in self.sack_reporter.blocks(self.recv_buf.out_of_order_ranges(), limit)
         )
 
     # ---------------------------------------------------------- SYN, data, FIN

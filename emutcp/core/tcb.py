@@ -33,8 +33,9 @@ from .congestion import make_controller
 from .events import ConnectionStats, Event, MetricsSample, SegmentRecord, Transition
 from .recovery import LossRecovery
 from .rtt import RttEstimator
+from .sack import SackReporter
 from .segment import ACK, SYN, Segment
-from .seq import SEQ_MASK, seq_diff
+from .seq import SEQ_MASK, seq_add, seq_diff
 from .state import State
 
 S = State
@@ -109,6 +110,7 @@ class Tcb:
 
         self.send_buf = SendBuffer(config.send_buffer)
         self.recv_buf = ReceiveBuffer(config.recv_buffer)
+        self.sack_reporter = SackReporter(dsack=config.dsack)  # receiver's SACK/D-SACK
         self._syn_acked = False
         self._fin_queued = False  # user shut down the write side
         self._fin_sent = False
@@ -173,6 +175,12 @@ class Tcb:
     @property
     def _fin_seq(self) -> int:
         return self._seq_of(self.send_buf.end)
+
+    def _recv_offset(self, seq: int) -> int:
+        """Receive-stream offset of sequence number ``seq`` (the peer's FIN, once
+        in order, occupies a sequence number but no offset)."""
+        data_nxt = seq_add(self.rcv_nxt, -1) if self.peer_fin_received else self.rcv_nxt
+        return self.recv_buf.nxt + seq_diff(seq, data_nxt)
 
     @property
     def flight_size(self) -> int:
