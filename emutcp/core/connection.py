@@ -539,7 +539,13 @@ class Connection(Output):
                 (self._send_offset(lo), self._send_offset(hi)) for lo, hi in seg.options.sack_blocks
             ]
             high = min(self._send_offset(self.snd_max), self.send_buf.end)
-            self.recovery.on_sack_blocks(blocks, self.send_buf.base, high)
+            self.recovery.on_sack_blocks(
+                blocks,
+                self.send_buf.base,
+                high,
+                ack=self._send_offset(ack),
+                snd_nxt=self._send_offset(self.snd_nxt),
+            )
         if seq_gt(ack, self.snd_una):
             self._ack_advance(ack, now, seg)
         elif ack == self.snd_una and is_duplicate_ack(
@@ -559,6 +565,7 @@ class Connection(Output):
                 self.stats.fast_retransmits += 1
                 self._retransmit_first(now, reason)
                 self._sample_history(now)
+        self._after_ack(now)
 
         self._persist_unanswered = 0  # the peer answers: keep probing patiently
         # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).  A closed window
@@ -822,6 +829,53 @@ class Connection(Output):
         self.rtt.backoff()  # RFC 6298 5.5
         self._rtx_cause = f"retransmission (RTO #{self._retries})"
 
+    def _after_ack(self, now: float) -> None:
+        """D-SACK undo, RACK loss detection and PRR (recovery.py) after each ACK,
+        then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
+        high = min(self._send_offset(self.snd_max), self.send_buf.end)
+        deadline = self.recovery.after_ack(
+            now=now,
+            srtt=self.rtt.srtt,
+            snd_una=self.snd_una,
+            snd_max=self.snd_max,
+            una=self.send_buf.base,
+            high=high,
+        )
+        if deadline is None:
+            self._stop_timer(Timer.REORDER)
+        else:
+            self._start_timer(Timer.REORDER, deadline)
+        self._arm_probe(now)
+        self._trace_recovery_events(now)
+
+    def _on_reorder_timeout(self, now: float) -> None:
+        """RFC 8985 6.3: the reordering window passed; look for losses again."""
+        self._after_ack(now)
+
+    def _on_loss_probe_timeout(self, now: float) -> None:
+        """RFC 8985 7.3: send one new segment if there is one the peer's window
+        takes, else resend the last one; then the RTO timer starts over."""
+        r = self.recovery
+        if not r.may_probe() or self.snd_una == self.snd_max:
+            return
+        buf = self.send_buf
+        nxt = self._send_offset(self.snd_nxt)
+        high = min(self._send_offset(self.snd_max), buf.end)
+        n = min(self.snd_mss, buf.end - nxt)
+        if n > 0 and self.snd_nxt == self.snd_max and self.snd_wnd - self.flight_size >= n:
+            self._probe_room = n
+            r.probe_sent(high + n, False)
+        elif r.sent.segs:
+            last = r.sent.segs[-1]
+            start = max(last.start, last.end - self.snd_mss)
+            self._resend_hole(start, last.end - start, "TLP probe")
+            r.probe_sent(high, True)
+        else:
+            return  # only a FIN is out: the RTO resends it
+        self.stats.tlp_probes += 1
+        self._start_timer(Timer.RETRANSMISSION, now + self.rtt.rto)
+        self._trace_recovery_events(now)
+
     def _on_persist_timeout(self, now: float) -> None:
         if self.snd_wnd > 0:
             # The SWS override timeout: send what the small window allows.
@@ -862,6 +916,8 @@ class Connection(Output):
         Timer.TIME_WAIT: _on_time_wait_timeout,
         Timer.USER_TIMEOUT: _on_user_timeout,
         Timer.KEEPALIVE: _on_keepalive_timeout,
+        Timer.LOSS_PROBE: _on_loss_probe_timeout,
+        Timer.REORDER: _on_reorder_timeout,
     }
 
     # ------------------------------------------------------------ reporting
@@ -893,7 +949,7 @@ class Connection(Output):
             segments_received=st.segments_received,
             retransmits=st.retransmits,
             rto_expirations=st.rto_expirations,
-            fast_retransmits=st.fast_retransmits,
+            fast_retransmits=st.fast_retransmits + self.recovery.episodes,
             sack_retransmits=st.sack_retransmits,
             rto_retransmits=st.rto_retransmits,
             delivery_rate=self.delivery_rate,
@@ -905,4 +961,10 @@ class Connection(Output):
             send_queue=len(self.send_buf),
             dropped_segments=st.dropped_segments,
             active_timer=None if timer is None else timer.value,
+            rack_retransmits=st.rack_retransmits,
+            tlp_probes=st.tlp_probes,
+            dsacks_received=self.recovery.dsacks,
+            spurious_retransmits=self.recovery.spurious,
+            undos=self.recovery.undos,
+            recovery=self.recovery.mode if self.sack_ok else "newreno",
         )

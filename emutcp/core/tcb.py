@@ -30,7 +30,14 @@ from enum import Enum
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
 from .congestion import make_controller
-from .events import ConnectionStats, Event, MetricsSample, SegmentRecord, Transition
+from .events import (
+    ConnectionStats,
+    Event,
+    MetricsSample,
+    RecoveryEvent,
+    SegmentRecord,
+    Transition,
+)
 from .recovery import LossRecovery
 from .rtt import RttEstimator
 from .sack import SackReporter
@@ -41,7 +48,9 @@ from .state import State
 S = State
 Address = tuple[str, int]
 # tracer(record, local, remote): what a connection (or listener) reports as it runs.
-Tracer = Callable[[Transition | SegmentRecord | MetricsSample, Address, Address | None], None]
+Tracer = Callable[
+    [Transition | SegmentRecord | MetricsSample | RecoveryEvent, Address, Address | None], None
+]
 
 DEFAULT_MSS = 536  # RFC 9293 3.7.1: assumed when the peer sends no MSS option
 MAX_WINDOW_FIELD = 65_535
@@ -56,6 +65,8 @@ class Timer(Enum):
     TIME_WAIT = "time-wait"  # 2 MSL (RFC 9293 3.10.7.4)
     USER_TIMEOUT = "user-timeout"  # RFC 9293 3.8.3
     KEEPALIVE = "keepalive"  # RFC 1122 4.2.3.6
+    LOSS_PROBE = "loss-probe"  # RFC 8985 7 tail loss probe (PTO)
+    REORDER = "reorder"  # RFC 8985 6.3 RACK reorder timer
 
 
 def wscale_for(buffer: int) -> int:
@@ -140,7 +151,9 @@ class Tcb:
             iss=self.iss,
             dupthresh=config.dupthresh,
             limited_transmit=config.limited_transmit,
+            mode=config.recovery,
         )
+        self._probe_room = 0  # bytes a tail loss probe may send beyond cwnd
         # Timestamps (RFC 7323), negotiated on the SYN; SACK is ``recovery.sack``.
         self.ts_ok = False
         self.ts_recent = 0
@@ -249,6 +262,15 @@ class Tcb:
             acked = self.stats.bytes_acked
             self.delivery_rate = (acked - b0) / (now - t0)
             self._rate_mark = (now, acked)
+
+    def _trace_recovery_events(self, now: float) -> None:
+        """Trace what loss recovery decided (undos, probes) since the last call."""
+        events = self.recovery.events
+        if events:
+            if self.tracer is not None:
+                for what in events:
+                    self.tracer(RecoveryEvent(now, what), self.local, self.remote)
+            events.clear()
 
     def _trace_segment(self, direction: str, seg: Segment, reason: str, now: float) -> None:
         if self.tracer is None:
