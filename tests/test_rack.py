@@ -8,12 +8,16 @@ issue's bounds.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+import trio
 from tcptest import ACK, LOCAL_ISS, MSS, PSH, SYN, State, TcpTest
 
 from emutcp.core.config import Config
-from emutcp.core.events import RecoveryEvent
+from emutcp.core.events import MetricsSample, RecoveryEvent
 from emutcp.core.segment import Options
+from emutcp.emulated import EmulatedNetwork
 from emutcp.lab.sweep import coerce
 from emutcp.testing import A, B, bulk_transfer, payload, run_virtual, two_hosts
 from emutcp.transport.link import LinkProfile
@@ -199,3 +203,62 @@ def test_check_reordering_without_loss_leaves_no_congestion_response():
     assert info.undos == info.fast_retransmits  # every response taken was undone
     assert info.ssthresh == 1 << 30  # ... so none survives
     assert reordered.goodput_bps >= 0.95 * clean.goodput_bps
+
+
+def _delay_spike(config: Config):
+    """1.6 MB over 10 Mbit/s, 50 ms RTT; data sent between 1.00 and 1.05 s takes 2 s
+    longer (later datagrams queue behind it: a spike, not reordering, no loss)."""
+    log: list = []
+
+    def trace(rec, local, remote) -> None:
+        if isinstance(rec, RecoveryEvent | MetricsSample):
+            log.append(rec)
+
+    async def main():
+        net = EmulatedNetwork(seed=1)
+        a = net.add_host(A, config=config, trace=trace)
+        b = net.add_host(B, config=config)
+        net.add_link(A, B, rate=10e6, delay=0.025)
+        link = net.link(A, B)
+
+        async def spike() -> None:
+            await trio.sleep(1.0)
+            base = link.profile
+            link.profile = dataclasses.replace(base, delay=2.025)
+            await trio.sleep(0.05)
+            link.profile = base
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(spike)
+            r = await bulk_transfer(a, b, payload(1_600_000))
+        assert r.intact
+        assert sum(net.link(A, B).stats.dropped.values()) == 0
+        return r
+
+    return run_virtual(main, seed=1), log
+
+
+def test_check_delay_spike_frto_finds_the_rto_spurious_and_restores_cwnd():
+    r, log = _delay_spike(Config())
+    info = r.client_info
+    assert info.rto_expirations == 1
+    assert info.retransmits <= 2  # the RTO's one segment (and a loss probe), no go-back-N
+    (undo,) = [e for e in log if isinstance(e, RecoveryEvent) and e.what.startswith("undo")]
+    assert undo.what.startswith("undo (F-RTO: spurious RTO)")
+    samples = [s for s in log if isinstance(s, MetricsSample)]
+    at_rto = next(s for s in samples if s.cwnd == info.mss)  # RFC 5681: one segment
+    before = samples[samples.index(at_rto) - 1]
+    after = next(s for s in samples if s.time >= undo.time)
+    # RFC 4015 4: ssthresh back to pipe_prev, cwnd = FlightSize + min(ACKed, IW).
+    assert after.ssthresh == max(before.ssthresh, at_rto.bytes_in_flight)
+    assert after.cwnd >= 0.95 * at_rto.bytes_in_flight
+    assert after.time - at_rto.time < 1.0
+
+
+def test_delay_spike_without_frto_is_undone_by_dsack():
+    r, _ = _delay_spike(Config(frto=False))
+    info = r.client_info
+    assert info.rto_expirations == 1
+    assert info.retransmits > 100  # go-back-N resent the window ...
+    assert info.spurious_retransmits >= info.retransmits - 2  # ... all of it reported twice
+    assert info.undos == 1 and info.ssthresh == 1 << 30

@@ -39,6 +39,7 @@ class Config:
     # Loss detection with SACK: "rack" (RACK-TLP, RFC 8985, with PRR, RFC 6937),
     # as Linux, or "rfc6675" (DupThresh and IsLost).  Without SACK: NewReno.
     recovery: str = "rack"
+    frto: bool = True  # RFC 5682 F-RTO with the RFC 4015 response (Linux tcp_frto)
     dsack: bool = True  # RFC 2883 D-SACK reporting (Linux net.ipv4.tcp_dsack)
     limited_transmit: bool = True  # RFC 3042
     dupthresh: int = 3  # RFC 5681 / RFC 6675 DupThresh

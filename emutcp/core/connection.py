@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from .events import Event, TcpInfo, Transition
+from .frto import GO_BACK, NEW_DATA
 from .output import Output
 from .recovery import is_duplicate_ack
 from .segment import ACK, FIN, RST, SYN, Options, Segment
@@ -820,7 +821,12 @@ class Connection(Output):
                 self._timeout(now, f"{self.config.max_retries} retransmissions unanswered")
                 return
             self.recovery.on_rto(
-                snd_max=self.snd_max, flight=self.flight_size, una=self.send_buf.base, now=now
+                snd_max=self.snd_max,
+                flight=self.flight_size,
+                una=self.send_buf.base,
+                now=now,
+                snd_una=self.snd_una,
+                first=self._retries == 1,
             )
             self._sample_history(now)
             self.snd_nxt = self.snd_una  # go-back-N
@@ -841,6 +847,16 @@ class Connection(Output):
             una=self.send_buf.base,
             high=high,
         )
+        action, self.recovery.frto_action = self.recovery.frto_action, None
+        if action == NEW_DATA and self.send_buf.end <= self._send_offset(self.snd_max):
+            # RFC 5682 2 step 2b: nothing new to send; conventional recovery.
+            self.recovery.frto.step = 0
+        elif action == NEW_DATA:  # RFC 5682 2 step 2b / RFC 4015 4: no go-back-N
+            self.snd_nxt = self.snd_max
+            self._rtx_cause = ""
+            self._probe_room = 2 * self.snd_mss
+        elif action == GO_BACK:  # RFC 5682 2 step 3a: conventional recovery after all
+            self.snd_nxt = self.snd_una
         if deadline is None:
             self._stop_timer(Timer.REORDER)
         else:

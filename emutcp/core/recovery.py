@@ -70,6 +70,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from .congestion import CongestionController
+from .frto import GO_BACK, NEW_DATA, SPURIOUS, Frto
 from .prr import Prr
 from .rack import Rack
 from .sack import Scoreboard
@@ -110,8 +111,11 @@ class LossRecovery:
         "dupthresh",
         "episodes",
         "events",
+        "frto",
+        "frto_action",
         "high_rxt",
         "in_recovery",
+        "iw",
         "limited_transmit",
         "mode",
         "prr",
@@ -134,6 +138,8 @@ class LossRecovery:
         dupthresh: int = 3,
         limited_transmit: bool = True,
         mode: str = "rack",
+        frto: bool = True,
+        initial_window: int = 10,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown recovery {mode!r} (known: {', '.join(MODES)})")
@@ -157,6 +163,9 @@ class LossRecovery:
         self._undo_retrans = 0
         self._prior_cwnd = 0
         self._prior_ssthresh = 0
+        self.frto = Frto(enabled=frto)  # RFC 5682
+        self.frto_action: str | None = None  # NEW_DATA or GO_BACK, for the TCB to apply
+        self.iw = initial_window  # segments (RFC 4015 4 uses IW)
         self.tlp_end: int | None = None  # RFC 8985 TLP.end_seq, a stream offset
         self.tlp_retrans = False
         # Counters for info() and the trace.
@@ -234,6 +243,18 @@ class LossRecovery:
             self.spurious += 1
             self._undo_retrans -= 1
 
+    def _eifel_response(self, acked: int, flight: int) -> None:
+        """RFC 4015 4, after F-RTO found the timeout spurious: ssthresh = pipe_prev,
+        cwnd = FlightSize + min(bytes_acked, IW); new data goes next."""
+        cc = self.cc
+        cc.ssthresh = self.frto.pipe_prev
+        cc.cwnd = max(flight + min(acked, self.iw * cc.mss), cc.mss)
+        self.sent.clear_lost()
+        self._undo_marker = None  # undone already: D-SACKs of it change nothing
+        self.undos += 1
+        self.events.append(f"undo (F-RTO: spurious RTO): cwnd {cc.cwnd}, ssthresh {cc.ssthresh}")
+        self.frto_action = NEW_DATA
+
     def _init_undo(self, una: int) -> None:
         """A congestion event begins: remember what to restore (Linux tcp_init_undo)."""
         self._undo_marker = una
@@ -261,6 +282,9 @@ class LossRecovery:
         """A duplicate ACK arrived (``una``: SND.UNA as a stream offset).  Returns the
         reason of a fast retransmission to send now, or None."""
         self.dupacks += 1
+        if self.frto.on_duplicate_ack() == GO_BACK:  # RFC 5682 2 step 3a
+            self.cc.cwnd = min(self.cc.cwnd, 3 * self.cc.mss)
+            self.frto_action = GO_BACK
         # RFC 6582 3.2 step 2: a new episode only once "recover" is acknowledged.
         fresh_episode = seq_ge(snd_una, self.recover) or self.recover == self._iss
         cc, mss = self.cc, self.cc.mss
@@ -303,6 +327,12 @@ class LossRecovery:
             self._delivered_bytes += r.end - r.start
         cc, mss = self.cc, self.cc.mss
         retransmit = None
+        verdict = self.frto.on_ack(ack)  # RFC 5682 2 steps 2 and 3
+        if verdict == SPURIOUS:
+            self._eifel_response(acked, flight)
+            self.dupacks = 0
+            return None
+        self.frto_action = verdict
         if self.racking:
             if self.in_recovery and seq_ge(ack, self.recover):
                 self.in_recovery = False
@@ -327,10 +357,29 @@ class LossRecovery:
         self.dupacks = 0
         return retransmit
 
-    def on_rto(self, *, snd_max: int, flight: int, una: int, now: float) -> None:
-        """The retransmission timer expired with data outstanding (RFC 6298 5.4-5.7)."""
+    def on_rto(
+        self,
+        *,
+        snd_max: int,
+        flight: int,
+        una: int,
+        now: float,
+        snd_una: int | None = None,
+        first: bool = True,
+    ) -> None:
+        """The retransmission timer expired with data outstanding (RFC 6298 5.4-5.7);
+        ``first``: not a repeated timeout of the same segment."""
         if not self.in_recovery and self._undo_marker is None:
             self._init_undo(una)
+        if snd_una is not None:  # RFC 5682 2 step 1
+            self.frto.on_rto(
+                first=first and not self.in_recovery,  # as Linux: not during recovery
+                snd_una=snd_una,
+                snd_max=snd_max,
+                mss=self.cc.mss,
+                flight=flight,
+                ssthresh=self.cc.ssthresh,
+            )
         self.cc.on_rto(flight, now)  # RFC 5681 3.1 eq. (4), loss window of one segment
         self.sent.mark_all_lost()  # RFC 8985 6.3: go-back-N resends them
         self.tlp_end = None

@@ -167,6 +167,12 @@ class SentMap:
         for s in self.segs:
             self.mark_lost(s)
 
+    def clear_lost(self) -> None:
+        """The loss was not one after all (a spurious timeout)."""
+        for s in self.segs:
+            s.lost = False
+        self.lost_bytes = 0
+
     def is_retransmitted(self, start: int, end: int) -> bool:
         """Whether any range overlapping [start, end) was retransmitted."""
         segs = self.segs

@@ -152,6 +152,8 @@ class Tcb:
             dupthresh=config.dupthresh,
             limited_transmit=config.limited_transmit,
             mode=config.recovery,
+            frto=config.frto,
+            initial_window=config.initial_window,
         )
         self._probe_room = 0  # bytes a tail loss probe may send beyond cwnd
         # Timestamps (RFC 7323), negotiated on the SYN; SACK is ``recovery.sack``.
