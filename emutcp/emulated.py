@@ -30,6 +30,7 @@ import trio
 
 from .core.config import Config
 from .core.mux import closed_port_answer
+from .core.segment import carries_data
 from .host import Host
 from .trace import Tracer
 from .transport.emulated import EmulatedTransport
@@ -160,8 +161,8 @@ class EmulatedNetwork:
             raise TypeError(f"unknown link impairments: {', '.join(sorted(unknown))}")
         forward = profile or LinkProfile(**impairments)
         backward = reverse or forward
-        ab = Link(a, b, forward, random.Random(f"{self.seed}/{a}->{b}"))
-        ba = Link(b, a, backward, random.Random(f"{self.seed}/{b}->{a}"))
+        ab = Link(a, b, forward, random.Random(f"{self.seed}/{a}->{b}"), is_data=carries_data)
+        ba = Link(b, a, backward, random.Random(f"{self.seed}/{b}->{a}"), is_data=carries_data)
         self.links[(a, b)] = ab
         self.links[(b, a)] = ba
         return ab, ba

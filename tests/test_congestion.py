@@ -128,8 +128,8 @@ async def test_check2_newreno_follows_the_mathis_model(mock_clock, p):
     assert 0.5 <= ratio <= 2.0, (p, ratio)
 
 
-async def _one_window_with_drops(mock_clock, drops, *, sack: bool):
-    config = emutcp.Config(sack=sack, congestion="newreno")
+async def _one_window_with_drops(mock_clock, drops, *, sack: bool, recovery: str = "rack"):
+    config = emutcp.Config(sack=sack, congestion="newreno", recovery=recovery)
     net = emutcp.EmulatedNetwork(seed=1)
     a, b = net.add_host(A, config=config), net.add_host(B, config=config)
     net.add_link(A, B, delay=0.025)
@@ -148,11 +148,18 @@ async def test_check3_one_loss_is_repaired_by_fast_retransmit(mock_clock):
 
 
 async def test_check3_three_losses_in_one_window_one_sack_recovery(mock_clock):
-    info = await _one_window_with_drops(mock_clock, {3, 6, 9}, sack=True)
+    info = await _one_window_with_drops(mock_clock, {3, 6, 9}, sack=True, recovery="rfc6675")
     assert info.rto_expirations == 0
     assert info.fast_retransmits == 1  # one recovery episode
     assert info.retransmits == 3
     assert info.sack_retransmits == 2
+
+
+async def test_check3_three_losses_in_one_window_one_rack_recovery(mock_clock):
+    info = await _one_window_with_drops(mock_clock, {3, 6, 9}, sack=True)
+    assert info.rto_expirations == 0
+    assert info.fast_retransmits == 1  # one recovery episode
+    assert (info.retransmits, info.rack_retransmits, info.tlp_probes) == (3, 3, 0)
 
 
 async def test_check4_long_fat_pipe_needs_window_scaling(mock_clock):

@@ -26,7 +26,8 @@ WINDOW = 65_535  # what the peer advertises throughout (no window scaling)
 
 def _established(*, sack: bool = False, **kw) -> TcpTest:
     """ESTABLISHED with a peer that offers SACK-permitted (or not)."""
-    t = TcpTest.syn_sent(**{"send_buffer": 20 * MSS, **kw})
+    # These scripts pin the RFC 6675 path; RACK-TLP (the default) has test_rack.py.
+    t = TcpTest.syn_sent(**{"send_buffer": 20 * MSS, "recovery": "rfc6675", **kw})
     t.inject(SYN | ACK, 0, 1, options=Options(mss=MSS, sack_permitted=sack))
     t.expect(ACK, seq=1, ack=1)
     assert t.state is State.ESTABLISHED
@@ -270,7 +271,10 @@ def _seq(offset: int) -> int:
 
 def _recovery(*, sack: bool = False, limited_transmit: bool = True) -> LossRecovery:
     r = LossRecovery(
-        NewReno(mss=MSS, initial_window=10), iss=ISS, limited_transmit=limited_transmit
+        NewReno(mss=MSS, initial_window=10),
+        iss=ISS,
+        limited_transmit=limited_transmit,
+        mode="rfc6675",
     )
     r.sack = sack
     return r

@@ -132,6 +132,15 @@ class ReceiveBuffer:
         self._ooo = keep
         self.ooo_bytes += len(merged)
 
+    def held_overlap(self, start: int, end: int) -> tuple[int, int] | None:
+        """The first part of [start, end) already held out of order, or None
+        (a duplicate the receiver reports by D-SACK, RFC 2883)."""
+        for s, d in self._ooo:
+            lo, hi = max(s, start), min(s + len(d), end)
+            if lo < hi:
+                return lo, hi
+        return None
+
     def out_of_order_ranges(self) -> list[tuple[int, int]]:
         """Stream-offset ranges [start, end) held beyond a gap (for SACK blocks)."""
         return [(s, s + len(d)) for s, d in self._ooo]

@@ -36,6 +36,11 @@ class Config:
     window_scaling: bool = True  # RFC 7323 2
     timestamps: bool = True  # RFC 7323 3-5: RTTM and PAWS
     sack: bool = True  # RFC 2018 SACK with RFC 6675 loss recovery
+    # Loss detection with SACK: "rack" (RACK-TLP, RFC 8985, with PRR, RFC 6937),
+    # as Linux, or "rfc6675" (DupThresh and IsLost).  Without SACK: NewReno.
+    recovery: str = "rack"
+    frto: bool = True  # RFC 5682 F-RTO with the RFC 4015 response (Linux tcp_frto)
+    dsack: bool = True  # RFC 2883 D-SACK reporting (Linux net.ipv4.tcp_dsack)
     limited_transmit: bool = True  # RFC 3042
     dupthresh: int = 3  # RFC 5681 / RFC 6675 DupThresh
     keepalive: bool = False
@@ -67,5 +72,7 @@ class Config:
             raise ValueError("recv_buffer exceeds the largest scaled window (RFC 7323 2.3)")
         if not 0 < self.rto_min <= self.initial_rto <= self.rto_max:
             raise ValueError("need 0 < rto_min <= initial_rto <= rto_max")
+        if self.recovery not in ("rack", "rfc6675"):
+            raise ValueError(f"recovery must be 'rack' or 'rfc6675', got {self.recovery!r}")
         if self.msl <= 0 or self.delayed_ack < 0 or self.delayed_ack > 0.5:
             raise ValueError("msl must be > 0 and delayed_ack in [0, 0.5] s")

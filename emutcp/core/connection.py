@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from .events import Event, TcpInfo, Transition
+from .frto import GO_BACK, NEW_DATA
 from .output import Output
 from .plpmtud import BASE_DATAGRAM, MtuSearch
 from .recovery import is_duplicate_ack
@@ -435,6 +436,12 @@ class Connection(Output):
             zero_window_ok = self.rcv_wnd == 0 and seg.seq == self.rcv_nxt
             if not zero_window_ok:
                 self.stats.dropped_segments += 1
+                if seg.payload and not f & (RST | SYN) and seq_le(seg.seq, self.rcv_nxt):
+                    # Old data again: report it by D-SACK (RFC 2883 4, example 1).
+                    start = self._recv_offset(seg.seq)
+                    self.sack_reporter.duplicate(
+                        start, min(start + len(seg.payload), self.recv_buf.nxt)
+                    )
                 if not f & RST:
                     self._out_of_window_ack(seg, now, "ACK of unacceptable segment")
                 if st is S.TIME_WAIT and f & FIN and seq_lt(seg.seq, self.rcv_nxt):
@@ -595,7 +602,13 @@ class Connection(Output):
                 (self._send_offset(lo), self._send_offset(hi)) for lo, hi in seg.options.sack_blocks
             ]
             high = min(self._send_offset(self.snd_max), self.send_buf.end)
-            self.recovery.on_sack_blocks(blocks, self.send_buf.base, high)
+            self.recovery.on_sack_blocks(
+                blocks,
+                self.send_buf.base,
+                high,
+                ack=self._send_offset(ack),
+                snd_nxt=self._send_offset(self.snd_nxt),
+            )
         if seq_gt(ack, self.snd_una):
             self._ack_advance(ack, now, seg)
         elif self._mtu_probe is not None and self._mtu_probe_lost(seg, now):
@@ -617,6 +630,7 @@ class Connection(Output):
                 self.stats.fast_retransmits += 1
                 self._retransmit_first(now, reason)
                 self._sample_history(now)
+        self._after_ack(now)
 
         self._persist_unanswered = 0  # the peer answers: keep probing patiently
         # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).  A closed window
@@ -728,6 +742,8 @@ class Connection(Output):
             # Trim to the window: the front below RCV.NXT, the tail beyond the edge.
             front = seq_diff(self.rcv_nxt, data_seq)
             if front > 0:
+                # The front is old data: report it by D-SACK (RFC 2883 4.2, example 4).
+                self.sack_reporter.duplicate(self.recv_buf.nxt - front, self.recv_buf.nxt)
                 payload = payload[front:]
                 data_seq = self.rcv_nxt
             room = seq_diff(seq_add(self.rcv_nxt, self.rcv_wnd), data_seq)
@@ -747,6 +763,11 @@ class Connection(Output):
                     self._request_ack("ACK")
                 else:
                     had_gap = bool(self.recv_buf.ooo_bytes)
+                    held = self.recv_buf.held_overlap(offset, offset + len(payload))
+                    if held is not None:  # RFC 2883 4.1.3/4.2.3: a duplicate above RCV.NXT
+                        self.sack_reporter.duplicate(*held)
+                    if offset > self.recv_buf.nxt:
+                        self.sack_reporter.arrived(offset)
                     advanced = self.recv_buf.insert(offset, payload)
                     if advanced:
                         self.rcv_nxt = seq_add(self.rcv_nxt, advanced)
@@ -866,7 +887,12 @@ class Connection(Output):
                 self._timeout(now, f"{self.config.max_retries} retransmissions unanswered")
                 return
             self.recovery.on_rto(
-                snd_max=self.snd_max, flight=self.flight_size, una=self.send_buf.base, now=now
+                snd_max=self.snd_max,
+                flight=self.flight_size,
+                una=self.send_buf.base,
+                now=now,
+                snd_una=self.snd_una,
+                first=self._retries == 1,
             )
             if self.mtu_search is not None:
                 self._mtu_on_timeout(now)
@@ -876,6 +902,63 @@ class Connection(Output):
         self._ts_epoch = self._tsval(now)
         self.rtt.backoff()  # RFC 6298 5.5
         self._rtx_cause = f"retransmission (RTO #{self._retries})"
+
+    def _after_ack(self, now: float) -> None:
+        """D-SACK undo, RACK loss detection and PRR (recovery.py) after each ACK,
+        then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
+        high = min(self._send_offset(self.snd_max), self.send_buf.end)
+        deadline = self.recovery.after_ack(
+            now=now,
+            srtt=self.rtt.srtt,
+            snd_una=self.snd_una,
+            snd_max=self.snd_max,
+            una=self.send_buf.base,
+            high=high,
+        )
+        action, self.recovery.frto_action = self.recovery.frto_action, None
+        if action == NEW_DATA and self.send_buf.end <= self._send_offset(self.snd_max):
+            # RFC 5682 2 step 2b: nothing new to send; conventional recovery.
+            self.recovery.frto.step = 0
+        elif action == NEW_DATA:  # RFC 5682 2 step 2b / RFC 4015 4: no go-back-N
+            self.snd_nxt = self.snd_max
+            self._rtx_cause = ""
+            self._probe_room = 2 * self.snd_mss
+        elif action == GO_BACK:  # RFC 5682 2 step 3a: conventional recovery after all
+            self.snd_nxt = self.snd_una
+        if deadline is None:
+            self._stop_timer(Timer.REORDER)
+        else:
+            self._start_timer(Timer.REORDER, deadline)
+        self._arm_probe(now)
+        self._trace_recovery_events(now)
+
+    def _on_reorder_timeout(self, now: float) -> None:
+        """RFC 8985 6.3: the reordering window passed; look for losses again."""
+        self._after_ack(now)
+
+    def _on_loss_probe_timeout(self, now: float) -> None:
+        """RFC 8985 7.3: send one new segment if there is one the peer's window
+        takes, else resend the last one; then the RTO timer starts over."""
+        r = self.recovery
+        if not r.may_probe() or self.snd_una == self.snd_max:
+            return
+        buf = self.send_buf
+        nxt = self._send_offset(self.snd_nxt)
+        high = min(self._send_offset(self.snd_max), buf.end)
+        n = min(self.snd_mss, buf.end - nxt)
+        if n > 0 and self.snd_nxt == self.snd_max and self.snd_wnd - self.flight_size >= n:
+            self._probe_room = n
+            r.probe_sent(high + n, False)
+        elif r.sent.segs:
+            last = r.sent.segs[-1]
+            start = max(last.start, last.end - self.snd_mss)
+            self._resend_hole(start, last.end - start, "TLP probe")
+            r.probe_sent(high, True)
+        else:
+            return  # only a FIN is out: the RTO resends it
+        self.stats.tlp_probes += 1
+        self._start_timer(Timer.RETRANSMISSION, now + self.rtt.rto)
+        self._trace_recovery_events(now)
 
     def _on_persist_timeout(self, now: float) -> None:
         if self.snd_wnd > 0:
@@ -917,6 +1000,8 @@ class Connection(Output):
         Timer.TIME_WAIT: _on_time_wait_timeout,
         Timer.USER_TIMEOUT: _on_user_timeout,
         Timer.KEEPALIVE: _on_keepalive_timeout,
+        Timer.LOSS_PROBE: _on_loss_probe_timeout,
+        Timer.REORDER: _on_reorder_timeout,
     }
 
     # ------------------------------------------------------------ reporting
@@ -948,7 +1033,7 @@ class Connection(Output):
             segments_received=st.segments_received,
             retransmits=st.retransmits,
             rto_expirations=st.rto_expirations,
-            fast_retransmits=st.fast_retransmits,
+            fast_retransmits=st.fast_retransmits + self.recovery.episodes,
             sack_retransmits=st.sack_retransmits,
             rto_retransmits=st.rto_retransmits,
             delivery_rate=self.delivery_rate,
@@ -960,4 +1045,10 @@ class Connection(Output):
             send_queue=len(self.send_buf),
             dropped_segments=st.dropped_segments,
             active_timer=None if timer is None else timer.value,
+            rack_retransmits=st.rack_retransmits,
+            tlp_probes=st.tlp_probes,
+            dsacks_received=self.recovery.dsacks,
+            spurious_retransmits=self.recovery.spurious,
+            undos=self.recovery.undos,
+            recovery=self.recovery.mode if self.sack_ok else "newreno",
         )

@@ -70,6 +70,18 @@ class MetricsSample:
     bytes_in_flight: int
 
 
+@dataclass(frozen=True, slots=True)
+class RecoveryEvent:
+    """A loss-recovery decision that sends nothing by itself: an undo of a
+    congestion response (RFC 3708 / Linux undo), a tail loss probe (RFC 8985 7)."""
+
+    time: float
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.time:10.6f}  {self.what}"
+
+
 @dataclass(slots=True)
 class ConnectionStats:
     """Counters of one connection (the ``nstat``/``ss -ti`` counters of Linux).
@@ -88,6 +100,8 @@ class ConnectionStats:
     fast_retransmits: int = 0  # loss-recovery episodes begun by duplicate ACKs/SACKs
     sack_retransmits: int = 0  # retransmissions chosen by the SACK scoreboard
     rto_retransmits: int = 0  # go-back-N retransmissions after a timeout
+    rack_retransmits: int = 0  # retransmissions of ranges RACK marked lost (RFC 8985)
+    tlp_probes: int = 0  # tail loss probes sent (RFC 8985 7)
     dropped_segments: int = 0
     paws_rejected: int = 0  # RFC 7323 5.3
     oow_acks_suppressed: int = 0  # rate-limited answers to out-of-window ACKs
@@ -139,3 +153,9 @@ class TcpInfo:
     sack: bool = False
     timestamps: bool = False
     congestion: str = ""
+    rack_retransmits: int = 0  # RFC 8985 6
+    tlp_probes: int = 0  # RFC 8985 7
+    dsacks_received: int = 0  # RFC 2883
+    spurious_retransmits: int = 0  # retransmissions D-SACK showed unneeded (RFC 3708)
+    undos: int = 0  # congestion responses undone (D-SACK, F-RTO)
+    recovery: str = ""  # "rack", "rfc6675" or "newreno" (no SACK)

@@ -22,7 +22,7 @@ a reason for the trace; a segment carrying ACK satisfies any pending ACK.
 from __future__ import annotations
 
 from .plpmtud import Probe
-from .sack import sack_blocks
+from .rack import pto
 from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
 from .seq import seq_add, seq_diff, seq_gt, seq_lt
 from .state import SYNCHRONIZED, State
@@ -103,7 +103,11 @@ class Output(Tcb):
             )
         elif not flags & RST and (self.ts_ok or self.sack_ok):
             blocks: tuple[tuple[int, int], ...] = ()
-            if self.sack_ok and flags & ACK and self.recv_buf.ooo_bytes:
+            if (
+                self.sack_ok
+                and flags & ACK
+                and (self.recv_buf.ooo_bytes or self.sack_reporter.dsack)
+            ):
                 blocks = self._sack_blocks()
             ts = (self._tsval(self._clock), self.ts_recent) if self.ts_ok else None
             if ts is not None or blocks:
@@ -119,14 +123,14 @@ class Output(Tcb):
             self._stop_timer(Timer.DELAYED_ACK)
 
     def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
-        """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first."""
-        base_off, base_seq = self.recv_buf.nxt, self.rcv_nxt
+        """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first, after
+        a D-SACK if a duplicate arrived (RFC 2883 4)."""
+        base_off = self.recv_buf.nxt
+        base_seq = seq_add(self.rcv_nxt, -1) if self.peer_fin_received else self.rcv_nxt
         limit = 3 if self.ts_ok else 4  # what fits in 40 option bytes on real TCP
         return tuple(
             (seq_add(base_seq, s - base_off), seq_add(base_seq, e - base_off))
-            for s, e in sack_blocks(
-                self.recv_buf.out_of_order_ranges(), self.recv_buf.last_ooo, limit
-            )
+            for s, e in self.sack_reporter.blocks(self.recv_buf.out_of_order_ranges(), limit)
         )
 
     # ---------------------------------------------------------- SYN, data, FIN
@@ -159,6 +163,19 @@ class Output(Tcb):
         if Timer.RETRANSMISSION not in self.timers:
             self._start_timer(Timer.RETRANSMISSION, now + self.rtt.rto)
 
+    def _arm_probe(self, now: float) -> None:
+        """RFC 8985 7.2: with data in flight, no recovery and no probe out, a tail
+        loss probe fires after PTO unless the RTO would fire first."""
+        rto_at = self.timers.get(Timer.RETRANSMISSION)
+        if self.snd_una == self.snd_max or rto_at is None or not self.recovery.may_probe():
+            self._stop_timer(Timer.LOSS_PROBE)
+            return
+        at = now + pto(self.rtt.srtt, self.flight_size // max(self.snd_mss, 1))
+        if at < rto_at:
+            self._start_timer(Timer.LOSS_PROBE, at)
+        else:
+            self._stop_timer(Timer.LOSS_PROBE)
+
     def _output_data(self, now: float) -> None:
         """Send new data, retransmissions after RTO, and our FIN (RFC 9293 3.7.4,
         3.8.6.2.1 sender SWS avoidance, RFC 5681 window = min(cwnd, rwnd))."""
@@ -166,13 +183,19 @@ class Output(Tcb):
         buf = self.send_buf
         nodelay = self.config.nodelay
         recovery = self.recovery
+        sent_new = False
         scoreboard = recovery.scoreboard
-        if recovery.sack_recovery:
+        if recovery.sack_recovery and recovery.racking:
+            high = min(self._send_offset(self.snd_max), buf.end)
+            cwnd_room = recovery.retransmit_lost(buf.base, high, self._resend_lost)
+        elif recovery.sack_recovery:
             high = min(self._send_offset(self.snd_max), buf.end)
             cwnd_room = recovery.retransmit_holes(buf.base, high, self._resend_hole)
         else:
             in_flight = seq_diff(self.snd_nxt, self.snd_una)
             cwnd_room = recovery.send_room(in_flight, buf.base, self._send_offset(self.snd_nxt))
+        if self._probe_room:  # RFC 8985 7.3: a probe sends one new segment beyond cwnd
+            cwnd_room, self._probe_room = max(cwnd_room, self._probe_room), 0
         while True:
             off = self._send_offset(self.snd_nxt)
             if seq_lt(self.snd_nxt, self.snd_max) and scoreboard:
@@ -239,10 +262,12 @@ class Output(Tcb):
                     self.stats.rto_retransmits += 1
             else:
                 reason = "PLPMTUD probe" if n > mss else "data"
+                sent_new = True
                 self.stats.bytes_sent += n
                 if self._timed_seq is None:
                     self._timed_seq, self._timed_at = seq, now
             self._emit(flags, seq, payload, reason)
+            recovery.on_transmit(off, off + n, now, retransmission)
             cwnd_room -= n
             if flags & FIN:
                 self._fin_sent = True
@@ -251,6 +276,8 @@ class Output(Tcb):
                 break
         if not seq_lt(self.snd_nxt, self.snd_max):
             self._rtx_cause = ""
+        if sent_new:
+            self._arm_probe(now)  # RFC 8985 7.2: on sending new data
 
     def _send_fin_only(self, now: float) -> None:
         retransmission = self._fin_sent
@@ -293,20 +320,30 @@ class Output(Tcb):
             n = min(self.snd_mss, stop - off)
             flags = ACK | (PSH if off + n == buf.end else 0)
             self._emit(flags, self._seq_of(off), buf.peek(off, n), reason)
+            self.recovery.on_transmit(off, off + n, self._clock, True)
             self.stats.retransmits += 1
             off += n
         self._timed_seq = None  # Karn's rule
 
     # -------------------------------------------------------- retransmissions
 
-    def _resend_hole(self, off: int, n: int) -> None:
+    def _resend_hole(self, off: int, n: int, reason: str = "SACK recovery retransmission") -> None:
         """Resend stream bytes [off, off+n) for SACK recovery (SND.NXT stays)."""
         buf = self.send_buf
         flags = ACK | (PSH if off + n == buf.end else 0)
-        self._emit(flags, self._seq_of(off), buf.peek(off, n), "SACK recovery retransmission")
+        if off + n == buf.end and self._fin_sent:
+            flags |= FIN  # the FIN went with the last byte; resend it with it
+        self._emit(flags, self._seq_of(off), buf.peek(off, n), reason)
+        self.recovery.on_transmit(off, off + n, self._clock, True)
         self.stats.retransmits += 1
-        self.stats.sack_retransmits += 1
+        if reason == "SACK recovery retransmission":
+            self.stats.sack_retransmits += 1
         self._timed_seq = None  # Karn's rule
+
+    def _resend_lost(self, off: int, n: int) -> None:
+        """Resend a range RACK marked lost (RFC 8985 6.3)."""
+        self._resend_hole(off, n, "RACK retransmission")
+        self.stats.rack_retransmits += 1
 
     def _retransmit_first(self, now: float, reason: str) -> None:
         """Resend one segment at SND.UNA without moving SND.NXT."""
@@ -324,6 +361,7 @@ class Output(Tcb):
         if off + n == self.send_buf.end:
             flags |= PSH
         self._emit(flags, self.snd_una, payload, reason)
+        self.recovery.on_transmit(off, off + n, now, True)
         self.stats.retransmits += 1
         self._timed_seq = None  # Karn's rule
         self._start_timer(Timer.RETRANSMISSION, now + self.rtt.rto)

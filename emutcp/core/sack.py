@@ -14,9 +14,14 @@ cumulative ACK, merged and sorted.  RFC 6675 defines from it:
   not lost, plus retransmitted bytes (below HighRxt) that are not SACKed.
 * NextSeg rule 1: the first unSACKed, lost byte above HighRxt.
 
-Receiver side, ``sack_blocks``: the out-of-order intervals, the one holding
-the most recently received segment first (RFC 2018 4), at most 4 (3 when
-timestamps share the option space, as in real TCP).
+Receiver side, ``SackReporter``: the out-of-order intervals in the order they
+were last changed, the newest first (RFC 2018 4, as Linux keeps them), at
+most 4 (3 when timestamps share the option space, as in real TCP), and the
+D-SACK of RFC 2883: when a segment brings bytes we already hold, the next ACK
+reports the first such duplicate range as its first block (RFC 2883 4 rule
+1); if that range lies above RCV.NXT, the second block is the out-of-order
+interval holding it (4 rule 2); the rest follow as usual, without repeating
+it.  A D-SACK is reported in one ACK only (RFC 2883 4: "only once").
 """
 
 from __future__ import annotations
@@ -118,3 +123,50 @@ def sack_blocks(
     first = [r for r in ooo_ranges if recent is not None and r[0] <= recent < r[1]]
     rest = sorted((r for r in ooo_ranges if r not in first), reverse=True)
     return (first + rest)[:limit]
+
+
+class SackReporter:
+    """The receiver's SACK bookkeeping: recency of the out-of-order intervals and
+    the pending D-SACK (see module doc).  Works on receive-stream offsets."""
+
+    __slots__ = ("dsack", "enabled", "recent")
+
+    RECENT = 8  # arrivals remembered; more than the 4 blocks that fit
+
+    def __init__(self, *, dsack: bool = True) -> None:
+        self.enabled = dsack  # RFC 2883 D-SACK reporting (Linux net.ipv4.tcp_dsack)
+        self.dsack: tuple[int, int] | None = None  # duplicate range to report once
+        self.recent: list[int] = []  # offsets of recent out-of-order arrivals, newest first
+
+    def arrived(self, offset: int) -> None:
+        """An out-of-order piece landed at ``offset`` (RFC 2018 4: report it first)."""
+        rec = self.recent
+        rec.insert(0, offset)
+        del rec[self.RECENT :]
+
+    def duplicate(self, start: int, end: int) -> None:
+        """Bytes [start, end) arrived a second time; the first such range of a
+        segment is the one reported (RFC 2883 4.2.2, example 5)."""
+        if self.enabled and end > start and self.dsack is None:
+            self.dsack = (start, end)
+
+    def blocks(self, ooo_ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+        """The blocks of the next ACK, D-SACK first; consumes the D-SACK."""
+        rank = {r: self._rank(r) for r in ooo_ranges}
+        ordered = sorted(ooo_ranges, key=lambda r: (rank[r], -r[0]))
+        out: list[tuple[int, int]] = []
+        d, self.dsack = self.dsack, None
+        if d is not None:
+            out.append(d)  # RFC 2883 4 rule 1
+            holder = next((r for r in ordered if r[0] <= d[0] and d[1] <= r[1]), None)
+            if holder is not None:  # RFC 2883 4 rule 2
+                out.append(holder)
+                ordered.remove(holder)
+        out.extend(ordered)
+        return out[:limit]
+
+    def _rank(self, r: tuple[int, int]) -> int:
+        for i, off in enumerate(self.recent):
+            if r[0] <= off < r[1]:
+                return i
+        return len(self.recent)

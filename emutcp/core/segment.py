@@ -288,3 +288,12 @@ def segment_overhead() -> int:
         seg = Segment(65_535, 65_535, top, top, ACK | PSH | FIN, 65_535, options, payload)
         worst = max(worst, len(encode_segment(seg)) - len(payload))
     return worst + 4  # a CRC value may encode up to 4 bytes wider than this one's
+
+
+def carries_data(data: bytes) -> bool:
+    """Whether a datagram is a well-formed segment with payload (the "data
+    packets" a link's scripted ``drop`` list counts)."""
+    try:
+        return bool(decode_segment(data).payload)
+    except MalformedSegment:
+        return False

@@ -30,18 +30,28 @@ from enum import Enum
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
 from .congestion import make_controller
-from .events import ConnectionStats, Event, MetricsSample, SegmentRecord, Transition
+from .events import (
+    ConnectionStats,
+    Event,
+    MetricsSample,
+    RecoveryEvent,
+    SegmentRecord,
+    Transition,
+)
 from .plpmtud import MtuSearch, Probe
 from .recovery import LossRecovery
 from .rtt import RttEstimator
+from .sack import SackReporter
 from .segment import ACK, SYN, Segment
-from .seq import SEQ_MASK, seq_diff
+from .seq import SEQ_MASK, seq_add, seq_diff
 from .state import State
 
 S = State
 Address = tuple[str, int]
 # tracer(record, local, remote): what a connection (or listener) reports as it runs.
-Tracer = Callable[[Transition | SegmentRecord | MetricsSample, Address, Address | None], None]
+Tracer = Callable[
+    [Transition | SegmentRecord | MetricsSample | RecoveryEvent, Address, Address | None], None
+]
 
 DEFAULT_MSS = 536  # RFC 9293 3.7.1: assumed when the peer sends no MSS option
 MAX_WINDOW_FIELD = 65_535
@@ -56,6 +66,8 @@ class Timer(Enum):
     TIME_WAIT = "time-wait"  # 2 MSL (RFC 9293 3.10.7.4)
     USER_TIMEOUT = "user-timeout"  # RFC 9293 3.8.3
     KEEPALIVE = "keepalive"  # RFC 1122 4.2.3.6
+    LOSS_PROBE = "loss-probe"  # RFC 8985 7 tail loss probe (PTO)
+    REORDER = "reorder"  # RFC 8985 6.3 RACK reorder timer
 
 
 def wscale_for(buffer: int) -> int:
@@ -110,6 +122,7 @@ class Tcb:
 
         self.send_buf = SendBuffer(config.send_buffer)
         self.recv_buf = ReceiveBuffer(config.recv_buffer)
+        self.sack_reporter = SackReporter(dsack=config.dsack)  # receiver's SACK/D-SACK
         self._syn_acked = False
         self._fin_queued = False  # user shut down the write side
         self._fin_sent = False
@@ -139,7 +152,11 @@ class Tcb:
             iss=self.iss,
             dupthresh=config.dupthresh,
             limited_transmit=config.limited_transmit,
+            mode=config.recovery,
+            frto=config.frto,
+            initial_window=config.initial_window,
         )
+        self._probe_room = 0  # bytes a tail loss probe may send beyond cwnd
         # Timestamps (RFC 7323), negotiated on the SYN; SACK is ``recovery.sack``.
         self.ts_ok = False
         self.ts_recent = 0
@@ -177,6 +194,12 @@ class Tcb:
     @property
     def _fin_seq(self) -> int:
         return self._seq_of(self.send_buf.end)
+
+    def _recv_offset(self, seq: int) -> int:
+        """Receive-stream offset of sequence number ``seq`` (the peer's FIN, once
+        in order, occupies a sequence number but no offset)."""
+        data_nxt = seq_add(self.rcv_nxt, -1) if self.peer_fin_received else self.rcv_nxt
+        return self.recv_buf.nxt + seq_diff(seq, data_nxt)
 
     @property
     def flight_size(self) -> int:
@@ -245,6 +268,15 @@ class Tcb:
             acked = self.stats.bytes_acked
             self.delivery_rate = (acked - b0) / (now - t0)
             self._rate_mark = (now, acked)
+
+    def _trace_recovery_events(self, now: float) -> None:
+        """Trace what loss recovery decided (undos, probes) since the last call."""
+        events = self.recovery.events
+        if events:
+            if self.tracer is not None:
+                for what in events:
+                    self.tracer(RecoveryEvent(now, what), self.local, self.remote)
+            events.clear()
 
     def _trace_segment(self, direction: str, seg: Segment, reason: str, now: float) -> None:
         if self.tracer is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import trio
 
 from ..core.events import SegmentRecord
-from ..core.segment import MalformedSegment, decode_segment
+from ..core.segment import MalformedSegment, carries_data, decode_segment
 from ..transport.link import Link, LinkProfile
 from ..transport.timeline import Timeline
 from ..transport.udp import UdpTransport
@@ -74,8 +74,20 @@ class Relay:
             s = Session(
                 client,
                 upstream,
-                Link("client", "server", self.forward_profile, random.Random(self.rng.random())),
-                Link("server", "client", self.reverse_profile, random.Random(self.rng.random())),
+                Link(
+                    "client",
+                    "server",
+                    self.forward_profile,
+                    random.Random(self.rng.random()),
+                    is_data=carries_data,
+                ),
+                Link(
+                    "server",
+                    "client",
+                    self.reverse_profile,
+                    random.Random(self.rng.random()),
+                    is_data=carries_data,
+                ),
             )
             self.sessions[client] = s
             assert self._nursery is not None, "sessions open only while run() runs"

@@ -39,6 +39,7 @@ import pathlib
 import statistics
 import tomllib
 
+from ..transport.link import validate_drops
 from .trial import DEFAULTS, run_trial
 from .units import parse_duration, parse_rate
 
@@ -61,6 +62,8 @@ def coerce(key: str, value):
         known = ", ".join(sorted(DEFAULTS))
         raise ValueError(f"unknown parameter {key!r} (known: {known})")
     default = DEFAULTS[key]
+    if key == "drop":
+        return validate_drops(value)  # a list of data-packet numbers from 1
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)

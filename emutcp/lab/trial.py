@@ -38,6 +38,7 @@ DEFAULTS: dict = {
     "duration": 20.0,  # virtual seconds of bulk transfer
     "bytes": 0,  # > 0: each flow sends this many bytes; completion time is measured
     "warmup": 2.0,  # seconds excluded from goodput (slow start)
+    "drop": (),  # data packets to drop, numbered from 1 on the data path (link.drop)
 }
 
 
@@ -58,7 +59,12 @@ def link_profiles(p: dict):
     burst = GilbertElliott(p=p["burst_p"], r=p["burst_r"]) if p["burst_p"] else None
     common = dict(delay=p["delay"], jitter=p["jitter"], rate=p["rate"], queue=queue)
     data = LinkProfile(
-        loss=p["loss"], burst=burst, reorder=p["reorder"], duplicate=p["duplicate"], **common
+        loss=p["loss"],
+        burst=burst,
+        reorder=p["reorder"],
+        duplicate=p["duplicate"],
+        drop=tuple(p["drop"]),
+        **common,
     )
     acks = LinkProfile(loss=p["ack_loss"], **common)
     return data, acks

@@ -9,7 +9,10 @@ time it was sent and returns the deliveries it causes, ``[(time, Delivery)]``
 UDP transport and the relay share it and a seed reproduces a run bit for bit.
 It knows nothing of TCP: it moves bytes.
 
-In order, a datagram may be: dropped by a script (``drop_nth``), an outage,
+In order, a datagram may be: dropped by a script (``drop_nth``, counting
+every datagram from 0; or ``drop``, counting only datagrams that carry data
+from 1, as the Link's ``is_data`` tells, which the layer that knows the wire format
+supplies), an outage,
 the MTU, random loss (Bernoulli or Gilbert-Elliott bursts) or a full
 drop-tail queue; then serialized at ``rate`` behind the datagrams before it
 (the queue), duplicated, corrupted (bit flips), truncated, delayed by
@@ -30,8 +33,22 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+
+def validate_drops(drops: Iterable[object]) -> tuple[int, ...]:
+    """The data-packet numbers of a ``drop`` list: whole numbers from 1 (raises
+    ValueError with a one-line reason otherwise)."""
+    if isinstance(drops, str | bytes) or not isinstance(drops, Iterable):
+        raise ValueError(f"drop: expected a list of packet numbers, got {drops!r}")
+    out = []
+    for n in drops:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"drop: data packets count from 1; {n!r} is not one of them")
+        out.append(n)
+    return tuple(sorted(set(out)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +86,9 @@ class LinkProfile:
     mtu: int | None = None  # datagrams larger than this are dropped
     outages: tuple[tuple[float, float], ...] = ()  # (start, end) in trio time
     drop_nth: frozenset[int] = frozenset()  # scripted drops: 0-based datagram numbers
+    # Scripted drops of data-carrying datagrams, numbered from 1 in the order they
+    # enter the link (retransmissions included); the Link's ``is_data`` tells them.
+    drop: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("loss", "reorder", "duplicate", "corrupt", "truncate"):
@@ -79,6 +99,7 @@ class LinkProfile:
             raise ValueError("delay and jitter must be >= 0")
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be > 0 bits/s")
+        object.__setattr__(self, "drop", validate_drops(self.drop))
 
 
 PROFILE_FIELDS = frozenset(f.name for f in fields(LinkProfile))
@@ -93,6 +114,7 @@ class LinkStats:
     corrupted: int = 0
     truncated: int = 0
     reordered: int = 0
+    data_packets: int = 0  # datagrams ``is_data`` recognised (for ``drop``)
     peak_queue: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
 
@@ -100,9 +122,18 @@ class LinkStats:
 class Link:
     """One direction of a link, with its own RNG, queue and counters."""
 
-    def __init__(self, src: str, dst: str, profile: LinkProfile, rng: random.Random) -> None:
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        profile: LinkProfile,
+        rng: random.Random,
+        *,
+        is_data: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.src, self.dst = src, dst
         self.profile = profile
+        self.is_data = is_data  # does a datagram carry data? (for ``drop``)
         self.rng = rng
         self.stats = LinkStats()
         self._busy_until = 0.0
@@ -140,6 +171,14 @@ class Link:
         if st.sent - 1 in p.drop_nth:
             st.dropped["scripted"] += 1
             return []
+        if p.drop:
+            if self.is_data is None:
+                raise ValueError("LinkProfile.drop needs a Link given is_data")
+            if self.is_data(data):
+                st.data_packets += 1
+                if st.data_packets in p.drop:
+                    st.dropped["scripted"] += 1
+                    return []
         for start, end in p.outages:
             if start <= now < end:
                 st.dropped["outage"] += 1
@@ -205,7 +244,9 @@ class Link:
         for entry in self._held:  # one more datagram has passed each held one
             entry[0] -= 1
             if entry[0] <= 0:
-                out.append((max(entry[2], now + self.profile.delay), entry[1]))
+                # Right behind the datagram that passed it last (behind its queueing
+                # delay too, else a rate-limited link would not reorder at all).
+                out.append((max(entry[2], fates[0][0]), entry[1]))
             else:
                 still.append(entry)
         self._held = still
