@@ -106,6 +106,9 @@ class Output(Tcb):
         if flags & ACK:
             self._last_ack_sent = ack
         seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload)
+        if payload and self.rate is not None:  # a delivery record per transmission
+            off = self._send_offset(seq)
+            self.rate.on_send(off, off + len(payload), self._clock, self.flight_size)
         self._out.append(seg)
         self._out_reasons.append(reason)
         if flags & ACK:

@@ -27,10 +27,11 @@ from collections import deque
 from collections.abc import Callable
 from enum import Enum
 
+from .algorithms import make_controller
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
-from .congestion import make_controller
 from .events import ConnectionStats, Event, MetricsSample, SegmentRecord, Transition
+from .rate import DeliveryRateEstimator
 from .recovery import LossRecovery
 from .rtt import RttEstimator
 from .segment import ACK, SYN, Segment
@@ -133,6 +134,8 @@ class Tcb:
         self.cc = make_controller(
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window
         )
+        # Per-segment delivery records, kept only for a controller that uses them.
+        self.rate = DeliveryRateEstimator() if self.cc.wants_rate_samples else None
         self.recovery = LossRecovery(
             self.cc,
             iss=self.iss,

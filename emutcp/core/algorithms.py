@@ -1,0 +1,12 @@
+"""Every congestion controller, loaded so that ``congestion.CONTROLLERS`` lists it.
+
+Each algorithm lives in a module of its own and registers itself; importing
+this module (the TCB does) makes the registry complete.
+"""
+
+from __future__ import annotations
+
+from . import cc_cubic
+from .congestion import CONTROLLERS, check_name, make_controller
+
+__all__ = ["CONTROLLERS", "cc_cubic", "check_name", "make_controller"]
