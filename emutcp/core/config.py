@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .algorithms import check_name
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
@@ -65,3 +67,4 @@ class Config:
             raise ValueError("need 0 < rto_min <= initial_rto <= rto_max")
         if self.msl <= 0 or self.delayed_ack < 0 or self.delayed_ack > 0.5:
             raise ValueError("msl must be > 0 and delayed_ack in [0, 0.5] s")
+        check_name(self.congestion)  # lists the known algorithms
