@@ -20,6 +20,9 @@ class Config:
     send_buffer: int = 256 * 1024
     recv_buffer: int = 256 * 1024
     congestion: str = "newreno"
+    # Space segments at the controller's pacing rate (Linux: 2x cwnd/srtt in slow
+    # start, 1.2x after; BBR's own).  None: the algorithm's default (on for BBR).
+    pacing: bool | None = None
     initial_window: int = 10  # segments (RFC 6928)
     nodelay: bool = False  # True disables Nagle's algorithm (RFC 9293 3.7.4)
     # Delayed ACK timeout; RFC 9293 3.8.6.3 says < 0.5 s, the issue asks <= 0.2 s.

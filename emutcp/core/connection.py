@@ -853,6 +853,9 @@ class Connection(Output):
         delay = min(self.config.rto_max, self.rtt.rto * (1 << min(self._persist_backoff, 16)))
         self._start_timer(Timer.PERSIST, now + delay)
 
+    def _on_pacing_timeout(self, now: float) -> None:
+        """The pacing gap is over: the output path sends the next segment."""
+
     def _on_delayed_ack_timeout(self, now: float) -> None:
         self._request_ack("delayed ACK")
 
@@ -871,6 +874,7 @@ class Connection(Output):
         Timer.TIME_WAIT: _on_time_wait_timeout,
         Timer.USER_TIMEOUT: _on_user_timeout,
         Timer.KEEPALIVE: _on_keepalive_timeout,
+        Timer.PACING: _on_pacing_timeout,
     }
 
     # ------------------------------------------------------------ reporting

@@ -221,6 +221,9 @@ class Output(Tcb):
                         self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                     break
                 self._sws_override = False
+            if self.pacer is not None and not self.pacer.may_send(now):
+                self._start_timer(Timer.PACING, self.pacer.next_send)  # pacing.py
+                break
             payload = buf.peek(off, n)
             flags = ACK
             if off + n == buf.end:
@@ -239,6 +242,8 @@ class Output(Tcb):
                 if self._timed_seq is None:
                     self._timed_seq, self._timed_at = seq, now
             self._emit(flags, seq, payload, reason)
+            if self.pacer is not None:
+                self.pacer.sent(n, now, self.cc.pacing_rate(self.rtt.srtt))
             cwnd_room -= n
             if flags & FIN:
                 self._fin_sent = True

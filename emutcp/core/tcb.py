@@ -31,6 +31,7 @@ from .algorithms import make_controller
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
 from .events import ConnectionStats, Event, MetricsSample, SegmentRecord, Transition
+from .pacing import Pacer, pacing_enabled
 from .rate import DeliveryRateEstimator
 from .recovery import LossRecovery
 from .rtt import RttEstimator
@@ -56,6 +57,7 @@ class Timer(Enum):
     TIME_WAIT = "time-wait"  # 2 MSL (RFC 9293 3.10.7.4)
     USER_TIMEOUT = "user-timeout"  # RFC 9293 3.8.3
     KEEPALIVE = "keepalive"  # RFC 1122 4.2.3.6
+    PACING = "pacing"  # the next segment may leave (pacing.py)
 
 
 def wscale_for(buffer: int) -> int:
@@ -134,6 +136,7 @@ class Tcb:
         self.cc = make_controller(
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window
         )
+        self.pacer = Pacer() if pacing_enabled(config.pacing, self.cc) else None
         # Per-segment delivery records, kept only for a controller that uses them.
         self.rate = DeliveryRateEstimator() if self.cc.wants_rate_samples else None
         self.recovery = LossRecovery(
