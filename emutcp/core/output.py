@@ -185,6 +185,8 @@ class Output(Tcb):
                 self._fin_sent and seq_gt(self.snd_nxt, self._fin_seq)
             )
             if unsent <= 0:
+                if self.rate is not None and cwnd_room > 0:
+                    self.rate.mark_app_limited(self.flight_size)  # rate.py, 3.4
                 if fin_pending and off == buf.end:
                     self._send_fin_only(now)
                 break
