@@ -12,7 +12,8 @@ import pytest
 from emunet import A, B, payload, transfer
 
 import emutcp
-from emutcp.core.congestion import Cubic, NewReno, make_controller
+from emutcp.core.cc_cubic import Cubic
+from emutcp.core.congestion import NewReno, make_controller
 from emutcp.core.sack import Scoreboard, sack_blocks
 from emutcp.lab.flows import bottleneck, jain, mathis, run_flows
 
@@ -58,10 +59,12 @@ def test_cubic_grows_along_the_cubic_curve():
         for _ in range(int(cc.cwnd / MSS)):
             cc.on_ack(MSS, t, rtt)
         seen[round(t, 1)] = cc.cwnd / MSS
-    for when in (1.0, 2.0, 3.0, 5.0, 7.0):
+    for when in (1.0, 2.0, 3.0, 5.0):
         expected = 0.4 * (when - k) ** 3 + 100
         assert abs(seen[when] - expected) < 4, (when, seen[when], expected)
-    assert seen[7.0] > 100  # past K: the convex probing region
+    # Past K: the convex region, or the Reno estimate if that is higher (W_est grows
+    # one segment per RTT once it passes cwnd_prior, RFC 9438 4.3).
+    assert seen[7.0] >= 0.4 * (7.0 - k) ** 3 + 100 - 1
     cc.on_rto(cc.cwnd, t)
     assert cc.cwnd == MSS
 

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .algorithms import check_name
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
@@ -18,6 +20,9 @@ class Config:
     send_buffer: int = 256 * 1024
     recv_buffer: int = 256 * 1024
     congestion: str = "newreno"
+    # Space segments at the controller's pacing rate (Linux: 2x cwnd/srtt in slow
+    # start, 1.2x after; BBR's own).  None: the algorithm's default (on for BBR).
+    pacing: bool | None = None
     initial_window: int = 10  # segments (RFC 6928)
     nodelay: bool = False  # True disables Nagle's algorithm (RFC 9293 3.7.4)
     # Delayed ACK timeout; RFC 9293 3.8.6.3 says < 0.5 s, the issue asks <= 0.2 s.
@@ -76,3 +81,4 @@ class Config:
             raise ValueError(f"recovery must be 'rack' or 'rfc6675', got {self.recovery!r}")
         if self.msl <= 0 or self.delayed_ack < 0 or self.delayed_ack > 0.5:
             raise ValueError("msl must be > 0 and delayed_ack in [0, 0.5] s")
+        check_name(self.congestion)  # lists the known algorithms

@@ -1,7 +1,8 @@
 """Congestion controllers behind one small interface, picked by name.
 
 Loss detection and recovery bookkeeping (duplicate ACKs, SACK, the RTO's
-effect) live in recovery.py; a controller only answers "how big is cwnd now?":
+effect) live in recovery.py; a controller only answers "how big is cwnd now?"
+(and, for the ones that pace, "how fast?"):
 
 * ``on_ack(acked, now, rtt)``: new data acknowledged outside recovery
   (slow start below ssthresh, congestion avoidance above, RFC 5681 3.1);
@@ -9,15 +10,47 @@ effect) live in recovery.py; a controller only answers "how big is cwnd now?":
 * ``on_loss(flight, now)``: a fast-retransmit loss episode begins
   (RFC 5681 3.2 step 2 / RFC 6582); sets ssthresh and cwnd.
 * ``on_rto(flight, now)``: the retransmission timer expired (RFC 5681 3.1, eq. 4).
+* ``on_ack_sample(sample)``: every ACK that delivers data, in or out of
+  recovery, after recovery has run, with this ACK's RTT measurement and (for
+  a controller that sets ``wants_rate_samples``) a delivery-rate sample
+  (rate.py).  HyStart++, Vegas and BBR read their signals here; BBR also
+  sets cwnd here, overriding what recovery did.
+* ``pacing_rate(srtt)``: bytes/s the sender spaces segments at when pacing is
+  on (output.py); Linux's rule by default, BBR's own model for BBR.
 
-Adding an algorithm is one subclass registered in ``CONTROLLERS``.
+Adding an algorithm is one subclass in a module of its own (cc_cubic.py,
+cc_vegas.py, cc_bbr.py, cc_dctcp.py) that calls ``register``; algorithms.py
+imports them all, so ``CONTROLLERS`` is complete once the core is loaded.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from .rate import RateSample
+
+
+@dataclass(slots=True)
+class AckSample:
+    """What one ACK told the sender, in plain numbers (stream offsets and bytes)."""
+
+    now: float
+    acked: int  # bytes newly acknowledged, cumulatively or by SACK
+    rtt: float | None  # the RTT this ACK measured (RFC 7323 RTTM or a timed segment)
+    una: int  # SND.UNA after the ACK, as a stream offset
+    high: int  # SND.MAX as a stream offset: what has been sent so far
+    in_flight: int  # bytes still in the network (RFC 6675 pipe, or FlightSize)
+    in_recovery: bool
+    rate: RateSample | None = None  # only for controllers with wants_rate_samples
+
 
 class CongestionController:
     name = "base"
+    # The TCB keeps per-segment delivery records (rate.py) only for a controller
+    # that asks; the others pay nothing for it.
+    wants_rate_samples = False
+    # Pace by default (BBR); Config(pacing=...) overrides it either way.
+    paced_by_default = False
 
     def __init__(self, *, mss: int, initial_window: int) -> None:
         self.mss = mss
@@ -33,6 +66,28 @@ class CongestionController:
     def on_rto(self, flight: int, now: float) -> None:
         self.ssthresh = max(flight // 2, 2 * self.mss)  # RFC 5681 eq. (4)
         self.cwnd = self.mss  # RFC 5681 3.1: loss window of one segment
+
+    def on_ack_sample(self, sample: AckSample) -> None:
+        """Every ACK delivering data (see the module doc); most controllers ignore it."""
+
+    def pacing_rate(self, srtt: float | None) -> float | None:
+        """Linux's default pacing rate (tcp_update_pacing_rate), bytes/s: cwnd/srtt
+        times 2 in slow start (below ssthresh/2) and 1.2 after."""
+        if not srtt:
+            return None
+        ratio = 2.0 if self.cwnd < self.ssthresh // 2 else 1.2
+        return ratio * self.cwnd / srtt
+
+    # ECN (RFC 3168 6.1.2): a controller that handles ECE itself (DCTCP, RFC 8257)
+    # sets this, and the core then skips the once-per-window halving.
+    handles_ece = False
+
+    def on_ecn_ack(self, acked: int, ece: bool, now: float) -> None:
+        """Every ACK of new data on an ECN connection (DCTCP counts ECE bytes)."""
+
+    def on_ecn_ce(self, flight: int, now: float) -> None:
+        """RFC 3168 6.1.2: ECE seen, at most once per window: respond as to a loss."""
+        self.on_loss(flight, now)
 
 
 class NewReno(CongestionController):
@@ -63,80 +118,26 @@ class NewReno(CongestionController):
         self._ca_acked = 0
 
 
-class Cubic(CongestionController):
-    """CUBIC (RFC 9438): window growth is a cubic function of the time since
-    the last congestion event, with a Reno-friendly floor (RFC 9438 4.3)."""
-
-    name = "cubic"
-    C = 0.4  # RFC 9438 4.1
-    BETA = 0.7  # RFC 9438 4.6
-
-    def __init__(self, *, mss: int, initial_window: int) -> None:
-        super().__init__(mss=mss, initial_window=initial_window)
-        self.w_max = 0.0  # segments
-        self.k = 0.0
-        self.epoch: float | None = None
-        self.w_est = 0.0
-        self._frac = 0.0  # growth in bytes not yet added to cwnd
-
-    def _start_epoch(self, now: float) -> float:
-        cwnd = self.cwnd / self.mss
-        self.epoch = now
-        if self.w_max <= cwnd:
-            self.k = 0.0
-            self.w_max = cwnd
-        else:
-            self.k = ((self.w_max - cwnd) / self.C) ** (1 / 3)  # RFC 9438 eq. 2
-        self.w_est = cwnd
-        return now
-
-    def on_ack(self, acked: int, now: float, rtt: float | None) -> None:
-        if self.cwnd < self.ssthresh:
-            self.cwnd += min(acked, self.mss)  # slow start, as Reno (RFC 9438 4.10)
-            return
-        epoch = self._start_epoch(now) if self.epoch is None else self.epoch
-        cwnd = self.cwnd / self.mss
-        t = now - epoch
-        # RFC 9438 4.3: the Reno-friendly estimate grows alpha segments per RTT.
-        alpha = 3 * (1 - self.BETA) / (1 + self.BETA)
-        self.w_est += alpha * (acked / self.mss) / cwnd
-        # RFC 9438 4.2: aim for W_cubic one RTT ahead, clamped to [cwnd, 1.5 cwnd].
-        w_cubic = self.C * (t + (rtt or 0.0) - self.k) ** 3 + self.w_max
-        if self.w_est > w_cubic:
-            # Reno-friendly region (RFC 9438 4.3): cwnd follows the Reno estimate.
-            self.cwnd = max(self.cwnd, int(self.w_est * self.mss))
-            return
-        target = min(max(w_cubic, cwnd), 1.5 * cwnd)
-        # Concave/convex regions (4.4, 4.5): (target - cwnd) / cwnd per segment ACKed.
-        self._frac += (target - cwnd) / cwnd * acked
-        step = int(self._frac)
-        self._frac -= step
-        self.cwnd = max(self.cwnd + step, self.mss)
-
-    def on_loss(self, flight: int, now: float) -> None:
-        cwnd = self.cwnd / self.mss
-        # RFC 9438 4.7 fast convergence: release bandwidth to newer flows.
-        self.w_max = cwnd * (1 + self.BETA) / 2 if cwnd < self.w_max else cwnd
-        self.ssthresh = max(int(self.cwnd * self.BETA), 2 * self.mss)  # RFC 9438 4.6
-        self.cwnd = self.ssthresh
-        self.epoch = None
-
-    def on_rto(self, flight: int, now: float) -> None:
-        self.on_loss(flight, now)  # RFC 9438 4.8: as a loss, then one segment
-        self.cwnd = self.mss
-
-
 CONTROLLERS: dict[str, type[CongestionController]] = {
     "newreno": NewReno,
     "reno": NewReno,
-    "cubic": Cubic,
 }
 
 
-def make_controller(name: str, *, mss: int, initial_window: int) -> CongestionController:
-    try:
-        cls = CONTROLLERS[name]
-    except KeyError:
+def register(cls: type[CongestionController], *aliases: str) -> type[CongestionController]:
+    """Make ``cls`` available by its ``name`` (and ``aliases``)."""
+    for name in (cls.name, *aliases):
+        CONTROLLERS[name] = cls
+    return cls
+
+
+def check_name(name: str) -> None:
+    """Raise ValueError naming the known algorithms if ``name`` is not one."""
+    if name not in CONTROLLERS:
         known = ", ".join(sorted(CONTROLLERS))
-        raise ValueError(f"unknown congestion control {name!r} (known: {known})") from None
-    return cls(mss=mss, initial_window=initial_window)
+        raise ValueError(f"unknown congestion control {name!r} (known: {known})")
+
+
+def make_controller(name: str, *, mss: int, initial_window: int) -> CongestionController:
+    check_name(name)
+    return CONTROLLERS[name](mss=mss, initial_window=initial_window)

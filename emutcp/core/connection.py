@@ -32,6 +32,7 @@ import errno
 from collections.abc import Callable
 from typing import ClassVar
 
+from .congestion import AckSample
 from .events import Event, TcpInfo, Transition
 from .frto import GO_BACK, NEW_DATA
 from .output import Output
@@ -609,6 +610,7 @@ class Connection(Output):
                 ack=self._send_offset(ack),
                 snd_nxt=self._send_offset(self.snd_nxt),
             )
+        prior_una, prior_samples = self.snd_una, self.rtt.samples
         if seq_gt(ack, self.snd_una):
             self._ack_advance(ack, now, seg)
         elif self._mtu_probe is not None and self._mtu_probe_lost(seg, now):
@@ -631,6 +633,9 @@ class Connection(Output):
                 self._retransmit_first(now, reason)
                 self._sample_history(now)
         self._after_ack(now)
+        if self.snd_una != prior_una or (self.sack_ok and seg.options.sack_blocks):
+            rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
+            self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
 
         self._persist_unanswered = 0  # the peer answers: keep probing patiently
         # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).  A closed window
@@ -665,6 +670,23 @@ class Connection(Output):
                 self._set_state(S.CLOSED, "recv ACK of FIN", now)
                 return False
         return True
+
+    def _congestion_sample(self, seg: Segment, acked: int, rtt: float | None, now: float) -> None:
+        """Tell the controller what this ACK showed, after recovery has run: its
+        RTT sample, the delivery-rate sample if it wants one (rate.py)."""
+        una, high = self.send_buf.base, self._send_offset(self.snd_max)
+        in_flight = self.flight_size
+        rate = None
+        if self.rate is not None:
+            sacked = [
+                (self._send_offset(lo), self._send_offset(hi))
+                for lo, hi in (seg.options.sack_blocks if self.sack_ok else ())
+            ]
+            rate = self.rate.on_ack(una, sacked, now)
+            if self.recovery.scoreboard:
+                in_flight -= self.recovery.scoreboard.sacked_bytes(una, high)
+        sample = AckSample(now, acked, rtt, una, high, in_flight, self.recovery.in_recovery, rate)
+        self.cc.on_ack_sample(sample)
 
     def _ack_advance(self, ack: int, now: float, seg: Segment | None = None) -> None:
         """New data (or our SYN/FIN) acknowledged: SND.UNA moves to ``ack``."""
@@ -982,6 +1004,9 @@ class Connection(Output):
         delay = min(self.config.rto_max, self.rtt.rto * (1 << min(self._persist_backoff, 16)))
         self._start_timer(Timer.PERSIST, now + delay)
 
+    def _on_pacing_timeout(self, now: float) -> None:
+        """The pacing gap is over: the output path sends the next segment."""
+
     def _on_delayed_ack_timeout(self, now: float) -> None:
         self._request_ack("delayed ACK")
 
@@ -1002,6 +1027,7 @@ class Connection(Output):
         Timer.KEEPALIVE: _on_keepalive_timeout,
         Timer.LOSS_PROBE: _on_loss_probe_timeout,
         Timer.REORDER: _on_reorder_timeout,
+        Timer.PACING: _on_pacing_timeout,
     }
 
     # ------------------------------------------------------------ reporting

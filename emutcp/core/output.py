@@ -115,6 +115,9 @@ class Output(Tcb):
         if flags & ACK:
             self._last_ack_sent = ack
         seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload)
+        if payload and self.rate is not None:  # a delivery record per transmission
+            off = self._send_offset(seq)
+            self.rate.on_send(off, off + len(payload), self._clock, self.flight_size)
         self._out.append(seg)
         self._out_reasons.append(reason)
         if flags & ACK:
@@ -210,6 +213,8 @@ class Output(Tcb):
                 self._fin_sent and seq_gt(self.snd_nxt, self._fin_seq)
             )
             if unsent <= 0:
+                if self.rate is not None and cwnd_room > 0:
+                    self.rate.mark_app_limited(self.flight_size)  # rate.py, 3.4
                 if fin_pending and off == buf.end:
                     self._send_fin_only(now)
                 break
@@ -248,6 +253,9 @@ class Output(Tcb):
                         self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                     break
                 self._sws_override = False
+            if self.pacer is not None and not self.pacer.may_send(now):
+                self._start_timer(Timer.PACING, self.pacer.next_send)  # pacing.py
+                break
             payload = buf.peek(off, n)
             flags = ACK
             if off + n == buf.end:
@@ -268,6 +276,8 @@ class Output(Tcb):
                     self._timed_seq, self._timed_at = seq, now
             self._emit(flags, seq, payload, reason)
             recovery.on_transmit(off, off + n, now, retransmission)
+            if self.pacer is not None:
+                self.pacer.sent(n, now, self.cc.pacing_rate(self.rtt.srtt))
             cwnd_room -= n
             if flags & FIN:
                 self._fin_sent = True

@@ -27,9 +27,9 @@ from collections import deque
 from collections.abc import Callable
 from enum import Enum
 
+from .algorithms import make_controller
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
-from .congestion import make_controller
 from .events import (
     ConnectionStats,
     Event,
@@ -38,7 +38,9 @@ from .events import (
     SegmentRecord,
     Transition,
 )
+from .pacing import Pacer, pacing_enabled
 from .plpmtud import MtuSearch, Probe
+from .rate import DeliveryRateEstimator
 from .recovery import LossRecovery
 from .rtt import RttEstimator
 from .sack import SackReporter
@@ -68,6 +70,7 @@ class Timer(Enum):
     KEEPALIVE = "keepalive"  # RFC 1122 4.2.3.6
     LOSS_PROBE = "loss-probe"  # RFC 8985 7 tail loss probe (PTO)
     REORDER = "reorder"  # RFC 8985 6.3 RACK reorder timer
+    PACING = "pacing"  # the next segment may leave (pacing.py)
 
 
 def wscale_for(buffer: int) -> int:
@@ -147,6 +150,9 @@ class Tcb:
         self.cc = make_controller(
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window
         )
+        self.pacer = Pacer() if pacing_enabled(config.pacing, self.cc) else None
+        # Per-segment delivery records, kept only for a controller that uses them.
+        self.rate = DeliveryRateEstimator() if self.cc.wants_rate_samples else None
         self.recovery = LossRecovery(
             self.cc,
             iss=self.iss,

@@ -29,6 +29,7 @@ DEFAULTS: dict = {
     "duplicate": 0.0,
     "queue_bdp": 1.0,  # drop-tail queue, in bandwidth-delay products
     "congestion": "newreno",
+    "pacing": "auto",  # true / false, or auto: the algorithm's default (on for BBR)
     "mss": 1400,
     "send_buffer": 1 << 20,
     "recv_buffer": 1 << 20,
@@ -45,12 +46,25 @@ DEFAULTS: dict = {
 def trial_config(p: dict) -> Config:
     return Config(
         congestion=p["congestion"],
+        pacing=_pacing(p["pacing"]),
         mss=int(p["mss"]),
         send_buffer=int(p["send_buffer"]),
         recv_buffer=int(p["recv_buffer"]),
         sack=bool(p["sack"]),
         timestamps=bool(p["timestamps"]),
     )
+
+
+def _pacing(value) -> bool | None:
+    """The ``pacing`` key: a bool, or "auto" for the algorithm's default."""
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(value).lower()
+    if text == "auto":
+        return None
+    if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ValueError(f"pacing: expected true, false or auto, got {value!r}")
+    return text in ("1", "true", "yes", "on")
 
 
 def link_profiles(p: dict):

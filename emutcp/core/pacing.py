@@ -1,0 +1,42 @@
+"""Pacing: spacing a connection's segments at a rate instead of in bursts.
+
+Theory of operation
+-------------------
+Without pacing a sender puts a whole window's worth of segments on the wire
+as fast as ACKs release them; a shallow bottleneck buffer drops the tail of
+each burst.  With pacing each segment of ``n`` bytes pushes the earliest time
+of the next one ``n / rate`` later, the rate being the controller's
+``pacing_rate(srtt)``: Linux's 2x cwnd/srtt in slow start and 1.2x after
+(tcp_update_pacing_rate), BBR's pacing_gain x bottleneck bandwidth.  The
+output path asks ``may_send(now)`` before each data segment and, when the
+answer is no, arms the connection's PACING timer at ``next_send`` and stops;
+the timer's expiry lets output run again.  A sender that was idle starts from
+now (no credit is saved up for a burst).
+
+A connection without pacing has no ``Pacer`` at all (``Tcb.pacer`` is None),
+so the default path costs one attribute test per segment.
+"""
+
+from __future__ import annotations
+
+from .congestion import CongestionController
+
+
+def pacing_enabled(setting: bool | None, cc: CongestionController) -> bool:
+    """``Config.pacing``: True/False, or None for the algorithm's default."""
+    return cc.paced_by_default if setting is None else setting
+
+
+class Pacer:
+    __slots__ = ("next_send",)
+
+    def __init__(self) -> None:
+        self.next_send = 0.0  # earliest time the next segment may leave
+
+    def may_send(self, now: float) -> bool:
+        return now >= self.next_send
+
+    def sent(self, nbytes: int, now: float, rate: float | None) -> None:
+        """``nbytes`` left at ``now``; ``rate`` bytes/s (None: no RTT yet, unpaced)."""
+        if rate:
+            self.next_send = max(self.next_send, now) + nbytes / rate
