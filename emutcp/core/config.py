@@ -36,6 +36,7 @@ class Config:
     window_scaling: bool = True  # RFC 7323 2
     timestamps: bool = True  # RFC 7323 3-5: RTTM and PAWS
     sack: bool = True  # RFC 2018 SACK with RFC 6675 loss recovery
+    ecn: bool = False  # RFC 3168: negotiate ECN on the SYN, react to CE marks
     limited_transmit: bool = True  # RFC 3042
     dupthresh: int = 3  # RFC 5681 / RFC 6675 DupThresh
     keepalive: bool = False

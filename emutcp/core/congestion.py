@@ -34,6 +34,17 @@ class CongestionController:
         self.ssthresh = max(flight // 2, 2 * self.mss)  # RFC 5681 eq. (4)
         self.cwnd = self.mss  # RFC 5681 3.1: loss window of one segment
 
+    # ECN (RFC 3168 6.1.2): a controller that handles ECE itself (DCTCP, RFC 8257)
+    # sets this, and the core then skips the once-per-window halving.
+    handles_ece = False
+
+    def on_ecn_ack(self, acked: int, ece: bool, now: float) -> None:
+        """Every ACK of new data on an ECN connection (DCTCP counts ECE bytes)."""
+
+    def on_ecn_ce(self, flight: int, now: float) -> None:
+        """RFC 3168 6.1.2: ECE seen, at most once per window: respond as to a loss."""
+        self.on_loss(flight, now)
+
 
 class NewReno(CongestionController):
     name = "newreno"

@@ -30,6 +30,7 @@ from enum import Enum
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
 from .congestion import make_controller
+from .ecn import EcnState
 from .events import ConnectionStats, Event, MetricsSample, SegmentRecord, Transition
 from .recovery import LossRecovery
 from .rtt import RttEstimator
@@ -107,6 +108,7 @@ class Tcb:
         self.rcv_wscale = wscale_for(config.recv_buffer) if config.window_scaling else 0
         self._peer_sent_wscale = False
 
+        self.ecn = EcnState(config.ecn)  # RFC 3168 (ecn.py)
         self.send_buf = SendBuffer(config.send_buffer)
         self.recv_buf = ReceiveBuffer(config.recv_buffer)
         self._syn_acked = False

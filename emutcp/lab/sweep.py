@@ -39,6 +39,7 @@ import pathlib
 import statistics
 import tomllib
 
+from .network import CHOICES, NETWORK_DEFAULTS, coerce_network
 from .trial import DEFAULTS, run_trial
 from .units import parse_duration, parse_rate
 
@@ -52,6 +53,9 @@ METRICS = (
     "rtt_mean_ms",
     "rtt_p99_ms",
     "fairness",
+    "ce_marks",
+    "queue_delay_ms",
+    "queue_delay_p99_ms",
 )
 
 
@@ -61,6 +65,8 @@ def coerce(key: str, value):
         known = ", ".join(sorted(DEFAULTS))
         raise ValueError(f"unknown parameter {key!r} (known: {known})")
     default = DEFAULTS[key]
+    if key in CHOICES or (key in NETWORK_DEFAULTS and default is None) or key == "rtts":
+        return coerce_network(key, value)
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)
@@ -86,7 +92,7 @@ def load_experiment(path: str) -> dict:
     for table in ("link", "tcp", "run"):
         for k, v in doc.get(table, {}).items():
             base[k] = coerce(k, v)
-    for k in ("duration", "flows", "warmup"):
+    for k in ("duration", "flows", "warmup", "topology", "rtts", "qdisc", "ecn"):
         if k in doc:
             base[k] = coerce(k, doc[k])
     sweep = {k: [coerce(k, v) for v in vs] for k, vs in doc.get("sweep", {}).items()}
@@ -212,6 +218,9 @@ def render_table(exp: dict, rows: list[dict]):
         "rtt_mean_ms": "RTT mean ms",
         "rtt_p99_ms": "RTT p99 ms",
         "fairness": "Jain",
+        "ce_marks": "CE marks",
+        "queue_delay_ms": "queue ms",
+        "queue_delay_p99_ms": "queue p99 ms",
     }
     present = [m for m in METRICS if any(m in r for r in rows)]
     for m in present:

@@ -12,9 +12,9 @@ time over loopback UDP through the relay.
 from __future__ import annotations
 
 from ..core.config import Config
-from ..emulated import EmulatedNetwork
 from ..transport.link import GilbertElliott, LinkProfile
-from .flows import A, B, jain, mathis, run_flows, run_transfers
+from .flows import jain, mathis, run_flow_pairs, run_flows, run_transfers
+from .network import NETWORK_DEFAULTS, build_network, flow_count, queue_metrics
 from .units import bdp_queue
 
 DEFAULTS: dict = {
@@ -38,6 +38,7 @@ DEFAULTS: dict = {
     "duration": 20.0,  # virtual seconds of bulk transfer
     "bytes": 0,  # > 0: each flow sends this many bytes; completion time is measured
     "warmup": 2.0,  # seconds excluded from goodput (slow start)
+    **NETWORK_DEFAULTS,  # topology, rtts, qdisc and its parameters, ecn (network.py)
 }
 
 
@@ -49,6 +50,7 @@ def trial_config(p: dict) -> Config:
         recv_buffer=int(p["recv_buffer"]),
         sack=bool(p["sack"]),
         timestamps=bool(p["timestamps"]),
+        ecn=bool(p["ecn"]),
     )
 
 
@@ -66,7 +68,6 @@ def link_profiles(p: dict):
 
 async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
     """One trial in virtual time: ``flows`` bulk flows A -> B for ``duration`` s."""
-    net = EmulatedNetwork(seed=seed)
     config = trial_config(p)
     segments: list[tuple[float, int]] = []
 
@@ -74,13 +75,14 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
         if series and getattr(record, "direction", None) == "out" and record.length:
             segments.append((record.time, record.seq))
 
-    a = net.add_host(A, config=config, trace=trace if series else None)
-    b = net.add_host(B, config=config)
-    data, acks = link_profiles(p)
-    net.add_link(A, B, profile=data, reverse=acks)
-    flows = int(p["flows"])
+    net, pairs, bottlenecks = build_network(p, seed, config, trace=trace if series else None)
+    a, b = pairs[0]
+    flows = flow_count(p)
     if p["bytes"]:
         r = await run_transfers(a, b, flows=flows, nbytes=int(p["bytes"]))
+    elif p["topology"] != "path":
+        window = (min(p["warmup"], p["duration"] / 2), p["duration"])
+        r = await run_flow_pairs(pairs, duration=p["duration"], window=window, config=config)
     else:
         r = await run_flows(
             net,
@@ -90,8 +92,7 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
             duration=p["duration"],
             window=(min(p["warmup"], p["duration"] / 2), p["duration"]),
         )
-    out = flow_metrics(r, p, flows)
-    out["link_drops"] = sum(net.link(A, B).stats.dropped.values())
+    out = flow_metrics(r, p, flows) | queue_metrics(net, bottlenecks)
     return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
 
 

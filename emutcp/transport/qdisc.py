@@ -145,20 +145,20 @@ class Qdisc:
         raise NotImplementedError
 
     # helpers for subclasses
-    def _drop(self, pkt: Packet, why: str) -> None:
+    def note_drop(self, pkt: Packet, why: str) -> None:
         self.stats.dropped[why] += 1
 
-    def _left(self, pkt: Packet) -> None:
+    def note_left(self, pkt: Packet) -> None:
         """``pkt`` left the queue (delivered or dropped at the head)."""
         self.packets -= 1
         self.bytes -= pkt.size
 
-    def _sent(self, pkt: Packet, now: float) -> Packet:
+    def note_sent(self, pkt: Packet, now: float) -> Packet:
         self.stats.dequeued += 1
         self.stats.sojourn.append(now - pkt.enqueued)
         return pkt
 
-    def _signal(self, pkt: Packet) -> bool:
+    def signal(self, pkt: Packet) -> bool:
         """Congestion signal for ``pkt``: CE-mark it if it is ECN-capable and
         marking is on (RFC 3168 5); True if marked (keep it), False to drop."""
         if self.ecn and pkt.ecn != NOT_ECT:
@@ -180,7 +180,7 @@ class Fifo(Qdisc):
 
     def _enqueue(self, pkt: Packet, now: float) -> bool:
         if self._full(pkt.size):
-            self._drop(pkt, "overflow")
+            self.note_drop(pkt, "overflow")
             return False
         self._q.append(pkt)
         return True
@@ -189,8 +189,8 @@ class Fifo(Qdisc):
         if not self._q:
             return None
         pkt = self._q.popleft()
-        self._left(pkt)
-        return self._sent(pkt, now)
+        self.note_left(pkt)
+        return self.note_sent(pkt, now)
 
 
 class Red(Fifo):
@@ -238,14 +238,14 @@ class Red(Fifo):
             self.avg += self.w_q * (0 - self.avg)
         if self._full(pkt.size):
             self.count = 0
-            self._drop(pkt, "overflow")
+            self.note_drop(pkt, "overflow")
             return False
         avg, lo, hi = self.avg, self.min_th, self.max_th
         if avg < lo:
             self.count = -1
         elif avg >= (2 * hi if self.gentle else hi):
             self.count = 0  # beyond the ramp: always signal, and drop (Linux "harddrop")
-            self._drop(pkt, "aqm")
+            self.note_drop(pkt, "aqm")
             return False
         else:
             self.count += 1
@@ -256,8 +256,8 @@ class Red(Fifo):
             pa = pb / (1 - self.count * pb) if self.count * pb < 1 else 1.0
             if self.rng.random() < pa:
                 self.count = 0
-                if not self._signal(pkt):
-                    self._drop(pkt, "aqm")
+                if not self.signal(pkt):
+                    self.note_drop(pkt, "aqm")
                     return False
         self._q.append(pkt)
         self._idle_since = None
@@ -303,7 +303,7 @@ def codel_dequeue(
         if pkt is None:
             v.first_above = 0.0
             return None, False
-        qd._left(pkt)
+        qd.note_left(pkt)
         sojourn = now - pkt.enqueued
         # RFC 8289 5.3: below target, or less than one MTU queued: all is well.
         if sojourn < target or qd.bytes <= MTU:
@@ -323,10 +323,10 @@ def codel_dequeue(
             v.dropping = False  # sojourn fell below target: leave the dropping state
         while v.dropping and now >= v.drop_next:
             v.count += 1
-            if qd._signal(pkt):
+            if qd.signal(pkt):
                 v.drop_next = _control_law(v.drop_next, interval, v.count)
-                return qd._sent(pkt, now)
-            qd._drop(pkt, "aqm")
+                return qd.note_sent(pkt, now)
+            qd.note_drop(pkt, "aqm")
             pkt, ok_to_drop = take()
             if pkt is None:
                 v.dropping = False
@@ -337,8 +337,8 @@ def codel_dequeue(
                 v.drop_next = _control_law(v.drop_next, interval, v.count)
     elif ok_to_drop:
         # RFC 8289 5.4: enter the dropping state with this packet.
-        if not qd._signal(pkt):
-            qd._drop(pkt, "aqm")
+        if not qd.signal(pkt):
+            qd.note_drop(pkt, "aqm")
             pkt, _ = take()
         v.dropping = True
         # Resume near the last drop rate if we dropped recently (RFC 8289 5.4).
@@ -348,7 +348,7 @@ def codel_dequeue(
         v.drop_next = _control_law(now, interval, v.count)
         if pkt is None:
             return None
-    return qd._sent(pkt, now)
+    return qd.note_sent(pkt, now)
 
 
 class Codel(Fifo):
@@ -437,10 +437,10 @@ class FqCodel(Qdisc):
             fat = max(self._flows.values(), key=lambda x: x.backlog)
             victim = fat.pop()
             assert victim is not None
-            self._drop(victim, "overflow")
+            self.note_drop(victim, "overflow")
             if victim is pkt:
                 return False
-            self._left(victim)
+            self.note_left(victim)
         return True
 
     def dequeue(self, now: float) -> Packet | None:
@@ -559,11 +559,11 @@ class Pie(Fifo):
     def _enqueue(self, pkt: Packet, now: float) -> bool:
         self._update(now)
         if self._full(pkt.size):
-            self._drop(pkt, "overflow")
+            self.note_drop(pkt, "overflow")
             return False
         # RFC 8033 5.1: mark instead of dropping while the probability is moderate.
-        if self._drop_early(pkt) and not (self.drop_prob <= self.mark_ecnth and self._signal(pkt)):
-            self._drop(pkt, "aqm")
+        if self._drop_early(pkt) and not (self.drop_prob <= self.mark_ecnth and self.signal(pkt)):
+            self.note_drop(pkt, "aqm")
             return False
         self._q.append(pkt)
         return True
