@@ -121,9 +121,7 @@ class Output(Tcb):
             if ect:  # RFC 3168 6.1.4: new data only (not ACKs, retransmissions)
                 flags |= self.ecn.data_flags()
                 ecn = ECT0
-        seg = Segment(
-            self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn
-        )
+        seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn)
         self._out.append(seg)
         self._out_reasons.append(reason)
         if flags & ACK:
