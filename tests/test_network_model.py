@@ -181,3 +181,51 @@ async def test_fq_codel_sparse_flow_sees_no_queue(mock_clock):
     assert len(fq) >= 10 and len(fifo) >= 5
     assert max(fq[1:]) < 0.06  # the base RTT, 50 ms, and a few packet times
     assert min(fifo) > 0.15  # behind the bulk flows' queue
+
+
+# ------------------------------------------------------- experiment keys
+
+BAD_NETWORK_KEYS = [
+    (
+        ["--set", "qdisc=bogus"],
+        "qdisc: unknown value 'bogus' (valid: fifo, red, codel, fq_codel, pie)",
+    ),
+    (["--sweep", "topology=path,ring"], "valid: path, dumbbell, parking_lot"),
+    (["--set", "rtts=20ms,soon"], "rtts: expected durations"),
+    (["--set", "codel_target=-5ms"], "codel_target"),
+    (["--set", "congestion=vegas"], "valid: newreno, reno, cubic"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_NETWORK_KEYS)
+def test_bad_network_keys_are_one_line_and_exit_status_2(args, message, capsys):
+    from emutcp.tools.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(["experiment", *args, "--duration", "1"]))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    # argparse's convention: the usage line, then one line naming the problem.
+    assert err.strip().splitlines()[-1].startswith("emutcp experiment: error:")
+    assert message in err.strip().splitlines()[-1]
+
+
+def test_bad_value_in_an_experiment_file(tmp_path, capsys):
+    from emutcp.tools.cli import main
+
+    f = tmp_path / "x.toml"
+    f.write_text('qdisc = "bogus"\n[sweep]\necn = [false, true]\n')
+    assert main(["experiment", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "qdisc: unknown value 'bogus'" in err and "Traceback" not in err
+
+
+def test_network_keys_coerce():
+    from emutcp.lab.sweep import coerce
+
+    assert coerce("rtts", "20ms,100ms") == [0.02, 0.1]
+    assert coerce("rtts", ["20ms", 0.1]) == [0.02, 0.1]
+    assert coerce("codel_target", "5ms") == 0.005
+    assert coerce("red_max_p", "0.2") == 0.2
+    assert coerce("fq_quantum", "300") == 300
+    assert coerce("ecn", "true") is True and coerce("qdisc", "pie") == "pie"
