@@ -42,6 +42,7 @@ from .trace import Tracer
 from .transport.emulated import EmulatedTransport
 from .transport.link import PROFILE_FIELDS, Link, LinkProfile
 from .transport.qdisc import NOT_ECT
+from .transport.scheduler import TimelineScheduler, run_callback
 from .transport.topology import Shape, Topology, build_dumbbell, build_parking_lot
 
 if TYPE_CHECKING:
@@ -127,27 +128,16 @@ class EmulatedHost(Host):
             self.network.transmit((self.address, dst_port), src, reply)
 
 
-def _run(fn: Callable[[], None]) -> None:
-    fn()
-
-
-class _TimelineScheduler:
-    """The ``Scheduler`` of the trio network: trio's clock and the delivery timeline."""
-
-    def __init__(self, timeline: Timeline[Callable[[], None]]) -> None:
-        self.call_at = timeline.schedule
-        self.now = trio.current_time
-
-
 class EmulatedNetwork:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.hosts: dict[str, EmulatedHost] = {}
         self.routers: list[str] = []
         self._timeline: Timeline[Callable[[], None]] = Timeline(
-            _run, name="emutcp-emulated-network"
+            run_callback, name="emutcp-emulated-network"
         )
-        self.scheduler = _TimelineScheduler(self._timeline)
+        # The pure model's Scheduler: trio's clock and this delivery timeline.
+        self.scheduler = TimelineScheduler(self._timeline.schedule, trio.current_time)
         self.topology = Topology(self.scheduler, seed=seed)
         self.links: dict[tuple[str, str], Link] = self.topology.links
         self.stats: Counter[str] = self.topology.stats

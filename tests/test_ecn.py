@@ -96,3 +96,15 @@ async def test_retransmissions_are_not_ect(mock_clock):
                 retrans_ecn.append(e)
             seen[seg.seq] = e
     assert retrans_ecn and set(retrans_ecn) == {0}  # RFC 3168 6.1.5
+
+
+def test_pcap_shows_the_ecn_field_and_flags():
+    from emutcp.core.segment import ACK, Segment
+    from emutcp.pcap import tcp_ip_packet
+
+    seg = Segment(1, 2, 100, 200, ACK | ECE | CWR, 1000, payload=b"x", ecn=3)
+    pkt = tcp_ip_packet(seg, (A, 1), (B, 2), 7)
+    assert pkt[1] & 3 == 3  # IPv4 TOS: the ECN field, CE
+    assert pkt[20 + 13] & 0xC0 == 0xC0  # TCP header: CWR and ECE
+    plain = tcp_ip_packet(Segment(1, 2, 100, 200, ACK, 1000), (A, 1), (B, 2), 7)
+    assert plain[1] == 0

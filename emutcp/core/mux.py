@@ -53,6 +53,7 @@ import itertools
 import random
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from .config import Config
 from .connection import Connection
@@ -263,6 +264,8 @@ class Mux:
             budget = self._unvalidated.get(conn)
             if budget is not None:
                 budget[0] += len(data)
+            if ecn:  # the ECN field rides with the segment for traces and pcap
+                seg = replace(seg, ecn=ecn)
             conn.receive_segment(seg, now, ecn)
             self.touch(conn)
             lst = self.listener

@@ -27,6 +27,24 @@ class Scheduler(Protocol):
     def call_at(self, when: float, fn: Callable[[], None]) -> None: ...
 
 
+class TimelineScheduler:
+    """A ``Scheduler`` over any clock and any ``schedule(when, callback)`` timeline
+    (the trio shell hands in ``trio.current_time`` and its delivery timeline)."""
+
+    def __init__(
+        self,
+        schedule: Callable[[float, Callable[[], None]], None],
+        now: Callable[[], float],
+    ) -> None:
+        self.call_at = schedule
+        self.now = now
+
+
+def run_callback(fn: Callable[[], None]) -> None:
+    """What a timeline of callbacks does with each due item."""
+    fn()
+
+
 class HeapScheduler:
     """A discrete-event loop: callbacks in (time, insertion) order."""
 
