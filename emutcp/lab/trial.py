@@ -12,10 +12,14 @@ time over loopback UDP through the relay.
 from __future__ import annotations
 
 from ..core.config import Config
-from ..transport.link import GilbertElliott, LinkProfile
 from .flows import jain, mathis, run_flow_pairs, run_flows, run_transfers
-from .network import NETWORK_DEFAULTS, build_network, flow_count, queue_metrics
-from .units import bdp_queue
+from .network import (
+    NETWORK_DEFAULTS,
+    bottleneck_profiles,
+    build_network,
+    flow_count,
+    queue_metrics,
+)
 
 DEFAULTS: dict = {
     "rate": 10e6,  # bottleneck, bits/s
@@ -55,15 +59,9 @@ def trial_config(p: dict) -> Config:
 
 
 def link_profiles(p: dict):
-    """The data-direction and ACK-direction LinkProfiles for parameters ``p``."""
-    queue = bdp_queue(p["rate"], 2 * p["delay"], int(p["mss"]), bdps=p["queue_bdp"])
-    burst = GilbertElliott(p=p["burst_p"], r=p["burst_r"]) if p["burst_p"] else None
-    common = dict(delay=p["delay"], jitter=p["jitter"], rate=p["rate"], queue=queue)
-    data = LinkProfile(
-        loss=p["loss"], burst=burst, reorder=p["reorder"], duplicate=p["duplicate"], **common
-    )
-    acks = LinkProfile(loss=p["ack_loss"], **common)
-    return data, acks
+    """The data-direction and ACK-direction LinkProfiles for parameters ``p``
+    (of a path: its queue discipline included)."""
+    return bottleneck_profiles(p, delay=p["delay"])
 
 
 async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
@@ -93,6 +91,9 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
             window=(min(p["warmup"], p["duration"] / 2), p["duration"]),
         )
     out = flow_metrics(r, p, flows) | queue_metrics(net, bottlenecks)
+    if p["topology"] == "parking_lot":  # the long flow loads every bottleneck
+        g, hops = r["goodput"], int(p["hops"])
+        out["utilization"] = (hops * g[0] + sum(g[1:])) / (hops * p["rate"])
     return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
 
 
