@@ -35,14 +35,15 @@ class EmulatedTransport:
         self._transmit = transmit
         self._on_close = on_close
         self._path_limit = path_limit
-        self._inbox: deque[tuple[bytes, Address, int]] = deque()
+        # (data, src), or (data, src, ecn) once enable_ecn() was called.
+        self._inbox: deque[tuple[bytes, Address] | tuple[bytes, Address, int]] = deque()
         self._ecn = False
         self._lot = trio.lowlevel.ParkingLot()
         self._on_arrival: Callable[[], None] | None = None
 
     def deliver(self, data: bytes, src: Address, ecn: int = 0) -> None:
         """The network hands over one datagram from ``src`` with its ECN field."""
-        self._inbox.append((data, src, ecn))
+        self._inbox.append((data, src, ecn) if self._ecn else (data, src))
         if self._on_arrival is not None:
             self._on_arrival()  # the endpoint processes it now, in the network's task
         else:
@@ -79,9 +80,7 @@ class EmulatedTransport:
     def recv_batch(self, limit: int = 256) -> list[Arrival]:
         inbox = self._inbox
         n = min(limit, len(inbox))
-        if self._ecn:
-            return [inbox.popleft() for _ in range(n)]  # type: ignore[misc]  # EcnArrival
-        return [inbox.popleft()[:2] for _ in range(n)]
+        return [inbox.popleft() for _ in range(n)]  # type: ignore[misc]  # or EcnArrival
 
     def send(self, data: bytes, addr: Address, ecn: int = 0) -> bool:
         self._transmit(self.local, addr, data, ecn)
