@@ -235,7 +235,6 @@ class Red(Fifo):
             s = MTU * 8 / self.rate if self.rate else 0.0
             m = idle / s if s > 0 else 0.0
             self.avg *= (1 - self.w_q) ** m if m < 1e6 else 0.0
-            self.avg += self.w_q * (0 - self.avg)
         if self._full(pkt.size):
             self.count = 0
             self.note_drop(pkt, "overflow")
