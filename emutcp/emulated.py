@@ -115,6 +115,10 @@ class EmulatedHost(Host):
         self._transports.clear()
         self.stats["crashes"] += 1
 
+    def arrive(self, data: bytes, ecn: int, src: Address, dst: Address) -> None:
+        """What the network hands this host (``topology.Receive``)."""
+        self.deliver(data, src, dst[1], ecn)
+
     def deliver(self, data: bytes, src: Address, dst_port: int, ecn: int = NOT_ECT) -> None:
         t = self._transports.get(dst_port)
         if t is not None:
@@ -156,7 +160,7 @@ class EmulatedNetwork:
         if address in self.topology.nodes:
             raise ValueError(f"{address} is already a router")
         host = EmulatedHost(self, address, config=config, trace=trace, pcap=pcap)
-        self.topology.add_node(address, receive=partial(self._receive, host))
+        self.topology.add_node(address, receive=host.arrive)
         self.hosts[address] = host
         return host
 
@@ -245,16 +249,10 @@ class EmulatedNetwork:
             )
         if src[0] == dst[0]:
             host = self.hosts[src[0]]  # loopback
-            self._timeline.schedule(
-                trio.current_time(), partial(self._receive, host, data, ecn, src, dst)
-            )
+            self._timeline.schedule(trio.current_time(), partial(host.arrive, data, ecn, src, dst))
             return
         self.topology.send(src, dst, data, ecn)
 
     def max_datagram(self, src: Address, dst: Address) -> int | None:
         """The path's MTU (the emulated network has no IP or UDP headers)."""
         return self.topology.max_datagram(src[0], dst[0])
-
-    @staticmethod
-    def _receive(host: EmulatedHost, data: bytes, ecn: int, src: Address, dst: Address) -> None:
-        host.deliver(data, src, dst[1], ecn)
