@@ -178,8 +178,8 @@ class EmulatedNetwork:
 
     def add_link(
         self,
-        a: str,
-        b: str,
+        a: str | EmulatedHost,
+        b: str | EmulatedHost,
         *,
         profile: LinkProfile | None = None,
         reverse: LinkProfile | None = None,
@@ -187,7 +187,10 @@ class EmulatedNetwork:
     ) -> tuple[Link, Link]:
         """Join nodes (hosts or routers) ``a`` and ``b``; ``profile`` (or the
         keyword impairments, ``qdisc=`` among them) applies in both directions
-        unless ``reverse`` gives b->a its own."""
+        unless ``reverse`` gives b->a its own.  Nodes are named by address (a
+        host object will do)."""
+        a = a.address if isinstance(a, EmulatedHost) else a
+        b = b.address if isinstance(b, EmulatedHost) else b
         for h in (a, b):
             if h not in self.topology.nodes:
                 raise ValueError(f"unknown host {h}; add_host() it first")

@@ -75,6 +75,11 @@ async def test_emulated_network_routers_keep_add_host_add_link_working(mock_cloc
     assert net.max_datagram(("10.0.0.1", 1), ("10.0.9.1", 1)) == 1200
     with pytest.raises(ValueError, match="unknown host"):
         net.add_link("10.0.0.1", "r9")
+    # The public API contract's spelling: host objects, router addresses, ecn=.
+    c = net.add_host("10.0.5.1")
+    r = net.add_router("10.0.1.1")
+    fwd, _ = net.add_link(c, r, rate=10e6, delay=0.01, qdisc="codel", ecn=True, loss=0.0)
+    assert fwd.qdisc is not None and fwd.qdisc.ecn and fwd.src == "10.0.5.1"
     lst = await b.open_listeners(80)
     start = trio.current_time()
     out = await a.open_stream("10.0.9.1", 80)

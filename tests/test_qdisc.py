@@ -14,11 +14,13 @@ RATE = 10e6
 SIZE = 1250  # 1 ms on the wire at 10 Mbit/s
 
 
-def drive(qdisc: str | None, flows, *, seconds=2.0, queue=200, ecn=NOT_ECT, **params):
+def drive(qdisc, flows, *, seconds=2.0, queue=200, ecn=NOT_ECT, ecn_marking=True, **params):
     """Constant-rate sources: ``flows`` is [(interval s, size bytes)].  Returns the
     link and the (arrival time, flow, ecn) of each delivered datagram."""
     sched = HeapScheduler()
-    profile = LinkProfile(rate=RATE, delay=0.01, queue=queue, qdisc=qdisc, qdisc_params=params)
+    profile = LinkProfile(
+        rate=RATE, delay=0.01, queue=queue, qdisc=qdisc, qdisc_params=params, ecn=ecn_marking
+    )
     link = Link("a", "b", profile, random.Random(1))
     got: list[tuple[float, int, int]] = []
     link.attach(sched, lambda lk, d, ctx: lk.delivered(d) and got.append((sched.now(), ctx, d.ecn)))
@@ -96,6 +98,11 @@ def test_codel_marks_ect_instead_of_dropping():
     qs = link.queue_stats
     assert qs.marked > 0 and qs.dropped["aqm"] == 0
     assert sum(1 for *_, e in got if e == CE) == qs.marked
+
+
+def test_an_aqm_without_ecn_drops_ect_packets_too():
+    link, _ = drive("codel", [(0.0008, SIZE)], seconds=3.0, ecn=ECT0, ecn_marking=False)
+    assert link.queue_stats.marked == 0 and link.queue_stats.dropped["aqm"] > 0
 
 
 def test_fq_codel_sparse_flow_skips_the_bulk_queue():

@@ -86,6 +86,8 @@ class LinkProfile:
     # Queue discipline (qdisc.QDISCS) and its parameters; None: closed-form drop-tail.
     qdisc: str | None = None
     qdisc_params: dict[str, Any] = field(default_factory=dict)
+    # An AQM marks ECN-capable datagrams CE instead of dropping them (RFC 3168 5).
+    ecn: bool = True
 
     def __post_init__(self) -> None:
         for name in ("loss", "reorder", "duplicate", "corrupt", "truncate"):
@@ -103,7 +105,7 @@ class LinkProfile:
         """A fresh instance of this profile's discipline (``queue``/``queue_bytes``
         are its limits)."""
         assert self.qdisc is not None
-        params: dict[str, Any] = {"rate": self.rate, "rng": rng}
+        params: dict[str, Any] = {"rate": self.rate, "rng": rng, "ecn": self.ecn}
         if self.queue is not None:
             params["limit"] = self.queue
         if self.queue_bytes is not None:
