@@ -34,6 +34,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .link import Delivery, Link, LinkProfile
@@ -186,19 +187,30 @@ class Topology:
 
     # ------------------------------------------------------------ forwarding
 
-    def send(self, src: Address, dst: Address, data: bytes, ecn: int = NOT_ECT) -> None:
-        """``src``'s node sends ``data`` to ``dst`` now."""
-        self._forward(src[0], src, dst, data, ecn, DEFAULT_TTL)
-
-    def _forward(
-        self, node: str, src: Address, dst: Address, data: bytes, ecn: int, ttl: int
+    def send(
+        self,
+        src: Address,
+        dst: Address,
+        data: bytes,
+        ecn: int = NOT_ECT,
+        *,
+        node: str | None = None,
+        ttl: int = DEFAULT_TTL,
     ) -> None:
+        """``node`` (by default ``src``'s) sends ``data`` from ``src`` to ``dst`` now."""
+        if node is None:
+            node = src[0]
         link = self._next.get((node, dst[0])) or self.next_link(node, dst[0])
         if link is None:
             self.stats["no_route"] += 1
             return
-        flow = (src, dst) if link.qdisc is not None else None
-        link.send(data, self.scheduler.now(), ecn=ecn, flow=flow, ctx=(src, dst, ttl))
+        now = self.scheduler.now()
+        if link.qdisc is None:  # the closed-form queue: the hot path, inlined
+            call_at, arrive, ctx = self.scheduler.call_at, self._arrive, (src, dst, ttl)
+            for when, d in link.plan(data, now, ecn):
+                call_at(when, partial(arrive, link, d, ctx))
+            return
+        link.send(data, now, ecn=ecn, flow=(src, dst), ctx=(src, dst, ttl))
 
     def _arrival(self, link: Link, d: Delivery, ctx: Any) -> None:
         if not link.delivered(d):
@@ -209,7 +221,7 @@ class Topology:
             if ttl <= 1:
                 self.stats["ttl_exceeded"] += 1  # RFC 791: discard at TTL zero
                 return
-            self._forward(node.name, src, dst, d.payload, d.ecn, ttl - 1)
+            self.send(src, dst, d.payload, d.ecn, node=node.name, ttl=ttl - 1)
             return
         if node.name != dst[0]:
             self.stats["not_for_us"] += 1  # a host does not forward (RFC 1122 3.3.4)
