@@ -2,15 +2,20 @@
 
 Theory of operation
 -------------------
-``EmulatedNetwork(seed)`` holds hosts (``add_host``) and directed links
-(``add_link`` makes both directions).  A host's transport sends a datagram
-with ``transmit(src, dst, data)``; the link's pure, seeded model
-(``transport/link.py``) decides its fate: lost, queued, corrupted,
-duplicated, delayed, reordered.  One delivery timeline per network (a trio
-system task, started on first use) sleeps until the earliest delivery and
-hands datagrams to the destination host, which queues them on the emulated
-socket bound to that port, or, when nothing is bound there, answers through
-the core's closed-port rule (RFC 9293 3.10.7.1), like a kernel.
+``EmulatedNetwork(seed)`` holds hosts (``add_host``), routers
+(``add_router``) and links between any two of them (``add_link`` makes both
+directions); routers forward by longest-prefix static routes
+(``add_route``) or, by default, shortest paths.  The pure model is
+``transport/topology.py`` (forwarding) over ``transport/link.py`` (each
+link direction's impairments, rate and queue discipline, ``qdisc.py``): a
+datagram may be lost, queued, dropped or CE-marked by an AQM, corrupted,
+duplicated, delayed, reordered.  It is driven through a ``Scheduler`` whose
+callbacks run on one delivery timeline per network (a trio system task,
+started on first use).  A datagram reaching its host is queued on the
+emulated socket bound to that port, with its ECN field, or, when nothing is
+bound there, answered through the core's closed-port rule (RFC 9293
+3.10.7.1), like a kernel.  ``dumbbell()`` and ``parking_lot()`` build the
+classic shared-bottleneck shapes.
 
 Time is ``trio.current_time()``: under ``trio.testing.MockClock(
 autojump_threshold=0)`` a 60-second transfer runs as fast as the CPU allows.
@@ -24,6 +29,8 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -34,7 +41,10 @@ from .core.segment import carries_data
 from .host import Host
 from .trace import Tracer
 from .transport.emulated import EmulatedTransport
-from .transport.link import PROFILE_FIELDS, Delivery, Link, LinkProfile
+from .transport.link import PROFILE_FIELDS, Link, LinkProfile
+from .transport.qdisc import NOT_ECT
+from .transport.scheduler import TimelineScheduler, run_callback
+from .transport.topology import Shape, Topology, build_dumbbell, build_parking_lot
 
 if TYPE_CHECKING:
     from .pcap import PcapWriter
@@ -106,10 +116,14 @@ class EmulatedHost(Host):
         self._transports.clear()
         self.stats["crashes"] += 1
 
-    def deliver(self, data: bytes, src: Address, dst_port: int) -> None:
+    def arrive(self, data: bytes, ecn: int, src: Address, dst: Address) -> None:
+        """What the network hands this host (``topology.Receive``)."""
+        self.deliver(data, src, dst[1], ecn)
+
+    def deliver(self, data: bytes, src: Address, dst_port: int, ecn: int = NOT_ECT) -> None:
         t = self._transports.get(dst_port)
         if t is not None:
-            t.deliver(data, src)
+            t.deliver(data, src, ecn)
             return
         # No socket on that port: the host's TCP answers like a kernel would
         # (RFC 9293 3.10.7.1, the core's rule).
@@ -123,9 +137,15 @@ class EmulatedNetwork:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.hosts: dict[str, EmulatedHost] = {}
-        self.links: dict[tuple[str, str], Link] = {}
-        self.stats: Counter[str] = Counter()
-        self._timeline = Timeline(self._deliver, name="emutcp-emulated-network")
+        self.routers: list[str] = []
+        self._timeline: Timeline[Callable[[], None]] = Timeline(
+            run_callback, name="emutcp-emulated-network"
+        )
+        # The pure model's Scheduler: trio's clock and this delivery timeline.
+        self.scheduler = TimelineScheduler(self._timeline.schedule, trio.current_time)
+        self.topology = Topology(self.scheduler, seed=seed, is_data=carries_data)
+        self.links: dict[tuple[str, str], Link] = self.topology.links
+        self.stats: Counter[str] = self.topology.stats
         self.trace_datagrams: list[tuple[float, str, str, int]] | None = None
 
     def add_host(
@@ -138,67 +158,105 @@ class EmulatedNetwork:
     ) -> EmulatedHost:
         if address in self.hosts:
             raise ValueError(f"host {address} already exists")
+        if address in self.topology.nodes:
+            raise ValueError(f"{address} is already a router")
         host = EmulatedHost(self, address, config=config, trace=trace, pcap=pcap)
+        self.topology.add_node(address, receive=host.arrive)
         self.hosts[address] = host
         return host
 
+    def add_router(self, name: str) -> str:
+        """A router: it forwards what reaches it by its routes (``add_route``, else
+        shortest paths).  Join it to hosts and other routers with ``add_link``."""
+        self.topology.add_node(name, router=True)
+        self.routers.append(name)
+        return name
+
+    def add_route(self, node: str, prefix: str, via: str) -> None:
+        """Static route at ``node``: datagrams for ``prefix`` ("10.0.2.0/24") go to
+        neighbour ``via``; the longest matching prefix wins."""
+        self.topology.add_route(node, prefix, via)
+
     def add_link(
         self,
-        a: str,
-        b: str,
+        a: str | EmulatedHost,
+        b: str | EmulatedHost,
         *,
         profile: LinkProfile | None = None,
         reverse: LinkProfile | None = None,
         **impairments: Any,
     ) -> tuple[Link, Link]:
-        """Join hosts ``a`` and ``b``; ``profile`` (or the keyword impairments)
-        applies in both directions unless ``reverse`` gives b->a its own."""
+        """Join nodes (hosts or routers) ``a`` and ``b``; ``profile`` (or the
+        keyword impairments, ``qdisc=`` among them) applies in both directions
+        unless ``reverse`` gives b->a its own.  Nodes are named by address (a
+        host object will do)."""
+        a = a.address if isinstance(a, EmulatedHost) else a
+        b = b.address if isinstance(b, EmulatedHost) else b
         for h in (a, b):
-            if h not in self.hosts:
+            if h not in self.topology.nodes:
                 raise ValueError(f"unknown host {h}; add_host() it first")
         unknown = set(impairments) - PROFILE_FIELDS
         if unknown:
             raise TypeError(f"unknown link impairments: {', '.join(sorted(unknown))}")
         forward = profile or LinkProfile(**impairments)
-        backward = reverse or forward
-        ab = Link(a, b, forward, random.Random(f"{self.seed}/{a}->{b}"), is_data=carries_data)
-        ba = Link(b, a, backward, random.Random(f"{self.seed}/{b}->{a}"), is_data=carries_data)
-        self.links[(a, b)] = ab
-        self.links[(b, a)] = ba
-        return ab, ba
+        return self.topology.add_link(a, b, forward, reverse or forward)
+
+    def dumbbell(
+        self,
+        access_delays: Sequence[float],
+        *,
+        bottleneck: LinkProfile,
+        reverse: LinkProfile | None = None,
+        config: Config | None = None,
+    ) -> Shape:
+        """Senders 10.0.1.i with one-way access delays ``access_delays[i]``, routers
+        r1 -> r2 joined by ``bottleneck``, receivers 10.0.2.i (topology.py)."""
+        shape = build_dumbbell(
+            self.topology,
+            lambda a: self.add_host(a, config),
+            bottleneck=bottleneck,
+            reverse=reverse,
+            access_delays=access_delays,
+        )
+        self.routers += shape.routers
+        return shape
+
+    def parking_lot(
+        self,
+        hops: int,
+        *,
+        bottleneck: LinkProfile,
+        reverse: LinkProfile | None = None,
+        config: Config | None = None,
+    ) -> Shape:
+        """A chain of ``hops`` bottlenecks with one long flow and a cross flow
+        per bottleneck (topology.py)."""
+        shape = build_parking_lot(
+            self.topology,
+            lambda a: self.add_host(a, config),
+            bottleneck=bottleneck,
+            reverse=reverse,
+            hops=hops,
+        )
+        self.routers += shape.routers
+        return shape
 
     def link(self, src: str, dst: str) -> Link:
         return self.links[(src, dst)]
 
     # ------------------------------------------------------------ delivery
 
-    def transmit(self, src: Address, dst: Address, data: bytes) -> None:
-        now = trio.current_time()
+    def transmit(self, src: Address, dst: Address, data: bytes, ecn: int = NOT_ECT) -> None:
         if self.trace_datagrams is not None:
             self.trace_datagrams.append(
-                (now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
+                (trio.current_time(), f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
             )
         if src[0] == dst[0]:
-            self._timeline.schedule(now, (Delivery(data), src, dst, None))  # loopback
+            host = self.hosts[src[0]]  # loopback
+            self._timeline.schedule(trio.current_time(), partial(host.arrive, data, ecn, src, dst))
             return
-        link = self.links.get((src[0], dst[0]))
-        if link is None:
-            self.stats["no_route"] += 1
-            return
-        for when, d in link.plan(data, now):
-            self._timeline.schedule(when, (d, src, dst, link))
+        self.topology.send(src, dst, data, ecn)
 
     def max_datagram(self, src: Address, dst: Address) -> int | None:
-        """The link's MTU (the emulated network has no IP or UDP headers)."""
-        link = self.links.get((src[0], dst[0]))
-        return link.profile.mtu if link is not None else None
-
-    def _deliver(self, item: tuple[Delivery, Address, Address, Link | None]) -> None:
-        d, src, dst, link = item
-        if link is not None and not link.delivered(d):
-            return
-        host = self.hosts.get(dst[0])
-        if host is None:
-            self.stats["no_host"] += 1
-            return
-        host.deliver(d.payload, src, dst[1])
+        """The path's MTU (the emulated network has no IP or UDP headers)."""
+        return self.topology.max_datagram(src[0], dst[0])

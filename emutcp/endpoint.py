@@ -51,7 +51,7 @@ from .core.events import Event
 from .core.mux import Mux
 from .core.segment import segment_overhead
 from .core.state import State
-from .transport.base import Address, DatagramTransport
+from .transport.base import Address, DatagramTransport, EcnTransport
 
 if TYPE_CHECKING:
     from .host import Host
@@ -77,12 +77,17 @@ class Endpoint:
         self.closed = False
         self.internal_errors = 0
         self._scope: trio.CancelScope | None = None
-        self._pending: deque[tuple[bytes, Address]] = deque()
+        self._pending: deque[tuple[bytes, Address] | tuple[bytes, Address, int]] = deque()
         self._closed_event = trio.Event()
         # Connection or listener -> its socket, held weakly so that a socket the
         # application dropped without close() can be collected (and reset).
         self._waiters: weakref.WeakValueDictionary[object, Wakeable] = weakref.WeakValueDictionary()
         self._token = trio.lowlevel.current_trio_token()
+        # RFC 3168 / RFC 9000 13.4: the ECN field rides beside each datagram when
+        # ECN is configured and the transport can carry it.
+        self._ecn = bool(
+            mux.config.ecn and isinstance(transport, EcnTransport) and transport.enable_ecn()
+        )
         transport.set_arrival_callback(self._service_now)
 
     @property
@@ -136,10 +141,14 @@ class Endpoint:
 
     def _service(self, now: float) -> None:
         mux = self.mux
-        for data, addr in self.transport.recv_batch(BATCH_LIMIT):
+        ecn = self._ecn
+        for item in self.transport.recv_batch(BATCH_LIMIT):
+            data, addr = item[0], item[1]
             try:
                 if data is None:
                     mux.receive_icmp_unreachable(addr, now)
+                elif ecn:  # an EcnTransport's arrivals are (data, addr, ecn)
+                    mux.receive_datagram(data, addr, now, item[2])  # type: ignore[misc]
                 else:
                     mux.receive_datagram(data, addr, now)
             except Exception:  # a core bug must not take the endpoint down
@@ -157,7 +166,8 @@ class Endpoint:
         if now is None:
             now = trio.current_time()
         try:
-            datagrams = self.mux.datagrams_to_send(now)
+            mux = self.mux
+            datagrams = mux.datagrams_to_send_ecn(now) if self._ecn else mux.datagrams_to_send(now)
         except Exception:
             self.internal_errors += 1
             log.exception("emutcp: error producing segments")

@@ -87,7 +87,7 @@ def tcp_ip_packet(seg: Segment, src: tuple[str, int], dst: tuple[str, int], iden
     tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
     total = 20 + len(tcp)
     ip = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, total, ident & 0xFFFF, 0x4000, 64, 6, 0, src_ip, dst_ip
+        "!BBHHHBBH4s4s", 0x45, seg.ecn & 3, total, ident & 0xFFFF, 0x4000, 64, 6, 0, src_ip, dst_ip
     )
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     return ip + tcp

@@ -46,6 +46,7 @@ class Config:
     recovery: str = "rack"
     frto: bool = True  # RFC 5682 F-RTO with the RFC 4015 response (Linux tcp_frto)
     dsack: bool = True  # RFC 2883 D-SACK reporting (Linux net.ipv4.tcp_dsack)
+    ecn: bool = False  # RFC 3168: negotiate ECN on the SYN, react to CE marks
     limited_transmit: bool = True  # RFC 3042
     dupthresh: int = 3  # RFC 5681 / RFC 6675 DupThresh
     keepalive: bool = False

@@ -38,7 +38,7 @@ from .frto import GO_BACK, NEW_DATA
 from .output import Output
 from .plpmtud import BASE_DATAGRAM, MtuSearch
 from .recovery import is_duplicate_ack
-from .segment import ACK, FIN, RST, SYN, Options, Segment, segment_overhead
+from .segment import ACK, CWR, ECE, FIN, RST, SYN, Options, Segment, segment_overhead
 from .seq import SEQ_MASK, seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
 from .state import SYNCHRONIZED, TRANSITIONS, State, check_user_call
 from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Timer, Tracer
@@ -174,9 +174,11 @@ class Connection(Output):
 
     # ------------------------------------------------------------ segment input
 
-    def receive_segment(self, seg: Segment, now: float) -> None:
-        """SEGMENT ARRIVES (RFC 9293 3.10.7)."""
+    def receive_segment(self, seg: Segment, now: float, ecn: int = 0) -> None:
+        """SEGMENT ARRIVES (RFC 9293 3.10.7); ``ecn``: its datagram's ECN field."""
         self.stats.segments_received += 1
+        if ecn or seg.flags & CWR:
+            self.ecn.arrived(seg.flags, ecn)  # RFC 3168 6.1.3
         self._clock = now
         self._trace_segment("in", seg, "", now)
         st = self.state
@@ -305,6 +307,7 @@ class Connection(Output):
         self.irs = seg.seq
         self.rcv_nxt = seq_add(seg.seq, 1)
         self._adopt_syn_options(seg.options)
+        self.ecn.peer_syn(f)  # RFC 3168 6.1.1
         self._update_send_window(seg.window, seg.seq, 0)  # RFC 7323 2.2: a SYN's is unscaled
         self._set_state(S.SYN_RCVD, "recv SYN: sent SYN+ACK", now)
 
@@ -338,6 +341,7 @@ class Connection(Output):
         self._adopt_syn_options(seg.options)
         self._update_send_window(seg.window, seg.seq, seg.ack)
         if acceptable_ack:
+            self.ecn.peer_syn_ack(f)  # RFC 3168 6.1.1
             self._ack_advance(seg.ack, now)
             self._set_state(S.ESTABLISHED, "recv SYN+ACK: sent ACK", now)
             self._request_ack("ACK of SYN")
@@ -611,6 +615,8 @@ class Connection(Output):
                 snd_nxt=self._send_offset(self.snd_nxt),
             )
         prior_una, prior_samples = self.snd_una, self.rtt.samples
+        if seg.flags & ECE and self.ecn.ok:
+            self._ecn_echo(ack, now)
         if seq_gt(ack, self.snd_una):
             self._ack_advance(ack, now, seg)
         elif self._mtu_probe is not None and self._mtu_probe_lost(seg, now):
@@ -733,6 +739,8 @@ class Connection(Output):
         )
         if retransmit is not None:
             self._retransmit_first(now, retransmit)
+        if self.ecn.ok:
+            self.cc.on_ecn_ack(acked, seg is not None and bool(seg.flags & ECE), now)
         self._sample_history(now)
         # RFC 6298 5.2 / 5.3: stop the timer when all is acked, else restart it.
         if self.snd_una == self.snd_max:
@@ -746,6 +754,16 @@ class Connection(Output):
                 self._start_timer(Timer.USER_TIMEOUT, now + self.config.user_timeout)
             else:
                 self._stop_timer(Timer.USER_TIMEOUT)
+
+    def _ecn_echo(self, ack: int, now: float) -> None:
+        """RFC 3168 6.1.2: an ACK with ECE: reduce the window as for a loss, at most
+        once per window, and say so with CWR on the next new data segment."""
+        if self.cc.handles_ece:
+            self.ecn.ece_received += 1  # the controller counts ECE itself (on_ecn_ack)
+            return
+        if self.ecn.should_reduce(ack, self.recovery.in_recovery):
+            self.cc.on_ecn_ce(self.flight_size, now)
+            self.ecn.reduced(self.snd_max)
 
     def _process_text_and_fin(self, seg: Segment, now: float) -> None:
         """RFC 9293 3.10.7.4 seventh (segment text) and eighth (FIN)."""

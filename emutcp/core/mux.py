@@ -53,6 +53,7 @@ import itertools
 import random
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from .config import Config
 from .connection import Connection
@@ -153,7 +154,7 @@ class Mux:
         self.stats: Counter[str] = Counter()
         # (connection or listener, the events it reported): whose waiters to wake.
         self.wakeups: list[tuple[Connection | Listener, frozenset[Event]]] = []
-        self._out: list[tuple[bytes, Address]] = []
+        self._out: list[tuple[bytes, Address, int]] = []
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
         self._heap: list[tuple[float, int, Connection]] = []
         self._tiebreak = itertools.count()
@@ -244,7 +245,8 @@ class Mux:
 
     # ----------------------------------------------------------- network side
 
-    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+    def receive_datagram(self, data: bytes, addr: Address, now: float, ecn: int = 0) -> None:
+        """One datagram from ``addr``; ``ecn`` is its ECN field (RFC 3168 5)."""
         if not looks_like_segment(data):
             self.stats["malformed"] += 1  # the cheap filter: most junk stops here
             return
@@ -262,7 +264,9 @@ class Mux:
             budget = self._unvalidated.get(conn)
             if budget is not None:
                 budget[0] += len(data)
-            conn.receive_segment(seg, now)
+            if ecn:  # the ECN field rides with the segment for traces and pcap
+                seg = replace(seg, ecn=ecn)
+            conn.receive_segment(seg, now, ecn)
             self.touch(conn)
             lst = self.listener
             if lst is not None and conn in lst.half_open and conn.state is not S.SYN_RCVD:
@@ -337,7 +341,7 @@ class Mux:
             Options(mss=self.config.mss, wscale=our_ws, sack_permitted=sack),
         )
         self.stats["syn_cookies_sent"] += 1
-        self._out.append((encode_segment(reply), addr))
+        self._out.append((encode_segment(reply), addr, 0))
 
     def _redeem_cookie(self, lst: Listener, seg: Segment, addr: Address, now: float) -> bool:
         """An ACK from a stranger may complete a SYN-cookie handshake."""
@@ -377,7 +381,7 @@ class Mux:
         reply = closed_port_reply(seg, self.local[1])
         if reply is not None:
             self.stats["rst_sent"] += 1
-            self._out.append((encode_segment(reply), addr))
+            self._out.append((encode_segment(reply), addr, 0))
 
     def path_mss_lowered(self, addr: Address, mss: int, now: float) -> None:
         """The path to ``addr`` now carries segments of at most ``mss`` bytes."""
@@ -414,6 +418,11 @@ class Mux:
     # ------------------------------------------------------------------ output
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        return [(data, addr) for data, addr, _ in self.datagrams_to_send_ecn(now)]
+
+    def datagrams_to_send_ecn(self, now: float) -> list[tuple[bytes, Address, int]]:
+        """As ``datagrams_to_send``, with each datagram's ECN field (ECT(0) on new
+        data of an ECN connection, RFC 3168 6.1.4)."""
         out, self._out = self._out, []
         while self._dirty:
             dirty = list(self._dirty)
@@ -429,7 +438,7 @@ class Mux:
                             self.stats["amplification_limited"] += 1
                             continue
                         budget[1] += len(data)
-                    out.append((data, conn.remote))
+                    out.append((data, conn.remote, seg.ecn))
                 self._after_output(conn, now)
         return out
 

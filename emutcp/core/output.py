@@ -21,9 +21,10 @@ a reason for the trace; a segment carrying ACK satisfies any pending ACK.
 
 from __future__ import annotations
 
+from .ecn import ECT0
 from .plpmtud import Probe
 from .rack import pto
-from .segment import ACK, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
+from .segment import ACK, ECE, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
 from .seq import seq_add, seq_diff, seq_gt, seq_lt
 from .state import SYNCHRONIZED, State
 from .tcb import MAX_WINDOW_FIELD, Tcb, Timer
@@ -75,7 +76,14 @@ class Output(Tcb):
         return min(self.rcv_wnd >> self.rcv_wscale, MAX_WINDOW_FIELD)
 
     def _emit(
-        self, flags: int, seq: int, payload: bytes, reason: str, *, with_ack: bool = True
+        self,
+        flags: int,
+        seq: int,
+        payload: bytes,
+        reason: str,
+        *,
+        with_ack: bool = True,
+        ect: bool = False,
     ) -> None:
         if (with_ack and self.state is not S.SYN_SENT) or flags & ACK:
             flags |= ACK
@@ -93,6 +101,7 @@ class Output(Tcb):
             send_ws = self.config.window_scaling and (not answering or self._peer_sent_wscale)
             send_sack = self.config.sack and (not answering or self.sack_ok)
             send_ts = self.config.timestamps and (not answering or self.ts_ok)
+            flags |= self.ecn.syn_flags(answering)  # RFC 3168 6.1.1
             options = Options(
                 mss=self.config.mss,
                 wscale=self.rcv_wscale if send_ws else None,
@@ -114,7 +123,14 @@ class Output(Tcb):
                 options = Options(sack_blocks=blocks, timestamps=ts)
         if flags & ACK:
             self._last_ack_sent = ack
-        seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload)
+        ecn = 0
+        if self.ecn.ok and not flags & (SYN | RST):
+            if flags & ACK and self.ecn.ece_pending:
+                flags |= ECE  # RFC 3168 6.1.3: echo until the sender's CWR
+            if ect:  # RFC 3168 6.1.4: new data only (not ACKs, retransmissions)
+                flags |= self.ecn.data_flags()
+                ecn = ECT0
+        seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn)
         if payload and self.rate is not None:  # a delivery record per transmission
             off = self._send_offset(seq)
             self.rate.on_send(off, off + len(payload), self._clock, self.flight_size)
@@ -274,7 +290,7 @@ class Output(Tcb):
                 self.stats.bytes_sent += n
                 if self._timed_seq is None:
                     self._timed_seq, self._timed_at = seq, now
-            self._emit(flags, seq, payload, reason)
+            self._emit(flags, seq, payload, reason, ect=not retransmission)
             recovery.on_transmit(off, off + n, now, retransmission)
             if self.pacer is not None:
                 self.pacer.sent(n, now, self.cc.pacing_rate(self.rtt.srtt))

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntFlag
 
 import msgpack
@@ -91,6 +91,9 @@ class Segment:
     window: int
     options: Options = NO_OPTIONS
     payload: bytes = b""
+    # The ECN field of the datagram carrying it (RFC 3168 5): beside the
+    # segment, not in its encoding; set by the sender for new data (ecn.py).
+    ecn: int = field(default=0, compare=False)
 
     @property
     def seg_len(self) -> int:

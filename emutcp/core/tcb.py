@@ -30,6 +30,7 @@ from enum import Enum
 from .algorithms import make_controller
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
+from .ecn import EcnState
 from .events import (
     ConnectionStats,
     Event,
@@ -123,6 +124,7 @@ class Tcb:
         self.rcv_wscale = wscale_for(config.recv_buffer) if config.window_scaling else 0
         self._peer_sent_wscale = False
 
+        self.ecn = EcnState(config.ecn)  # RFC 3168 (ecn.py)
         self.send_buf = SendBuffer(config.send_buffer)
         self.recv_buf = ReceiveBuffer(config.recv_buffer)
         self.sack_reporter = SackReporter(dsack=config.dsack)  # receiver's SACK/D-SACK

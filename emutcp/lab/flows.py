@@ -14,7 +14,7 @@ import math
 import trio
 
 from ..core.config import Config
-from ..emulated import EmulatedNetwork
+from ..emulated import EmulatedHost, EmulatedNetwork
 from ..host import Host
 from .units import bdp_queue
 
@@ -110,6 +110,65 @@ async def run_flows(
             stream.socket.close()
         if own:
             listeners[0].socket.close()
+    span = window[1] - window[0]
+    goodput = [(marks[window[1]][i] - marks[window[0]][i]) * 8 / span for i in range(flows)]
+    return {"goodput": goodput, "info": infos, "rtt_samples": rtt_samples, "history": history}
+
+
+async def run_flow_pairs(
+    pairs: list[tuple[EmulatedHost, EmulatedHost]],
+    *,
+    duration: float,
+    window: tuple[float, float] | None = None,
+    config: Config | None = None,
+    port: int = 80,
+) -> dict:
+    """One bulk flow per (sender, receiver) pair (a dumbbell's or parking lot's
+    hosts), for ``duration`` seconds; the same results as ``run_flows``."""
+    flows = len(pairs)
+    listeners = {}
+    for _, dst in pairs:
+        if dst not in listeners:
+            listeners[dst] = (await dst.open_listeners(port, backlog=flows))[0]
+    received = [0] * flows
+    marks: dict[float, list[int]] = {}
+    infos: list = [None] * flows
+    chunk = bytes(65536)
+    start = trio.current_time()
+    window = window or (0.0, duration)
+
+    async def sink(stream, i):
+        while data := await stream.receive_some(1 << 20):
+            received[i] += len(data)
+
+    async def source(stream):
+        while True:
+            await stream.send_all(chunk)
+
+    streams = []
+    try:
+        async with trio.open_nursery() as nursery:
+            senders = []
+            for i, (src, dst) in enumerate(pairs):
+                out = await src.open_stream(dst.address, port, config=config)
+                inn = await listeners[dst].accept()
+                streams += [out, inn]
+                senders.append(out)
+                nursery.start_soon(source, out)
+                nursery.start_soon(sink, inn, i)
+            for t in window:
+                await trio.sleep_until(start + t)
+                marks[t] = list(received)
+            await trio.sleep_until(start + duration)
+            infos = [s.socket.info() for s in senders]
+            rtt_samples = [x for s in senders for x in s.socket.rtt_samples()]
+            history = senders[0].socket.history()
+            nursery.cancel_scope.cancel()
+    finally:
+        for stream in streams:
+            stream.socket.close()
+        for listener in listeners.values():
+            listener.socket.close()
     span = window[1] - window[0]
     goodput = [(marks[window[1]][i] - marks[window[0]][i]) * 8 / span for i in range(flows)]
     return {"goodput": goodput, "info": infos, "rtt_samples": rtt_samples, "history": history}

@@ -30,6 +30,7 @@ async def _run(p: dict, seed: int) -> dict:
         forward=data,
         reverse=acks,
         seed=seed,
+        ecn=bool(p.get("ecn")),
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(relay.run)

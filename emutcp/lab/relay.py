@@ -4,8 +4,13 @@ Clients send to the relay's ``--listen`` port; for each client address the
 relay opens an upstream UDP socket to ``--to`` and forwards both ways, each
 direction through its own emulated ``Link`` (the same model as the emulated
 network: loss, Gilbert-Elliott bursts, delay, jitter, reordering,
-duplication, corruption, rate and drop-tail queue).  It knows nothing of
-TCP: it moves datagrams, so it works for any UDP protocol.
+duplication, corruption, rate and queue discipline: drop-tail or an AQM).
+It knows nothing of TCP: it moves datagrams, so it works for any UDP protocol.
+
+With ``ecn`` the relay carries the ECN field of what it forwards (read with
+``IP_RECVTOS``, written with ``IP_TOS``, as a router keeps the IP header),
+and an AQM marks ECN-capable datagrams CE by rewriting that field instead
+of dropping them (RFC 3168 5).  Without it, what leaves is Not-ECT.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import trio
 
 from ..core.events import SegmentRecord
 from ..core.segment import MalformedSegment, carries_data, decode_segment
-from ..transport.link import Link, LinkProfile
+from ..transport.link import Delivery, Link, LinkProfile
+from ..transport.scheduler import TimelineScheduler, run_callback
 from ..transport.timeline import Timeline
 from ..transport.udp import UdpTransport
 
@@ -44,8 +50,10 @@ class Relay:
         reverse: LinkProfile,
         seed: int = 0,
         observer=None,
+        ecn: bool = False,
     ) -> None:
         self.front = UdpTransport(listen)
+        self.ecn = ecn and self.front.enable_ecn()
         # observer(record, src, dst): emutcp segments seen at the relay's ingress
         # (a tracer: PcapWriter, JsonlTrace, ...); other datagrams are skipped.
         self.observer = observer
@@ -54,23 +62,29 @@ class Relay:
         self.reverse_profile = reverse
         self.rng = random.Random(seed)
         self.sessions: dict[Address, Session] = {}
-        self._timeline = Timeline(self._emit, name="emutcp-relay")
+        self._timeline = Timeline(run_callback, name="emutcp-relay")
+        self._scheduler = TimelineScheduler(self._timeline.schedule, trio.current_time)
         self._nursery: trio.Nursery | None = None
 
     @property
     def local(self) -> Address:
         return self.front.local
 
-    def _emit(self, item) -> None:
-        d, link, transport, addr = item
+    def _emit(self, link: Link, d: Delivery, ctx: tuple[UdpTransport, Address]) -> None:
+        transport, addr = ctx
         if link.delivered(d) and not transport.closed:
-            transport.send(d.payload, addr)
+            if self.ecn:
+                transport.send(d.payload, addr, d.ecn)
+            else:
+                transport.send(d.payload, addr)
 
     def _session(self, client: Address) -> Session:
         s = self.sessions.get(client)
         if s is None:
             upstream = UdpTransport(("0.0.0.0", 0))
             upstream.connect(self.target)
+            if self.ecn:
+                upstream.enable_ecn()
             s = Session(
                 client,
                 upstream,
@@ -89,6 +103,8 @@ class Relay:
                     is_data=carries_data,
                 ),
             )
+            s.forward.attach(self._scheduler, self._emit)
+            s.reverse.attach(self._scheduler, self._emit)
             self.sessions[client] = s
             assert self._nursery is not None, "sessions open only while run() runs"
             self._nursery.start_soon(self._pump_upstream, s)
@@ -98,12 +114,13 @@ class Relay:
         while not s.upstream.closed:
             await s.upstream.wait_readable()
             now = trio.current_time()
-            for data, _addr in s.upstream.recv_batch():
+            for item in s.upstream.recv_batch():
+                data = item[0]
                 if data is None:
                     continue  # ICMP from the target: nothing to relay
+                ecn = item[2] if self.ecn else 0  # type: ignore[misc]
                 self._observe(data, self.target, s.client, now, "relay: server -> client")
-                for when, d in s.reverse.plan(data, now):
-                    self._timeline.schedule(when, (d, s.reverse, self.front, s.client))
+                s.reverse.send(data, now, ecn=ecn, flow=s.client, ctx=(self.front, s.client))
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -113,13 +130,16 @@ class Relay:
                 while True:
                     await self.front.wait_readable()
                     now = trio.current_time()
-                    for data, client in self.front.recv_batch():
+                    for item in self.front.recv_batch():
+                        data, client = item[0], item[1]
                         if data is None:
                             continue
+                        ecn = item[2] if self.ecn else 0  # type: ignore[misc]
                         s = self._session(client)
                         self._observe(data, client, self.target, now, "relay: client -> server")
-                        for when, d in s.forward.plan(data, now):
-                            self._timeline.schedule(when, (d, s.forward, s.upstream, self.target))
+                        s.forward.send(
+                            data, now, ecn=ecn, flow=client, ctx=(s.upstream, self.target)
+                        )
             finally:
                 for s in self.sessions.values():
                     s.upstream.close()
@@ -158,6 +178,7 @@ class Relay:
                 "corrupted": st.corrupted,
                 "reordered": st.reordered,
                 "peak_queue": st.peak_queue,
+                "queue": ln.queue_stats.summary(),
             }
 
         return {

@@ -40,6 +40,7 @@ import statistics
 import tomllib
 
 from ..transport.link import validate_drops
+from .network import CHOICES, NETWORK_DEFAULTS, coerce_network
 from .trial import DEFAULTS, run_trial
 from .units import parse_duration, parse_rate
 
@@ -53,6 +54,9 @@ METRICS = (
     "rtt_mean_ms",
     "rtt_p99_ms",
     "fairness",
+    "ce_marks",
+    "queue_delay_ms",
+    "queue_delay_p99_ms",
 )
 
 
@@ -64,6 +68,8 @@ def coerce(key: str, value):
     default = DEFAULTS[key]
     if key == "drop":
         return validate_drops(value)  # a list of data-packet numbers from 1
+    if key in CHOICES or (key in NETWORK_DEFAULTS and default is None) or key == "rtts":
+        return coerce_network(key, value)
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)
@@ -89,7 +95,7 @@ def load_experiment(path: str) -> dict:
     for table in ("link", "tcp", "run"):
         for k, v in doc.get(table, {}).items():
             base[k] = coerce(k, v)
-    for k in ("duration", "flows", "warmup"):
+    for k in ("duration", "flows", "warmup", "topology", "rtts", "qdisc", "ecn"):
         if k in doc:
             base[k] = coerce(k, doc[k])
     sweep = {k: [coerce(k, v) for v in vs] for k, vs in doc.get("sweep", {}).items()}
@@ -215,6 +221,9 @@ def render_table(exp: dict, rows: list[dict]):
         "rtt_mean_ms": "RTT mean ms",
         "rtt_p99_ms": "RTT p99 ms",
         "fairness": "Jain",
+        "ce_marks": "CE marks",
+        "queue_delay_ms": "queue ms",
+        "queue_delay_p99_ms": "queue p99 ms",
     }
     present = [m for m in METRICS if any(m in r for r in rows)]
     for m in present:

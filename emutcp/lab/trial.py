@@ -12,10 +12,14 @@ time over loopback UDP through the relay.
 from __future__ import annotations
 
 from ..core.config import Config
-from ..emulated import EmulatedNetwork
-from ..transport.link import GilbertElliott, LinkProfile
-from .flows import A, B, jain, mathis, run_flows, run_transfers
-from .units import bdp_queue
+from .flows import jain, mathis, run_flow_pairs, run_flows, run_transfers
+from .network import (
+    NETWORK_DEFAULTS,
+    bottleneck_profiles,
+    build_network,
+    flow_count,
+    queue_metrics,
+)
 
 DEFAULTS: dict = {
     "rate": 10e6,  # bottleneck, bits/s
@@ -40,6 +44,7 @@ DEFAULTS: dict = {
     "bytes": 0,  # > 0: each flow sends this many bytes; completion time is measured
     "warmup": 2.0,  # seconds excluded from goodput (slow start)
     "drop": (),  # data packets to drop, numbered from 1 on the data path (link.drop)
+    **NETWORK_DEFAULTS,  # topology, rtts, qdisc and its parameters, ecn (network.py)
 }
 
 
@@ -52,6 +57,7 @@ def trial_config(p: dict) -> Config:
         recv_buffer=int(p["recv_buffer"]),
         sack=bool(p["sack"]),
         timestamps=bool(p["timestamps"]),
+        ecn=bool(p["ecn"]),
     )
 
 
@@ -68,25 +74,13 @@ def _pacing(value) -> bool | None:
 
 
 def link_profiles(p: dict):
-    """The data-direction and ACK-direction LinkProfiles for parameters ``p``."""
-    queue = bdp_queue(p["rate"], 2 * p["delay"], int(p["mss"]), bdps=p["queue_bdp"])
-    burst = GilbertElliott(p=p["burst_p"], r=p["burst_r"]) if p["burst_p"] else None
-    common = dict(delay=p["delay"], jitter=p["jitter"], rate=p["rate"], queue=queue)
-    data = LinkProfile(
-        loss=p["loss"],
-        burst=burst,
-        reorder=p["reorder"],
-        duplicate=p["duplicate"],
-        drop=tuple(p["drop"]),
-        **common,
-    )
-    acks = LinkProfile(loss=p["ack_loss"], **common)
-    return data, acks
+    """The data-direction and ACK-direction LinkProfiles for parameters ``p``
+    (of a path: its queue discipline included)."""
+    return bottleneck_profiles(p, delay=p["delay"])
 
 
 async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
     """One trial in virtual time: ``flows`` bulk flows A -> B for ``duration`` s."""
-    net = EmulatedNetwork(seed=seed)
     config = trial_config(p)
     segments: list[tuple[float, int]] = []
 
@@ -94,13 +88,14 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
         if series and getattr(record, "direction", None) == "out" and record.length:
             segments.append((record.time, record.seq))
 
-    a = net.add_host(A, config=config, trace=trace if series else None)
-    b = net.add_host(B, config=config)
-    data, acks = link_profiles(p)
-    net.add_link(A, B, profile=data, reverse=acks)
-    flows = int(p["flows"])
+    net, pairs, bottlenecks = build_network(p, seed, config, trace=trace if series else None)
+    a, b = pairs[0]
+    flows = flow_count(p)
     if p["bytes"]:
         r = await run_transfers(a, b, flows=flows, nbytes=int(p["bytes"]))
+    elif p["topology"] != "path":
+        window = (min(p["warmup"], p["duration"] / 2), p["duration"])
+        r = await run_flow_pairs(pairs, duration=p["duration"], window=window, config=config)
     else:
         r = await run_flows(
             net,
@@ -110,8 +105,10 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
             duration=p["duration"],
             window=(min(p["warmup"], p["duration"] / 2), p["duration"]),
         )
-    out = flow_metrics(r, p, flows)
-    out["link_drops"] = sum(net.link(A, B).stats.dropped.values())
+    out = flow_metrics(r, p, flows) | queue_metrics(net, bottlenecks)
+    if p["topology"] == "parking_lot":  # the long flow loads every bottleneck
+        g, hops = r["goodput"], int(p["hops"])
+        out["utilization"] = (hops * g[0] + sum(g[1:])) / (hops * p["rate"])
     return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
 
 

@@ -310,7 +310,8 @@ def cmd_experiment(args) -> int:
     if args.json:
         print(json.dumps({"summary": rows, "files": files}, default=str))
     else:
-        console = Console()
+        # Piped output gets room for every column (rich assumes 80 off a terminal).
+        console = Console(width=None if sys.stdout.isatty() else 160)
         console.print(render_table(exp, rows))
         for f in files:
             console.print(f"wrote {f}")
@@ -360,6 +361,7 @@ def cmd_relay(args) -> int:
         duplicate=args.duplicate,
         reorder=args.reorder,
         corrupt=args.corrupt,
+        qdisc=args.qdisc,
     )
     sinks = _Sinks(args, directions=("out",))
     try:
@@ -373,6 +375,7 @@ def cmd_relay(args) -> int:
                 duration=args.duration,
                 as_json=args.json,
                 observer=sinks.tracer,
+                ecn=args.ecn,
             )
         )
     finally:
@@ -496,7 +499,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=duration, default=0.0, help="one-way delay, e.g. 40ms")
     p.add_argument("--jitter", type=duration, default=0.0, help="delay jitter, e.g. 5ms")
     p.add_argument("--rate", type=rate, help="bottleneck rate, e.g. 10mbit")
-    p.add_argument("--queue", type=positive_int, help="drop-tail queue length in packets")
+    p.add_argument("--queue", type=positive_int, help="queue length in packets")
+    p.add_argument(
+        "--qdisc",
+        choices=("fifo", "red", "codel", "fq_codel", "pie"),
+        help="queue discipline at the bottleneck (default: closed-form drop-tail)",
+    )
+    p.add_argument(
+        "--ecn", action="store_true", help="carry the ECN field; the qdisc marks CE, not drops"
+    )
     p.add_argument("--duplicate", type=probability, default=0.0)
     p.add_argument("--reorder", type=probability, default=0.0)
     p.add_argument("--corrupt", type=probability, default=0.0)

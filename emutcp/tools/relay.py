@@ -21,6 +21,7 @@ async def relay_main(
     duration: float | None,
     as_json: bool,
     observer=None,
+    ecn: bool = False,
 ) -> None:
     relay = Relay(
         listen=listen,
@@ -29,6 +30,7 @@ async def relay_main(
         reverse=reverse,
         seed=seed,
         observer=observer,
+        ecn=ecn,
     )
     print(
         f"emutcp relay: {relay.local[0]}:{relay.local[1]} -> {target[0]}:{target[1]}",

@@ -31,6 +31,13 @@ instead of being probed with ``getattr``:
 * ``max_datagram(addr)``: the path's limit (MTU less headers), or ``None``;
   ``take_too_big()`` lists the peers a send was refused to for its size
   (an empty list from a transport without such limits).
+
+ECN (RFC 3168) is an optional extension, ``EcnTransport``: the ECN field
+travels beside the datagram, as QUIC carries it (RFC 9000 13.4).  After
+``enable_ecn()`` returns True, ``send(data, addr, ecn)`` sets the field of
+the outgoing datagram and ``recv_batch`` yields ``(data, addr, ecn)``
+triples.  A transport without it (or answering False) carries none, and
+everything above works as before, without ECN.
 """
 
 from __future__ import annotations
@@ -97,6 +104,23 @@ class DatagramTransport(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# (data, source, ECN field): what an ECN-enabled transport's recv_batch yields.
+EcnArrival = tuple[bytes | None, Address, int]
+# The ECN field's values (RFC 3168 5).
+NOT_ECT, ECT1, ECT0, CE = 0, 1, 2, 3
+
+
+@runtime_checkable
+class EcnTransport(DatagramTransport, Protocol):
+    """A transport that can carry the ECN field (see the module docstring)."""
+
+    def enable_ecn(self) -> bool:
+        """Carry the ECN field from now on; False if this transport cannot."""
+        ...
+
+    def send(self, data: bytes, addr: Address, ecn: int = NOT_ECT) -> bool: ...
 
 
 # What a transport's optional junk filter looks like: it sees each datagram's

@@ -16,7 +16,8 @@ import trio
 
 from .base import Address, Arrival
 
-Transmit = Callable[[Address, Address, bytes], None]
+# transmit(src, dst, data, ecn): ecn is the datagram's ECN field (RFC 3168 5).
+Transmit = Callable[[Address, Address, bytes, int], None]
 
 
 class EmulatedTransport:
@@ -34,13 +35,15 @@ class EmulatedTransport:
         self._transmit = transmit
         self._on_close = on_close
         self._path_limit = path_limit
-        self._inbox: deque[Arrival] = deque()
+        # (data, src), or (data, src, ecn) once enable_ecn() was called.
+        self._inbox: deque[tuple[bytes, Address] | tuple[bytes, Address, int]] = deque()
+        self._ecn = False
         self._lot = trio.lowlevel.ParkingLot()
         self._on_arrival: Callable[[], None] | None = None
 
-    def deliver(self, data: bytes, src: Address) -> None:
-        """The network hands over one datagram from ``src``."""
-        self._inbox.append((data, src))
+    def deliver(self, data: bytes, src: Address, ecn: int = 0) -> None:
+        """The network hands over one datagram from ``src`` with its ECN field."""
+        self._inbox.append((data, src, ecn) if self._ecn else (data, src))
         if self._on_arrival is not None:
             self._on_arrival()  # the endpoint processes it now, in the network's task
         else:
@@ -68,13 +71,19 @@ class EmulatedTransport:
     async def wait_writable(self) -> None:  # pragma: no cover - send never blocks
         await trio.lowlevel.checkpoint()
 
+    def enable_ecn(self) -> bool:
+        """Carry the ECN field: ``send(..., ecn)`` sets it and ``recv_batch`` yields
+        ``(data, addr, ecn)`` from now on (the network always carries it)."""
+        self._ecn = True
+        return True
+
     def recv_batch(self, limit: int = 256) -> list[Arrival]:
         inbox = self._inbox
         n = min(limit, len(inbox))
-        return [inbox.popleft() for _ in range(n)]
+        return [inbox.popleft() for _ in range(n)]  # type: ignore[misc]  # or EcnArrival
 
-    def send(self, data: bytes, addr: Address) -> bool:
-        self._transmit(self.local, addr, data)
+    def send(self, data: bytes, addr: Address, ecn: int = 0) -> bool:
+        self._transmit(self.local, addr, data, ecn)
         return True
 
     def close(self) -> None:

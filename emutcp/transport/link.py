@@ -27,15 +27,28 @@ kept monotonic per link), because a real queue does not reorder either; set
 ``jitter_reorders=True`` for netem's behaviour.  Reordering proper is
 ``reorder``: such a datagram is held until ``reorder_gap`` later datagrams of
 the same link have left (or ``delay + 50 ms`` passed), then delivered.
+
+Queue disciplines: without ``qdisc`` the queue is drop-tail and computed in
+closed form as each datagram is planned (the fast path, and all that
+``plan`` needs).  With ``qdisc`` (``"fifo"``, ``"red"``, ``"codel"``,
+``"fq_codel"``, ``"pie"``: ``qdisc.py``) the link is event-driven: ``send``
+enqueues, and the wire pulls the next packet from the discipline whenever it
+is free, through the ``Scheduler`` handed to ``attach``.  Either way the
+ECN field of a datagram rides beside it in its ``Delivery`` (an AQM may set
+it to CE), and ``queue_stats`` holds the queue's statistics.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
+
+from .qdisc import NOT_ECT, Packet, Qdisc, QueueStats, make_qdisc
+from .scheduler import Scheduler
 
 
 def validate_drops(drops: Iterable[object]) -> tuple[int, ...]:
@@ -89,6 +102,11 @@ class LinkProfile:
     # Scripted drops of data-carrying datagrams, numbered from 1 in the order they
     # enter the link (retransmissions included); the Link's ``is_data`` tells them.
     drop: tuple[int, ...] = ()
+    # Queue discipline (qdisc.QDISCS) and its parameters; None: closed-form drop-tail.
+    qdisc: str | None = None
+    qdisc_params: dict[str, Any] = field(default_factory=dict)
+    # An AQM marks ECN-capable datagrams CE instead of dropping them (RFC 3168 5).
+    ecn: bool = True
 
     def __post_init__(self) -> None:
         for name in ("loss", "reorder", "duplicate", "corrupt", "truncate"):
@@ -100,6 +118,19 @@ class LinkProfile:
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be > 0 bits/s")
         object.__setattr__(self, "drop", validate_drops(self.drop))
+        if self.qdisc is not None:
+            self.make_qdisc(random.Random(0))  # unknown names and bad parameters fail now
+
+    def make_qdisc(self, rng: random.Random) -> Qdisc:
+        """A fresh instance of this profile's discipline (``queue``/``queue_bytes``
+        are its limits)."""
+        assert self.qdisc is not None
+        params: dict[str, Any] = {"rate": self.rate, "rng": rng, "ecn": self.ecn}
+        if self.queue is not None:
+            params["limit"] = self.queue
+        if self.queue_bytes is not None:
+            params["limit_bytes"] = self.queue_bytes
+        return make_qdisc(self.qdisc, **(params | self.qdisc_params))
 
 
 PROFILE_FIELDS = frozenset(f.name for f in fields(LinkProfile))
@@ -143,6 +174,23 @@ class Link:
         self._bad_state = False
         # Held for reordering: [datagrams still to pass it, its Delivery, its time].
         self._held: list[list[Any]] = []
+        self.qdisc = (
+            profile.make_qdisc(random.Random(rng.getrandbits(64))) if profile.qdisc else None
+        )
+        self._queue_stats = QueueStats()  # the closed-form queue's (no qdisc)
+        self._scheduler: Scheduler | None = None
+        self._on_delivery: Callable[[Link, Delivery, Any], None] | None = None
+        self._wire_busy = False
+
+    @property
+    def queue_stats(self) -> QueueStats:
+        return self.qdisc.stats if self.qdisc is not None else self._queue_stats
+
+    @property
+    def drops(self) -> int:
+        """Datagrams this link lost, for any reason (impairments and queue)."""
+        lost = sum(self.stats.dropped.values())
+        return lost + self.qdisc.stats.drops if self.qdisc is not None else lost
 
     def _lost(self) -> bool:
         p = self.profile
@@ -163,14 +211,15 @@ class Link:
             buf[bit // 8] ^= 1 << (bit % 8)
         return bytes(buf)
 
-    def fate(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
-        """Decide what becomes of ``data`` sent at ``now``: [(delivery time, bytes)]."""
+    def _dropped_before_queue(self, data: bytes, now: float) -> bool:
+        """Count ``data`` as sent; True if a script, an outage, the MTU or random
+        loss drops it before it reaches the queue."""
         p = self.profile
         st = self.stats
         st.sent += 1
         if st.sent - 1 in p.drop_nth:
             st.dropped["scripted"] += 1
-            return []
+            return True
         if p.drop:
             if self.is_data is None:
                 raise ValueError("LinkProfile.drop needs a Link given is_data")
@@ -178,32 +227,53 @@ class Link:
                 st.data_packets += 1
                 if st.data_packets in p.drop:
                     st.dropped["scripted"] += 1
-                    return []
+                    return True
         for start, end in p.outages:
             if start <= now < end:
                 st.dropped["outage"] += 1
-                return []
+                return True
         if p.mtu is not None and len(data) > p.mtu:
             st.dropped["mtu"] += 1
-            return []
+            return True
         if self._lost():
             st.dropped["loss"] += 1
+            return True
+        return False
+
+    def fate(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
+        """Decide what becomes of ``data`` sent at ``now``: [(delivery time, bytes)]."""
+        p = self.profile
+        st = self.stats
+        if self._dropped_before_queue(data, now):
             return []
         departure = now
         if p.rate is not None:
             q = self._queue
             while q and q[0][0] <= now:
                 self._queued_bytes -= q.popleft()[1]
+            qs = self._queue_stats
             if (p.queue is not None and len(q) >= p.queue) or (
                 p.queue_bytes is not None and self._queued_bytes + len(data) > p.queue_bytes
             ):
                 st.dropped["queue"] += 1
+                qs.dropped["overflow"] += 1
                 return []
-            departure = max(now, self._busy_until) + len(data) * 8 / p.rate
+            start = max(now, self._busy_until)
+            departure = start + len(data) * 8 / p.rate
             self._busy_until = departure
             q.append((departure, len(data)))
             self._queued_bytes += len(data)
-            st.peak_queue = max(st.peak_queue, len(q))
+            qs.enqueued += 1
+            qs.sojourn.append(start - now)
+            if len(q) > st.peak_queue:
+                st.peak_queue = qs.peak_packets = len(q)
+        return self._after_queue(data, departure)
+
+    def _after_queue(self, data: bytes, departure: float) -> list[tuple[float, bytes]]:
+        """What happens on the wire after the queue: duplication, corruption,
+        truncation, delay and jitter: [(delivery time, bytes)]."""
+        p = self.profile
+        st = self.stats
         copies = 2 if p.duplicate and self.rng.random() < p.duplicate else 1
         if copies == 2:
             st.duplicated += 1
@@ -233,12 +303,17 @@ class Link:
             return True
         return False
 
-    def plan(self, data: bytes, now: float) -> list[tuple[float, Delivery]]:
+    def plan(self, data: bytes, now: float, ecn: int = NOT_ECT) -> list[tuple[float, Delivery]]:
         """Everything to deliver because ``data`` was sent at ``now``: its copies
         (held back if chosen for reordering) and held datagrams now released."""
         fates = self.fate(data, now)
         if not fates:
             return []
+        return self._release(fates, now, ecn)
+
+    def _release(
+        self, fates: list[tuple[float, bytes]], now: float, ecn: int
+    ) -> list[tuple[float, Delivery]]:
         out: list[tuple[float, Delivery]] = []
         still = []
         for entry in self._held:  # one more datagram has passed each held one
@@ -251,7 +326,7 @@ class Link:
                 still.append(entry)
         self._held = still
         for when, payload in fates:
-            d = Delivery(payload)
+            d = Delivery(payload, ecn)
             if self._take_reorder():
                 self._held.append([self.profile.reorder_gap, d, when])
                 out.append((when + self.profile.delay + 0.05, d))  # fallback release
@@ -269,10 +344,62 @@ class Link:
         self.stats.bytes_delivered += len(d.payload)
         return True
 
+    # ------------------------------------------------- event-driven operation
+
+    def attach(
+        self, scheduler: Scheduler, on_delivery: Callable[[Link, Delivery, Any], None]
+    ) -> None:
+        """Drive this link with ``scheduler``; each arrival at the far end calls
+        ``on_delivery(link, delivery, ctx)`` with the ``ctx`` given to ``send``."""
+        self._scheduler = scheduler
+        self._on_delivery = on_delivery
+
+    def send(
+        self, data: bytes, now: float, *, ecn: int = NOT_ECT, flow: Hashable = None, ctx: Any = None
+    ) -> None:
+        """Put ``data`` on this link at ``now`` (``flow`` keys a flow-queueing
+        discipline); deliveries follow through the attached scheduler."""
+        sched, deliver = self._scheduler, self._on_delivery
+        assert sched is not None and deliver is not None, "attach() the link first"
+        qd = self.qdisc
+        if qd is None:
+            for when, d in self.plan(data, now, ecn):
+                sched.call_at(when, partial(deliver, self, d, ctx))
+            return
+        st = self.stats
+        if self._dropped_before_queue(data, now):
+            return
+        if qd.enqueue(Packet(len(data), ecn=ecn, flow=flow, ctx=(data, ctx)), now):
+            st.peak_queue = max(st.peak_queue, len(qd))
+            if not self._wire_busy:
+                self._next_on_wire(now)
+
+    def _next_on_wire(self, now: float) -> None:
+        """The wire is free at ``now``: serialize the discipline's next packet."""
+        assert self.qdisc is not None and self._scheduler is not None
+        pkt = self.qdisc.dequeue(now)
+        if pkt is None:
+            self._wire_busy = False
+            return
+        self._wire_busy = True
+        rate = self.profile.rate
+        done = now + pkt.size * 8 / rate if rate else now
+        self._scheduler.call_at(done, partial(self._off_wire, pkt, done))
+
+    def _off_wire(self, pkt: Packet, now: float) -> None:
+        data, ctx = pkt.ctx
+        deliver = self._on_delivery
+        assert deliver is not None and self._scheduler is not None
+        fates = self._after_queue(data, now)
+        for when, d in self._release(fates, now, pkt.ecn):
+            self._scheduler.call_at(when, partial(deliver, self, d, ctx))
+        self._next_on_wire(now)
+
 
 class Delivery:
-    __slots__ = ("done", "payload")
+    __slots__ = ("done", "ecn", "payload")
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, ecn: int = NOT_ECT) -> None:
         self.payload = payload
+        self.ecn = ecn
         self.done = False

@@ -12,6 +12,13 @@ ICMP port unreachable reaches a *connected* UDP socket as ``ECONNREFUSED`` on
 the next receive; a client connection connects its UDP socket to the peer so
 "nothing listens there" becomes ``ConnectionRefusedError`` at once, as with
 kernel TCP, instead of minutes of SYN retries.
+
+ECN (RFC 3168, the way QUIC carries it, RFC 9000 13.4): after
+``enable_ecn()`` the ECN field of each datagram sent is set through
+``IP_TOS``/``IPV6_TCLASS`` (changed only when it differs from the last one,
+so a bulk sender pays one system call per change, not per datagram), and
+arrivals are read with ``recvmsg`` and ``IP_RECVTOS``/``IPV6_RECVTCLASS`` so
+their ECN field, possibly CE from a router on the path, reaches the core.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import Callable
 
 import trio
 
-from .base import AcceptFilter, Address, Arrival
+from .base import AcceptFilter, Address, Arrival, EcnArrival
 
 _MAX_DATAGRAM = 65_535
 
@@ -39,6 +46,20 @@ _PMTU_OPTIONS: dict[
     stdsocket.AF_INET6: (stdsocket.IPPROTO_IPV6, 23, 2, 24, 40),
 }
 _UDP_HEADER = 8
+# ECN: the TOS / traffic class options (family: level, set, ask for it on receive).
+_TOS_OPTIONS: dict[int, tuple[int, int, int]] = {
+    stdsocket.AF_INET: (
+        stdsocket.IPPROTO_IP,
+        getattr(stdsocket, "IP_TOS", 1),
+        getattr(stdsocket, "IP_RECVTOS", 13),
+    ),
+    stdsocket.AF_INET6: (
+        stdsocket.IPPROTO_IPV6,
+        getattr(stdsocket, "IPV6_TCLASS", 67),
+        getattr(stdsocket, "IPV6_RECVTCLASS", 66),
+    ),
+}
+_CMSG_SPACE = stdsocket.CMSG_SPACE(4) if hasattr(stdsocket, "CMSG_SPACE") else 0
 
 
 def family_of(host: str) -> int:
@@ -81,6 +102,21 @@ class UdpTransport:
         self._accept = accept
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
+        self._ecn = False
+        self._tos = 0  # the ECN field outgoing datagrams carry now
+
+    def enable_ecn(self) -> bool:
+        """Carry the ECN field (see the module docstring); False where the system
+        cannot (no ``recvmsg`` or the options are refused)."""
+        if not _CMSG_SPACE:
+            return False
+        level, _, recv_option = _TOS_OPTIONS[self._family]
+        try:
+            self._sock.setsockopt(level, recv_option, 1)
+        except OSError:
+            return False
+        self._ecn = True
+        return True
 
     def connect(self, addr: Address) -> bool:
         """Restrict the socket to one peer so ICMP errors are reported to us."""
@@ -123,6 +159,8 @@ class UdpTransport:
         """Datagrams waiting, without blocking.  Reads into one reusable buffer and
         drops junk (the accept filter) before copying it out: under a flood of
         garbage, keeping up with the socket is what protects real data."""
+        if self._ecn:
+            return self._recv_batch_ecn(limit)  # type: ignore[return-value]  # EcnArrival
         out: list[Arrival] = []
         if self._refusals and self.peer is not None:
             out.extend((None, self.peer) for _ in range(self._refusals))
@@ -149,7 +187,46 @@ class UdpTransport:
             out.append((bytes(data), addr[:2]))
         return out
 
-    def send(self, data: bytes, addr: Address) -> bool:
+    def _recv_batch_ecn(self, limit: int) -> list[EcnArrival]:
+        """``recv_batch`` with each datagram's ECN field, from its TOS byte."""
+        out: list[EcnArrival] = []
+        if self._refusals and self.peer is not None:
+            out.extend((None, self.peer, 0) for _ in range(self._refusals))
+        self._refusals = 0
+        recvmsg_into = self._sock.recvmsg_into
+        buf, view, accept = self._buf, self._view, self._accept
+        bufs = [buf]
+        for _ in range(limit):
+            try:
+                n, ancdata, _flags, addr = recvmsg_into(bufs, _CMSG_SPACE)
+            except BlockingIOError:
+                break
+            except ConnectionRefusedError:
+                if self.peer is not None:
+                    out.append((None, self.peer, 0))
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EMSGSIZE):
+                    continue
+                raise
+            data = view[:n]
+            if accept is not None and not accept(data):
+                self.junk += 1
+                continue
+            ecn = 0
+            for _level, _type, value in ancdata:
+                if value:  # IP_TOS: one byte; IPV6_TCLASS: an int (low byte first)
+                    ecn = value[0] & 3
+            out.append((bytes(data), addr[:2], ecn))
+        return out
+
+    def send(self, data: bytes, addr: Address, ecn: int = 0) -> bool:
+        if ecn != self._tos and self._ecn:
+            # RFC 3168 5: the ECN field is the low two bits of TOS / traffic class.
+            level, option, _ = _TOS_OPTIONS[self._family]
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(level, option, ecn)
+                self._tos = ecn
         try:
             if self.peer is not None:
                 self._sock.send(data)

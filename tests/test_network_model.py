@@ -1,0 +1,236 @@
+"""The network model's checks (issue 14), in virtual time, seeded: routers and
+shared bottlenecks, AQMs against a bloated FIFO, ECN instead of drops."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import emutcp
+from emutcp.lab.flows import run_flows
+from emutcp.lab.trial import run_trial
+from emutcp.transport.link import LinkProfile
+from emutcp.transport.scheduler import HeapScheduler
+from emutcp.transport.topology import Topology
+
+BLOAT = {"congestion": "cubic", "queue_bdp": 8, "duration": 8.0, "warmup": 3.0}
+
+
+# ------------------------------------------------------------------ topology
+
+
+def _topology():
+    got = []
+    topo = Topology(HeapScheduler(), seed=1)
+    for name in ("10.0.1.1", "10.0.2.1", "10.0.3.1"):
+        topo.add_node(name, receive=lambda d, e, s, t, name=name: got.append((name, d)))
+    for r in ("r1", "r2", "r3"):
+        topo.add_node(r, router=True)
+    plain = LinkProfile(delay=0.001)
+    topo.add_link("10.0.1.1", "r1", plain)
+    topo.add_link("r1", "r2", plain)
+    topo.add_link("r1", "r3", plain)
+    topo.add_link("r2", "10.0.2.1", plain)
+    topo.add_link("r3", "10.0.2.1", plain)
+    topo.add_link("r3", "10.0.3.1", plain)
+    return topo, got
+
+
+def test_shortest_path_and_longest_prefix_routes():
+    topo, got = _topology()
+    # Shortest path, ties broken by name: r1 -> r2 -> 10.0.2.1.
+    assert [link.dst for link in topo.path("10.0.1.1", "10.0.2.1")] == ["r1", "r2", "10.0.2.1"]
+    # A /16 static route via r3, then a longer /24 via r2 for part of it.
+    topo.add_route("r1", "10.0.0.0/16", "r3")
+    assert [link.dst for link in topo.path("10.0.1.1", "10.0.2.1")] == ["r1", "r3", "10.0.2.1"]
+    topo.add_route("r1", "10.0.2.0/24", "r2")
+    assert [link.dst for link in topo.path("10.0.1.1", "10.0.2.1")] == ["r1", "r2", "10.0.2.1"]
+    assert [link.dst for link in topo.path("10.0.1.1", "10.0.3.1")] == ["r1", "r3", "10.0.3.1"]
+    topo.send(("10.0.1.1", 1), ("10.0.3.1", 2), b"x")
+    topo.scheduler.run()
+    assert got == [("10.0.3.1", b"x")]
+    with pytest.raises(ValueError, match="not a neighbour"):
+        topo.add_route("r1", "10.9.0.0/16", "10.0.3.1")
+    with pytest.raises(ValueError, match="not an address prefix"):
+        topo.add_route("r1", "bogus", "r2")
+
+
+def test_routing_loop_dies_by_ttl_and_hosts_do_not_forward():
+    topo, got = _topology()
+    topo.add_route("r2", "10.0.3.0/24", "r1")
+    topo.add_route("r1", "10.0.3.0/24", "r2")
+    topo.send(("10.0.1.1", 1), ("10.0.3.1", 2), b"x")
+    topo.scheduler.run()
+    assert got == [] and topo.stats["ttl_exceeded"] == 1
+    topo.send(("10.0.1.1", 1), ("10.0.9.9", 2), b"x")  # nowhere to go
+    assert topo.stats["no_route"] == 1
+
+
+async def test_emulated_network_routers_keep_add_host_add_link_working(mock_clock):
+    net = emutcp.EmulatedNetwork(seed=3)
+    a, b = net.add_host("10.0.0.1"), net.add_host("10.0.9.1")
+    net.add_router("r1")
+    net.add_link("10.0.0.1", "r1", delay=0.01, mtu=1500)
+    net.add_link("r1", "10.0.9.1", delay=0.02, mtu=1200)
+    assert net.max_datagram(("10.0.0.1", 1), ("10.0.9.1", 1)) == 1200
+    with pytest.raises(ValueError, match="unknown host"):
+        net.add_link("10.0.0.1", "r9")
+    # The public API contract's spelling: host objects, router addresses, ecn=.
+    c = net.add_host("10.0.5.1")
+    r = net.add_router("10.0.1.1")
+    fwd, _ = net.add_link(c, r, rate=10e6, delay=0.01, qdisc="codel", ecn=True, loss=0.0)
+    assert fwd.qdisc is not None and fwd.qdisc.ecn and fwd.src == "10.0.5.1"
+    lst = await b.open_listeners(80)
+    start = trio.current_time()
+    out = await a.open_stream("10.0.9.1", 80)
+    inn = await lst[0].accept()
+    assert trio.current_time() - start == pytest.approx(0.09)  # 1.5 RTT via r1
+    await out.send_all(b"hello" * 1000)
+    got = b""
+    while len(got) < 5000:
+        got += await inn.receive_some(65536)
+    assert got == b"hello" * 1000
+
+
+# ----------------------------------------------------------- model checks
+
+
+@pytest.mark.slow
+def test_dumbbell_short_rtt_flow_wins():
+    """NewReno, RTTs 20 and 100 ms through one 10 Mbit/s FIFO of one BDP: the
+    short-RTT flow gets >= 1.3x the long one's goodput (ns-3: 1.52), the link
+    stays >= 90 % busy."""
+    r = run_trial({"topology": "dumbbell", "rtts": [0.02, 0.1], "duration": 12.0, "warmup": 3.0}, 1)
+    short, long_ = r["flow_goodput_Mbps"]
+    assert short >= 1.3 * long_
+    assert r["utilization"] >= 0.9
+
+
+def test_codel_cures_bufferbloat():
+    """One CUBIC flow, 10 Mbit/s, 50 ms, 8 BDP of buffer: FIFO's mean RTT goes
+    above 150 ms; CoDel keeps it <= 80 ms at >= 85 % utilization."""
+    fifo = run_trial(BLOAT, 1)
+    codel = run_trial({**BLOAT, "qdisc": "codel"}, 1)
+    assert fifo["rtt_mean_ms"] > 150 and fifo["queue_delay_ms"] > 100
+    assert codel["rtt_mean_ms"] <= 80 and codel["utilization"] >= 0.85
+    assert codel["queue_delay_ms"] < 10 < fifo["queue_delay_p99_ms"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("qdisc", ["red", "pie", "fq_codel"])
+def test_other_aqms_beat_fifo_delay(qdisc):
+    r = run_trial({**BLOAT, "qdisc": qdisc}, 1)
+    assert r["rtt_mean_ms"] < 150 and r["utilization"] >= 0.8
+
+
+def test_codel_with_ecn_marks_instead_of_dropping():
+    r = run_trial({**BLOAT, "qdisc": "codel", "ecn": True}, 1)
+    assert r["link_drops"] == 0 and r["retransmits"] == 0
+    assert r["ce_marks"] > 0 and r["utilization"] >= 0.85
+
+
+def test_same_seed_same_bytes_with_routers_and_aqms():
+    p = {
+        "topology": "dumbbell",
+        "rtts": [0.02, 0.06],
+        "qdisc": "fq_codel",
+        "ecn": True,
+        "duration": 2.5,
+        "warmup": 1.0,
+    }
+    assert run_trial(p, 5) == run_trial(p, 5)
+
+
+async def test_fq_codel_sparse_flow_sees_no_queue(mock_clock):
+    """A request/response flow beside two bulk flows: FQ-CoDel answers it in about
+    the base RTT (its queue is served first); FIFO makes it wait behind the
+    bulk flows' queue."""
+
+    async def response_times(qdisc: str | None) -> list[float]:
+        net = emutcp.EmulatedNetwork(seed=2)
+        a, b = net.add_host("10.0.0.1"), net.add_host("10.0.0.2")
+        net.add_link(
+            "10.0.0.1", "10.0.0.2", delay=0.025, rate=10e6, queue=180, qdisc=qdisc
+        )  # 4 BDP
+        times: list[float] = []
+
+        async def echo_server(lst):
+            s = await lst.accept()
+            while data := await s.receive_some(100):
+                await s.send_all(data)
+
+        async def sparse():
+            await trio.sleep(1.5)  # the bulk flows have filled the queue
+            s = await a.open_stream("10.0.0.2", 7)
+            start = trio.current_time()
+            while trio.current_time() < start + 2.0:
+                t0 = trio.current_time()
+                await s.send_all(b"q" * 100)
+                got = 0
+                while got < 100:
+                    got += len(await s.receive_some(100))
+                times.append(trio.current_time() - t0)
+                await trio.sleep(0.1)
+            s.socket.close()
+
+        async with trio.open_nursery() as n:
+            lst = (await b.open_listeners(7))[0]
+            n.start_soon(echo_server, lst)
+            n.start_soon(sparse)
+            await run_flows(net, a, b, flows=2, duration=4.0)
+            n.cancel_scope.cancel()
+        return times
+
+    fq = await response_times("fq_codel")
+    fifo = await response_times(None)
+    assert len(fq) >= 10 and len(fifo) >= 5
+    assert max(fq[1:]) < 0.06  # the base RTT, 50 ms, and a few packet times
+    assert min(fifo) > 0.15  # behind the bulk flows' queue
+
+
+# ------------------------------------------------------- experiment keys
+
+BAD_NETWORK_KEYS = [
+    (
+        ["--set", "qdisc=bogus"],
+        "qdisc: unknown value 'bogus' (valid: fifo, red, codel, fq_codel, pie)",
+    ),
+    (["--sweep", "topology=path,ring"], "valid: path, dumbbell, parking_lot"),
+    (["--set", "rtts=20ms,soon"], "rtts: expected durations"),
+    (["--set", "codel_target=-5ms"], "codel_target"),
+    (["--set", "congestion=bogus"], "valid: newreno, reno, bbr, cubic, vegas"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_NETWORK_KEYS)
+def test_bad_network_keys_are_one_line_and_exit_status_2(args, message, capsys):
+    from emutcp.tools.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(["experiment", *args, "--duration", "1"]))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    # argparse's convention: the usage line, then one line naming the problem.
+    assert err.strip().splitlines()[-1].startswith("emutcp experiment: error:")
+    assert message in err.strip().splitlines()[-1]
+
+
+def test_bad_value_in_an_experiment_file(tmp_path, capsys):
+    from emutcp.tools.cli import main
+
+    f = tmp_path / "x.toml"
+    f.write_text('qdisc = "bogus"\n[sweep]\necn = [false, true]\n')
+    assert main(["experiment", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "qdisc: unknown value 'bogus'" in err and "Traceback" not in err
+
+
+def test_network_keys_coerce():
+    from emutcp.lab.sweep import coerce
+
+    assert coerce("rtts", "20ms,100ms") == [0.02, 0.1]
+    assert coerce("rtts", ["20ms", 0.1]) == [0.02, 0.1]
+    assert coerce("codel_target", "5ms") == 0.005
+    assert coerce("red_max_p", "0.2") == 0.2
+    assert coerce("fq_quantum", "300") == 300
+    assert coerce("ecn", "true") is True and coerce("qdisc", "pie") == "pie"
