@@ -9,6 +9,8 @@ command), ``lab/`` (experiments), ``socket``/``stream`` (the API),
 ``core/`` (sans-IO TCP) and ``transport/`` (datagrams only).  See README.md.
 """
 
+from typing import TYPE_CHECKING
+
 from .core.config import Config
 from .core.events import Event, SegmentRecord, TcpInfo, Transition
 from .core.segment import MalformedSegment, Segment
@@ -35,11 +37,24 @@ from .socket import (
     TCP_USER_TIMEOUT,
     Socket,
 )
-from .stream import SocketListener, SocketStream
 from .transport import DatagramTransport
 from .transport.link import GilbertElliott, LinkProfile
 
+if TYPE_CHECKING:
+    from .stream import SocketListener, SocketStream
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The trio streams load trio: imported on first use, so that asyncio
+    # programs (``emutcp.aio``) never import trio.
+    if name in ("SocketListener", "SocketStream"):
+        from . import stream
+
+        return getattr(stream, name)
+    raise AttributeError(f"module 'emutcp' has no attribute {name!r}")
+
 
 __all__ = [
     "IPPROTO_TCP",

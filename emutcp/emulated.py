@@ -26,12 +26,11 @@ import random
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import trio
-
 from .core.config import Config
 from .core.mux import closed_port_answer
 from .host import Host
 from .trace import Tracer
+from .transport import runtime
 from .transport.emulated import EmulatedTransport
 from .transport.link import PROFILE_FIELDS, Delivery, Link, LinkProfile
 
@@ -172,7 +171,7 @@ class EmulatedNetwork:
     # ------------------------------------------------------------ delivery
 
     def transmit(self, src: Address, dst: Address, data: bytes) -> None:
-        now = trio.current_time()
+        now = runtime.current_time()
         if self.trace_datagrams is not None:
             self.trace_datagrams.append(
                 (now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))

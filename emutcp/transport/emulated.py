@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-import trio
-
+from . import runtime
 from .base import Address, Arrival
 
 Transmit = Callable[[Address, Address, bytes], None]
@@ -35,7 +34,8 @@ class EmulatedTransport:
         self._on_close = on_close
         self._path_limit = path_limit
         self._inbox: deque[Arrival] = deque()
-        self._lot = trio.lowlevel.ParkingLot()
+        self._rt = runtime.current()
+        self._lot = self._rt.Lot()
         self._on_arrival: Callable[[], None] | None = None
 
     def deliver(self, data: bytes, src: Address) -> None:
@@ -66,7 +66,7 @@ class EmulatedTransport:
             await self._lot.park()
 
     async def wait_writable(self) -> None:  # pragma: no cover - send never blocks
-        await trio.lowlevel.checkpoint()
+        await self._rt.checkpoint()
 
     def recv_batch(self, limit: int = 256) -> list[Arrival]:
         inbox = self._inbox

@@ -1,0 +1,401 @@
+"""emutcp under plain ``asyncio.run``: streams, protocols, sockets, cancellation.
+
+The emulated network runs on asyncio's real clock here (links without delay,
+so nothing waits on a timer it need not); the trio face of the same checks
+runs in virtual time elsewhere.  Every transfer is sha256-checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import emutcp
+from emutcp import aio
+from emutcp.core.state import State
+
+A, B = "10.0.0.1", "10.0.0.2"
+
+
+def payload(n: int, seed: int = 7) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def two_hosts(seed: int = 0, **link: object):
+    net = emutcp.EmulatedNetwork(seed=seed)
+    a, b = net.add_host(A), net.add_host(B)
+    net.add_link(A, B, **link)  # type: ignore[arg-type]
+    return net, a, b
+
+
+def run(coro_fn, *args, limit: float = 30.0):
+    async def bounded():
+        async with asyncio.timeout(limit):
+            return await coro_fn(*args)
+
+    return asyncio.run(bounded())
+
+
+_OPEN = (State.SYN_SENT, State.SYN_RCVD, State.ESTABLISHED, State.CLOSE_WAIT)
+
+
+def no_leak(*hosts: emutcp.Host) -> None:
+    """Every endpoint left serves no socket and holds only closing connections."""
+    for host in hosts:
+        for ep in host.endpoints():
+            assert ep.users == 0, ep
+            for c in ep.mux.connections.values():  # closing, never left open
+                assert c.state not in _OPEN, c
+
+
+# ------------------------------------------------------------------ streams
+
+
+def test_streams_move_2mb_each_way_intact():
+    up, down = payload(2_000_000, 1), payload(2_000_000, 2)
+
+    async def main():
+        _net, a, b = two_hosts(seed=1)
+        got: dict[str, bytes] = {}
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+            writer.write(down)  # both ways at once: the write overlaps the read
+            got["up"] = await reader.readexactly(len(up))
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        server = await aio.start_server(handle, B, 80, emu_host=b)
+        reader, writer = await aio.open_connection(B, 80, emu_host=a)
+        writer.write(up)
+        got["down"] = await reader.readexactly(len(down))
+        await writer.drain()
+        assert await reader.read() == b""  # the server closed: EOF
+        assert reader.at_eof()
+        assert writer.get_extra_info("peername") == (B, 80)
+        assert writer.get_extra_info("socket").state is State.CLOSE_WAIT
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        no_leak(a, b)
+        return got
+
+    got = run(main)
+    assert sha(got["up"]) == sha(up)
+    assert sha(got["down"]) == sha(down)
+
+
+def test_streams_over_real_udp_loopback():
+    data = payload(500_000, 3)
+
+    async def main():
+        host = emutcp.UdpHost()
+
+        async def echo(reader, writer):
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+            writer.write_eof()
+            await writer.drain()
+            writer.close()
+
+        async with await aio.start_server(echo, "127.0.0.1", 0, emu_host=host) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await aio.open_connection("127.0.0.1", port, emu_host=host)
+            assert writer.can_write_eof()
+
+            async def send():
+                writer.write(data)
+                await writer.drain()
+                writer.write_eof()
+
+            sender = asyncio.create_task(send())
+            back = await reader.read()  # to EOF
+            await sender
+            writer.close()
+            await writer.wait_closed()
+        return back
+
+    assert sha(run(main)) == sha(data)
+
+
+def test_readline_readuntil_and_incomplete_read():
+    async def main():
+        _net, a, b = two_hosts(seed=2)
+
+        async def handle(reader, writer):
+            writer.write(b"line one\nrecord;tail")
+            await writer.drain()
+            writer.close()
+
+        server = await aio.start_server(handle, B, 80, emu_host=b)
+        reader, writer = await aio.open_connection(B, 80, emu_host=a)
+        assert await reader.readline() == b"line one\n"
+        assert await reader.readuntil(b";") == b"record;"
+        with pytest.raises(asyncio.IncompleteReadError) as info:
+            await reader.readexactly(10)
+        assert info.value.partial == b"tail"
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    run(main)
+
+
+# ---------------------------------------------------------------- protocols
+
+
+class EchoServer(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.transport.write(data)
+
+    def eof_received(self):
+        self.transport.write_eof()
+        return True
+
+    def pause_writing(self):  # the echo outruns the reader: stop reading
+        self.transport.pause_reading()
+
+    def resume_writing(self):
+        self.transport.resume_reading()
+
+
+class EchoClient(asyncio.Protocol):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.received = bytearray()
+        self.done = asyncio.get_running_loop().create_future()
+        self.paused = 0
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(self.data)
+        transport.write_eof()
+
+    def pause_writing(self):
+        self.paused += 1
+
+    def data_received(self, data):
+        self.received += data
+
+    def eof_received(self):
+        self.done.set_result(bytes(self.received))
+
+    def connection_lost(self, exc):
+        if not self.done.done():
+            self.done.set_exception(exc or ConnectionError("lost before EOF"))
+
+
+def test_protocol_echo_1mb():
+    data = payload(1_000_000, 4)
+
+    async def main():
+        _net, a, b = two_hosts(seed=3)
+        server = await aio.create_server(EchoServer, B, 7, emu_host=b)
+        transport, client = await aio.create_connection(lambda: EchoClient(data), B, 7, emu_host=a)
+        assert isinstance(transport, asyncio.Transport)
+        assert transport.get_write_buffer_size() >= 0
+        back = await client.done
+        assert client.paused >= 1  # 1 MB exceeds the high-water mark: flow control ran
+        transport.close()
+        server.close()
+        server.close_clients()  # the echo keeps its half-closed transport open
+        await server.wait_closed()
+        no_leak(a, b)
+        return back
+
+    assert sha(run(main)) == sha(data)
+
+
+def test_abort_resets_the_peer():
+    async def main():
+        _net, a, b = two_hosts(seed=4)
+        lost: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        class Watcher(asyncio.Protocol):
+            def connection_lost(self, exc):
+                lost.set_result(exc)
+
+        server = await aio.create_server(Watcher, B, 7, emu_host=b)
+        transport, _ = await aio.create_connection(asyncio.Protocol, B, 7, emu_host=a)
+        await asyncio.sleep(0)
+        transport.abort()
+        exc = await lost
+        server.close()
+        return exc
+
+    assert isinstance(run(main), ConnectionResetError)
+
+
+# ------------------------------------------------------------------ sockets
+
+
+def test_aio_socket_shows_the_seed_lab_transitions():
+    async def main():
+        _net, a, b = two_hosts(seed=5)
+        server = aio.socket(b)
+        await server.bind((B, 80))
+        server.listen(1)
+        client = aio.socket(a)
+        await client.connect((B, 80))
+        conn, peer = await server.accept()
+        assert peer == client.getsockname()
+        await client.sendall(b"hello from client")
+        assert await conn.recv(100) == b"hello from client"
+        await conn.sendall(b"HELLO FROM SERVER")
+        assert await client.recv(100) == b"HELLO FROM SERVER"
+        client.shutdown(emutcp.SHUT_WR)
+        assert await conn.recv(100) == b""
+        conn.shutdown(emutcp.SHUT_WR)
+        assert await client.recv(100) == b""
+        await conn.wait_closed()
+        await client.wait_closed()
+        info = client.info()
+        paths = {
+            "client": [str(t.new) for t in client.transitions],
+            "server": [str(t.new) for t in conn.transitions],
+            "listener": [str(t.new) for t in server.transitions],
+        }
+        for s in (conn, client, server):
+            s.close()
+        return paths, info
+
+    paths, info = run(main)
+    assert paths["client"] == ["SYN-SENT", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT"]
+    assert paths["server"] == ["SYN-RECEIVED", "ESTABLISHED", "CLOSE-WAIT", "LAST-ACK", "CLOSED"]
+    assert paths["listener"] == ["LISTEN"]
+    assert info.state is State.TIME_WAIT
+
+
+def test_no_trio_is_imported():
+    """A program using ``emutcp.aio`` under ``asyncio.run`` never loads trio."""
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        import emutcp
+        from emutcp import aio
+
+        async def main():
+            net = emutcp.EmulatedNetwork()
+            a, b = net.add_host("10.0.0.1"), net.add_host("10.0.0.2")
+            net.add_link("10.0.0.1", "10.0.0.2")
+
+            async def echo(reader, writer):
+                writer.write(await reader.read(100))
+                writer.close()
+
+            server = await aio.start_server(echo, "10.0.0.2", 80, emu_host=b)
+            reader, writer = await aio.open_connection("10.0.0.2", 80, emu_host=a)
+            writer.write(b"ping")
+            assert await reader.read() == b"ping"
+            writer.close()
+            server.close()
+
+        asyncio.run(main())
+        print(sorted(m for m in sys.modules if m == "trio" or m.startswith("trio.")))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+# ------------------------------------------------------------- cancellation
+
+
+def test_cancelled_read_leaves_the_stream_usable():
+    async def main():
+        _net, a, b = two_hosts(seed=6)
+        writers: asyncio.Queue = asyncio.Queue()
+
+        async def handle(reader, writer):
+            await writers.put(writer)
+
+        server = await aio.start_server(handle, B, 80, emu_host=b)
+        reader, writer = await aio.open_connection(B, 80, emu_host=a)
+        peer = await writers.get()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await reader.read(100)
+        peer.write(b"after the cancel")
+        assert await reader.readexactly(16) == b"after the cancel"
+        writer.close()
+        peer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        no_leak(a, b)
+
+    run(main)
+
+
+def test_cancelled_drain_leaves_the_stream_usable():
+    data = payload(3_000_000, 8)
+
+    async def main():
+        _net, a, b = two_hosts(seed=7)
+        readers: asyncio.Queue = asyncio.Queue()
+
+        async def handle(reader, writer):
+            await readers.put((reader, writer))
+
+        server = await aio.start_server(handle, B, 80, emu_host=b)
+        _reader, writer = await aio.open_connection(B, 80, emu_host=a)
+        peer_reader, peer_writer = await readers.get()
+        half = len(data) // 2
+        writer.write(data[:half])  # the peer does not read: drain must block
+        drain = asyncio.create_task(writer.drain())
+        await asyncio.sleep(0.05)
+        assert not drain.done()
+        drain.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await drain
+        assert not writer.is_closing()
+        writer.write(data[half:])
+        reading = asyncio.create_task(peer_reader.readexactly(len(data)))
+        await writer.drain()
+        got = await reading
+        writer.close()
+        await writer.wait_closed()
+        peer_writer.close()
+        await peer_writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        no_leak(a, b)
+        return got
+
+    assert sha(run(main)) == sha(data)
+
+
+def test_cancelled_connect_releases_the_endpoint():
+    async def main():
+        net, a, b = two_hosts(seed=8)
+        server = aio.socket(b)
+        await server.bind((B, 80))
+        server.listen(1)
+        for link in (net.link(A, B), net.link(B, A)):
+            link.profile = emutcp.LinkProfile(loss=1.0)  # the SYN is lost
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await aio.open_connection(B, 80, emu_host=a)
+        await asyncio.sleep(0)
+        assert a.endpoints() == []  # aborted, closed and released
+        server.close()
+
+    run(main)
