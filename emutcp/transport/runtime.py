@@ -211,7 +211,7 @@ class _AsyncioAlarm:
 
     def move(self, deadline: float) -> None:
         timeout = self._timeout
-        if timeout is not None:
+        if timeout is not None and not timeout.expired():  # an expired one cannot move
             when = timeout.when()
             if when is None or deadline < when:
                 timeout.reschedule(deadline)
@@ -302,6 +302,7 @@ class _Asyncio(Runtime):
 
 
 _RUNTIMES: dict[str, Runtime] = {}
+_last: Runtime | None = None  # the runtime current() answered last
 
 
 def current() -> Runtime:
@@ -327,11 +328,21 @@ def current() -> Runtime:
         else:
             raise RuntimeError(f"emutcp runs on trio or asyncio, not {name}")
         _RUNTIMES[name] = rt
+    global _last
+    _last = rt
     return rt
 
 
 def current_time() -> float:
-    """The running loop's clock (trio's, virtual under a ``MockClock``)."""
+    """The running loop's clock (trio's, virtual under a ``MockClock``).  Per
+    datagram on the emulated network, so it first asks the loop seen last:
+    each runtime's clock raises ``RuntimeError`` outside its own loop."""
+    rt = _last
+    if rt is not None:
+        try:
+            return rt.current_time()
+        except RuntimeError:
+            pass
     return current().current_time()
 
 
