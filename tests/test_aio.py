@@ -447,3 +447,80 @@ def test_virtual_time_jumps():
     wall = time.perf_counter()
     assert aio.run_virtual(hour()) >= 3600
     assert time.perf_counter() - wall < 2
+
+
+# ------------------------------------------------------ server and buffers
+
+
+def test_serve_forever_until_cancelled():
+    async def main():
+        _net, a, b = two_hosts(seed=10)
+
+        async def hello(reader, writer):
+            writer.write(b"hello " + await reader.readline())
+            await writer.drain()
+            writer.close()
+
+        server = await aio.start_server(hello, B, 80, emu_host=b, start_serving=False)
+        assert not server.is_serving()
+        serving = asyncio.create_task(server.serve_forever())
+        reader, writer = await aio.open_connection(B, 80, emu_host=a)
+        assert server.is_serving()
+        assert writer.get_extra_info("sockname")[0] == A
+        writer.write(b"world\n")
+        assert await reader.read() == b"hello world\n"
+        writer.close()
+        await writer.wait_closed()
+        serving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+        assert not server.is_serving()
+        assert server.sockets == ()
+        with pytest.raises(ConnectionRefusedError):  # nobody listens any more
+            await aio.open_connection(B, 80, emu_host=a)
+        no_leak(a, b)
+
+    run(main)
+
+
+def test_buffered_protocol_small_buffers():
+    data = payload(200_000, 11)
+
+    class Collect(asyncio.BufferedProtocol):
+        def __init__(self) -> None:
+            self.buf = bytearray(1000)  # smaller than what arrives at once
+            self.got = bytearray()
+            self.done = asyncio.get_running_loop().create_future()
+
+        def get_buffer(self, sizehint):
+            return self.buf
+
+        def buffer_updated(self, nbytes):
+            self.got += self.buf[:nbytes]
+
+        def eof_received(self):
+            self.done.set_result(bytes(self.got))
+
+    async def main():
+        _net, a, b = two_hosts(seed=11)
+        protocols: list[Collect] = []
+
+        def factory():
+            protocols.append(Collect())
+            return protocols[-1]
+
+        server = await aio.create_server(factory, B, 80, emu_host=b)
+        _reader, writer = await aio.open_connection(B, 80, emu_host=a)
+        writer.write(data)
+        writer.write_eof()
+        await writer.drain()
+        while not protocols:
+            await asyncio.sleep(0)
+        got = await protocols[0].done
+        writer.close()
+        server.close()
+        server.close_clients()
+        await server.wait_closed()
+        return got
+
+    assert sha(run(main)) == sha(data)
