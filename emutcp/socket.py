@@ -204,7 +204,8 @@ class Socket:
         await self._lot.park()
 
     def _now(self) -> float:
-        return self._runtime().current_time()
+        rt = self._rt
+        return (rt if rt is not None else self._runtime()).current_time()
 
     def _config_for_path(self, endpoint: Endpoint, remote: Address) -> Config:
         """The config with the MSS lowered to what the path carries whole (RFC

@@ -49,10 +49,10 @@ class Lot(Protocol):
 class Alarm(Protocol):
     """One interruptible wait at a time: ``wait(fn, deadline)`` runs ``fn()``
     until it returns, the deadline passes or ``cancel()`` is called; the
-    deadline may be moved earlier while waiting (``move``)."""
+    deadline may be moved earlier while waiting (``move``).  ``waiting`` is
+    true during ``wait``."""
 
-    @property
-    def waiting(self) -> bool: ...
+    waiting: bool
 
     async def wait(self, fn: Callable[[], Awaitable[None]], deadline: float) -> None: ...
 
@@ -72,6 +72,7 @@ class Runtime:
     current_time: Callable[[], float]
     run_id: Callable[[], object]
     checkpoint: Callable[[], Awaitable[None]]
+    sleep_forever: Callable[[], Awaitable[None]]
     checkpoint_if_cancelled: Callable[[], Awaitable[None]]
     cancel_shielded_checkpoint: Callable[[], Awaitable[None]]
     wait_readable: Callable[[socket.socket], Awaitable[None]]
@@ -93,25 +94,24 @@ class Runtime:
 
 
 class _TrioAlarm:
-    __slots__ = ("_scope", "_trio")
+    __slots__ = ("_cancel_scope", "_scope", "waiting")
 
     def __init__(self) -> None:
         import trio
 
-        self._trio = trio
+        self._cancel_scope = trio.CancelScope
         self._scope: Any = None
-
-    @property
-    def waiting(self) -> bool:
-        return self._scope is not None
+        self.waiting = False
 
     async def wait(self, fn: Callable[[], Awaitable[None]], deadline: float) -> None:
-        with self._trio.CancelScope(deadline=deadline) as scope:
+        with self._cancel_scope(deadline=deadline) as scope:
             self._scope = scope
+            self.waiting = True
             try:
                 await fn()
             finally:
                 self._scope = None
+                self.waiting = False
 
     def move(self, deadline: float) -> None:
         scope = self._scope
@@ -138,6 +138,7 @@ class _Trio(Runtime):
         self.current_time = trio.current_time
         self.run_id = low.current_trio_token
         self.checkpoint = low.checkpoint
+        self.sleep_forever = trio.sleep_forever
         self.checkpoint_if_cancelled = low.checkpoint_if_cancelled
         self.cancel_shielded_checkpoint = low.cancel_shielded_checkpoint
         self.wait_readable = low.wait_readable
@@ -189,23 +190,22 @@ class _AsyncioLot:
 class _AsyncioAlarm:
     """A wait with a movable deadline: ``asyncio.timeout_at`` (Python 3.11)."""
 
-    __slots__ = ("_timeout",)
+    __slots__ = ("_timeout", "waiting")
 
     def __init__(self) -> None:
         self._timeout: asyncio.Timeout | None = None
-
-    @property
-    def waiting(self) -> bool:
-        return self._timeout is not None
+        self.waiting = False
 
     async def wait(self, fn: Callable[[], Awaitable[None]], deadline: float) -> None:
         try:
             async with asyncio.timeout_at(None if deadline == math.inf else deadline) as timeout:
                 self._timeout = timeout
+                self.waiting = True
                 try:
                     await fn()
                 finally:
                     self._timeout = None
+                    self.waiting = False
         except TimeoutError:
             pass
 
@@ -228,6 +228,10 @@ async def _nothing() -> None:
 
 async def _yield() -> None:
     await asyncio.sleep(0)
+
+
+async def _sleep_forever() -> None:
+    await asyncio.get_running_loop().create_future()
 
 
 def _loop_time() -> float:
@@ -270,6 +274,7 @@ class _Asyncio(Runtime):
     checkpoint_if_cancelled = staticmethod(_nothing)
     cancel_shielded_checkpoint = staticmethod(_nothing)
     checkpoint = staticmethod(_yield)
+    sleep_forever = staticmethod(_sleep_forever)
     current_time = staticmethod(_loop_time)
     run_id = staticmethod(asyncio.get_running_loop)
     wait_readable = staticmethod(_wait_readable)

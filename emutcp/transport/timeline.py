@@ -9,7 +9,6 @@ clock or a ``MockClock`` alike.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import math
@@ -41,10 +40,10 @@ class Timeline(Generic[T]):
 
     def _ensure_running(self) -> runtime.Alarm:
         rt = self._rt
-        run: object = None
-        if rt is not None:
-            with contextlib.suppress(RuntimeError):  # that loop is not running: a new run
-                run = rt.run_id()
+        try:  # per datagram: a plain try, not a context manager
+            run = rt.run_id() if rt is not None else None
+        except RuntimeError:  # that loop is not running: a new run
+            run = None
         if run is not None and run is self._running_in and self._alarm is not None:
             return self._alarm
         rt = self._rt = runtime.current()
@@ -56,9 +55,8 @@ class Timeline(Generic[T]):
 
     async def _run(self, rt: runtime.Runtime, alarm: runtime.Alarm) -> None:
         heap = self._heap
-        idle = rt.Lot()  # never unparked: the alarm ends each wait
-        while True:
-            await alarm.wait(idle.park, heap[0][0] if heap else math.inf)
+        while True:  # the alarm ends each wait
+            await alarm.wait(rt.sleep_forever, heap[0][0] if heap else math.inf)
             now = rt.current_time()
             while heap and heap[0][0] <= now:
                 self._deliver(heapq.heappop(heap)[2])
