@@ -138,7 +138,8 @@ def test_impaired_real_udp_loopback():
 
     async def main():
         impair = emutcp.LinkProfile(loss=0.05, delay=0.002)
-        host = emutcp.UdpHost(impair=impair, rng=random.Random(12))
+        config = emutcp.Config(rto_min=0.05, initial_rto=0.2)  # real time: short timers
+        host = emutcp.UdpHost(impair=impair, rng=random.Random(12), config=config)
 
         async def echo(reader, writer):
             writer.write(await reader.readexactly(len(data)))
