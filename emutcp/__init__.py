@@ -1,10 +1,11 @@
 """emutcp: TCP (RFC 9293) implemented in Python, carried over UDP.
 
 Each TCP segment travels as one msgpack-encoded UDP datagram.  The protocol
-lives in a sans-IO core (``emutcp.core``); a trio endpoint task moves its
-datagrams over real UDP (``UdpHost``) or an emulated, impaired network in
-virtual time (``EmulatedNetwork``).  Layers, top to bottom: ``tools/`` (the
-command), ``lab/`` (experiments), ``socket``/``stream`` (the API),
+lives in a sans-IO core (``emutcp.core``); an endpoint task (trio or asyncio)
+moves its datagrams over real UDP (``UdpHost``) or an emulated, impaired
+network in virtual time (``EmulatedNetwork``).  Layers, top to bottom:
+``tools/`` (the command), ``lab/`` (experiments), ``socket``/``stream``/``aio``
+(the API: trio's and asyncio's),
 ``host``/``emulated`` (hosts), ``endpoint`` (the one I/O loop per transport),
 ``core/`` (sans-IO TCP) and ``transport/`` (datagrams only).  See README.md.
 """

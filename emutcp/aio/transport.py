@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import logging
 from collections.abc import Collection
 from typing import Any
 
 from ..core.events import Event
 from ..socket import SHUT_WR, SO_LINGER, SOL_SOCKET, Socket
 
-log = logging.getLogger("emutcp.aio")
 _READ_SIZE = 65_536
 _HIGH_WATER = 64 * 1024
 
