@@ -392,7 +392,9 @@ def test_cancelled_drain_leaves_the_stream_usable():
         half = len(data) // 2
         writer.write(data[:half])  # the peer does not read: drain must block
         drain = asyncio.create_task(writer.drain())
-        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        while sock.connection.snd_wnd:  # the peer's window fills and closes
+            await sock.wait_for_wakeup()
         assert not drain.done()
         drain.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -548,6 +550,63 @@ def test_buffered_protocol_small_buffers():
             await asyncio.sleep(0)
         got = await protocols[0].done
         writer.close()
+        server.close()
+        server.close_clients()
+        await server.wait_closed()
+        return got
+
+    assert sha(run(main)) == sha(data)
+
+
+def test_pause_reading_closes_the_window_and_resume_reopens_it():
+    """A protocol that stops reading stops the sender (TCP's window closes),
+    as over kernel TCP; the sender's transport pauses its protocol."""
+    data = payload(1_500_000, 13)
+
+    class Slow(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.got = bytearray()
+            self.done = asyncio.get_running_loop().create_future()
+
+        def connection_made(self, transport):
+            self.transport = transport
+            transport.pause_reading()
+
+        def data_received(self, chunk):
+            self.got += chunk
+
+        def eof_received(self):
+            self.done.set_result(bytes(self.got))
+
+    class Sender(asyncio.Protocol):
+        paused = resumed = 0
+
+        def pause_writing(self):
+            self.paused += 1
+
+        def resume_writing(self):
+            self.resumed += 1
+
+    async def main():
+        _net, a, b = two_hosts(seed=13)
+        slow: list[Slow] = []
+        server = await aio.create_server(lambda: slow.append(Slow()) or slow[-1], B, 80, emu_host=b)
+        transport, sender = await aio.create_connection(Sender, B, 80, emu_host=a)
+        transport.set_write_buffer_limits(high=100_000)
+        assert transport.get_write_buffer_limits() == (25_000, 100_000)
+        transport.write(data)
+        transport.write_eof()
+        with pytest.raises(RuntimeError):
+            transport.write(b"after write_eof")
+        sock = transport.get_extra_info("socket")
+        while sock.connection.snd_wnd:  # the receiver's window fills and closes
+            await sock.wait_for_wakeup()  # re-checked on every event, never polled
+        assert not slow[0].got
+        assert sender.paused == 1 and transport.get_write_buffer_size() > 100_000
+        slow[0].transport.resume_reading()
+        got = await slow[0].done
+        assert sender.resumed == 1 and transport.get_write_buffer_size() == 0
+        transport.close()
         server.close()
         server.close_clients()
         await server.wait_closed()
