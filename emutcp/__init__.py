@@ -1,13 +1,16 @@
 """emutcp: TCP (RFC 9293) implemented in Python, carried over UDP.
 
 Each TCP segment travels as one msgpack-encoded UDP datagram.  The protocol
-lives in a sans-IO core (``emutcp.core``); a trio endpoint task moves its
-datagrams over real UDP (``UdpHost``) or an emulated, impaired network in
-virtual time (``EmulatedNetwork``).  Layers, top to bottom: ``tools/`` (the
-command), ``lab/`` (experiments), ``socket``/``stream`` (the API),
+lives in a sans-IO core (``emutcp.core``); an endpoint task (trio or asyncio)
+moves its datagrams over real UDP (``UdpHost``) or an emulated, impaired
+network in virtual time (``EmulatedNetwork``).  Layers, top to bottom:
+``tools/`` (the command), ``lab/`` (experiments), ``socket``/``stream``/``aio``
+(the API: trio's and asyncio's),
 ``host``/``emulated`` (hosts), ``endpoint`` (the one I/O loop per transport),
 ``core/`` (sans-IO TCP) and ``transport/`` (datagrams only).  See README.md.
 """
+
+from typing import TYPE_CHECKING
 
 from .core.config import Config
 from .core.events import Event, SegmentRecord, TcpInfo, Transition
@@ -35,11 +38,24 @@ from .socket import (
     TCP_USER_TIMEOUT,
     Socket,
 )
-from .stream import SocketListener, SocketStream
 from .transport import DatagramTransport
 from .transport.link import GilbertElliott, LinkProfile
 
+if TYPE_CHECKING:
+    from .stream import SocketListener, SocketStream
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The trio streams load trio: imported on first use, so that asyncio
+    # programs (``emutcp.aio``) never import trio.
+    if name in ("SocketListener", "SocketStream"):
+        from . import stream
+
+        return getattr(stream, name)
+    raise AttributeError(f"module 'emutcp' has no attribute {name!r}")
+
 
 __all__ = [
     "IPPROTO_TCP",

@@ -33,13 +33,12 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import trio
-
 from .core.config import Config
 from .core.mux import closed_port_answer
 from .core.segment import carries_data
 from .host import Host
 from .trace import Tracer
+from .transport import runtime
 from .transport.emulated import EmulatedTransport
 from .transport.link import PROFILE_FIELDS, Link, LinkProfile
 from .transport.qdisc import NOT_ECT
@@ -142,7 +141,7 @@ class EmulatedNetwork:
             run_callback, name="emutcp-emulated-network"
         )
         # The pure model's Scheduler: trio's clock and this delivery timeline.
-        self.scheduler = TimelineScheduler(self._timeline.schedule, trio.current_time)
+        self.scheduler = TimelineScheduler(self._timeline.schedule, runtime.current_time)
         self.topology = Topology(self.scheduler, seed=seed, is_data=carries_data)
         self.links: dict[tuple[str, str], Link] = self.topology.links
         self.stats: Counter[str] = self.topology.stats
@@ -247,13 +246,14 @@ class EmulatedNetwork:
     # ------------------------------------------------------------ delivery
 
     def transmit(self, src: Address, dst: Address, data: bytes, ecn: int = NOT_ECT) -> None:
+        now = runtime.current_time()
         if self.trace_datagrams is not None:
             self.trace_datagrams.append(
-                (trio.current_time(), f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
+                (now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
             )
         if src[0] == dst[0]:
             host = self.hosts[src[0]]  # loopback
-            self._timeline.schedule(trio.current_time(), partial(host.arrive, data, ecn, src, dst))
+            self._timeline.schedule(now, partial(host.arrive, data, ecn, src, dst))
             return
         self.topology.send(src, dst, data, ecn)
 

@@ -20,16 +20,22 @@ emulated transport goes one step further and has arrivals processed at once
 in the network's delivery task (``set_arrival_callback``): in virtual time the
 task switches, not the protocol, are what a simulation spends its time on.
 
+The same loop serves trio and asyncio: it waits through the primitives of
+``transport/runtime.py`` (``Alarm``: a wait whose deadline a user call can
+move), picked when the endpoint is made.
+
 Wakeups: the mux reports which connections and listeners had events; the
 endpoint keeps its own map from those to the sockets that use them
 (``attach``/``detach``) and calls ``Socket.wake()``.  The core holds no
 reference to anything of the shell.
 
-Lifetime: the task is a trio *system task* (``trio.lowlevel.spawn_system_task``),
-so applications need no nursery to use ``emutcp.socket()``.  It ends when no
-socket uses the endpoint and the mux is idle (TIME-WAIT included: a closed
-socket's 4-tuple stays reserved for 2*MSL, as in a kernel).  When the
-program's main task returns, trio cancels system tasks: connections still
+Lifetime: the task is a *system task* of the running loop (trio's
+``spawn_system_task``, or an asyncio task the runtime keeps), so applications
+need no nursery to use ``emutcp.socket()``.  It ends when no socket uses the
+endpoint and the mux is idle (TIME-WAIT included: a closed socket's 4-tuple
+stays reserved for 2*MSL, as in a kernel).  When the program's main task
+returns, trio cancels system tasks (``asyncio.run`` cancels the tasks left):
+connections still
 closing (in TIME-WAIT, or with unsent data after ``close()``) are dropped
 without further segments, like a host powered off.  Await
 ``Socket.wait_closed()`` / ``stream.wait_closed()`` to let a graceful close finish.
@@ -37,7 +43,6 @@ without further segments, like a host powered off.  Await
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import weakref
@@ -45,12 +50,11 @@ from collections import deque
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
-import trio
-
 from .core.events import Event
 from .core.mux import Mux
 from .core.segment import segment_overhead
 from .core.state import State
+from .transport import runtime
 from .transport.base import Address, DatagramTransport, EcnTransport
 
 if TYPE_CHECKING:
@@ -76,13 +80,16 @@ class Endpoint:
         self.users = 0
         self.closed = False
         self.internal_errors = 0
-        self._scope: trio.CancelScope | None = None
+        # The loop's primitives (trio or asyncio), fixed for this endpoint's life.
+        rt = self.runtime = runtime.current()
+        self._now = rt.current_time
+        self._alarm = rt.Alarm()  # the wait for datagrams or the next timer
         self._pending: deque[tuple[bytes, Address] | tuple[bytes, Address, int]] = deque()
-        self._closed_event = trio.Event()
+        self._closed_event = rt.Event()
         # Connection or listener -> its socket, held weakly so that a socket the
         # application dropped without close() can be collected (and reset).
         self._waiters: weakref.WeakValueDictionary[object, Wakeable] = weakref.WeakValueDictionary()
-        self._token = trio.lowlevel.current_trio_token()
+        self._call_soon = rt.soon_caller()
         # RFC 3168 / RFC 9000 13.4: the ECN field rides beside each datagram when
         # ECN is configured and the transport can carry it.
         self._ecn = bool(
@@ -103,7 +110,7 @@ class Endpoint:
         self._waiters.pop(tcb, None)
 
     def start(self) -> None:
-        trio.lowlevel.spawn_system_task(self._run, name=f"emutcp-endpoint-{self.local}")
+        self.runtime.spawn_system_task(self._run, name=f"emutcp-endpoint-{self.local}")
 
     def acquire(self) -> None:
         self.users += 1
@@ -118,17 +125,15 @@ class Endpoint:
                 if self._pending:
                     await self._drain_pending()
                 deadline = self.mux.get_timer()
-                with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as sc:
-                    self._scope = sc
-                    await self.transport.wait_readable()
-                self._scope = None
+                await self._alarm.wait(
+                    self.transport.wait_readable, math.inf if deadline is None else deadline
+                )
                 if self.closed:
                     break
-                self._service(trio.current_time())
+                self._service(self._now())
         finally:
-            self._scope = None
             if not self.closed:
-                # Cancelled with connections alive: the trio run is ending (the
+                # Cancelled with connections alive: the run is ending (the
                 # program returned, Ctrl-C, SIGTERM).  A kernel would finish the
                 # close after the process; nobody will here, so tell each peer
                 # at once (RST) instead of leaving it to time out.
@@ -137,7 +142,7 @@ class Endpoint:
 
     def _service_now(self) -> None:
         if not self.closed:
-            self._service(trio.current_time())
+            self._service(self._now())
 
     def _service(self, now: float) -> None:
         mux = self.mux
@@ -164,7 +169,7 @@ class Endpoint:
     def flush(self, now: float | None = None) -> None:
         """Send what the core queued, wake waiters, re-arm the timer."""
         if now is None:
-            now = trio.current_time()
+            now = self._now()
         try:
             mux = self.mux
             datagrams = mux.datagrams_to_send_ecn(now) if self._ecn else mux.datagrams_to_send(now)
@@ -185,14 +190,14 @@ class Endpoint:
             socket = waiters.get(tcb)
             if socket is not None:
                 socket.wake(events)
-        scope = self._scope
-        if scope is not None:
+        alarm = self._alarm
+        if alarm.waiting:
             if pending:
-                scope.cancel()  # go and wait for writability
+                alarm.cancel()  # go and wait for writability
             else:
                 deadline = self.mux.get_timer()
-                if deadline is not None and deadline < scope.deadline:
-                    scope.deadline = deadline
+                if deadline is not None:
+                    alarm.move(deadline)
         self._maybe_close()
 
     def _path_mtu_fell(self, peers: list[Address], now: float) -> None:
@@ -211,16 +216,15 @@ class Endpoint:
                 self._pending.popleft()
 
     def call_soon(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on this endpoint's trio loop at the next safe point (from a
+        """Run ``fn`` on this endpoint's loop at the next safe point (from a
         finalizer or another thread); dropped if that run has ended."""
-        with contextlib.suppress(trio.RunFinishedError):
-            self._token.run_sync_soon(fn)
+        self._call_soon(fn)
 
     def abort_all(self, why: str) -> None:
         """Reset every live connection now and send the RSTs (best effort: the
         transport must not block).  TIME-WAIT entries have nothing to say."""
         try:
-            now = trio.current_time()
+            now = self._now()
             for conn in list(self.mux.connections.values()):
                 if conn.state is not State.TIME_WAIT and conn.state is not State.CLOSED:
                     conn.abort(now, f"{why}: sent RST")
@@ -235,16 +239,14 @@ class Endpoint:
     def kill(self) -> None:
         """Vanish without a word, as when the host crashes: no FIN, no RST."""
         self.closed = True
-        if self._scope is not None:
-            self._scope.cancel()
+        self._alarm.cancel()
         self._pending.clear()
         self._shutdown()
 
     def _maybe_close(self) -> None:
         if not self.closed and self.users <= 0 and self.mux.idle and not self._pending:
             self.closed = True
-            if self._scope is not None:
-                self._scope.cancel()
+            self._alarm.cancel()
             self._shutdown()
 
     def _shutdown(self) -> None:

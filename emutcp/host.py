@@ -16,6 +16,10 @@ The seam between a ``Socket`` and its host is public and small:
 ``endpoint_for_connect(remote, config, endpoint)``, and, from the endpoint,
 ``endpoint_closed(ep)``.  A new kind of host implements one method,
 ``make_transport(local)``, returning any ``DatagramTransport``.
+
+A host serves trio and asyncio alike (its endpoints wait through
+``transport/runtime.py``); the trio streams (``stream.py``) and ``serve`` are
+imported only when called, so asyncio programs never load trio.
 """
 
 from __future__ import annotations
@@ -27,8 +31,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import trio
-
 from .core.config import Config
 from .core.events import TcpInfo
 from .core.isn import IsnGenerator
@@ -36,15 +38,18 @@ from .core.mux import Mux
 from .core.segment import plausible_segment
 from .core.state import State
 from .endpoint import Endpoint
-from .socket import Socket
-from .stream import SocketListener, SocketStream
+from .socket import SO_REUSEADDR, SOL_SOCKET, Socket
 from .trace import Tracer
+from .transport import runtime
 from .transport.base import DatagramTransport
 from .transport.link import LinkProfile
 from .transport.udp import UdpTransport
 
 if TYPE_CHECKING:
+    import trio
+
     from .pcap import PcapWriter
+    from .stream import SocketListener, SocketStream
 
 Address = tuple[str, int]
 
@@ -118,7 +123,9 @@ class Host:
         return (host, port)
 
     async def _resolve_name(self, name: str) -> str:
-        infos = await trio.socket.getaddrinfo(name, None, trio.socket.AF_INET)
+        import socket as _std
+
+        infos = await runtime.current().getaddrinfo(name, _std.AF_INET)
         if not infos:  # pragma: no cover
             raise OSError(errno.EHOSTUNREACH, f"cannot resolve {name!r}")
         return str(infos[0][4][0])
@@ -188,6 +195,8 @@ class Host:
     async def open_stream(
         self, address: str, port: int, *, config: Config | None = None
     ) -> SocketStream:
+        from .stream import SocketStream
+
         sock = self.socket(config)
         try:
             await sock.connect((address, port))
@@ -204,8 +213,10 @@ class Host:
         config: Config | None = None,
         backlog: int = 128,
     ) -> list[SocketListener]:
+        from .stream import SocketListener
+
         sock = self.socket(config)
-        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+        sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
         try:
             await sock.bind((address or self.wildcard_address, port))
             sock.listen(backlog)
@@ -222,11 +233,17 @@ class Host:
         address: str | None = None,
         config: Config | None = None,
         handler_nursery: trio.Nursery | None = None,
-        task_status: trio.TaskStatus[list[SocketListener]] = trio.TASK_STATUS_IGNORED,
+        task_status: trio.TaskStatus[list[SocketListener]] | None = None,
     ) -> None:
+        """trio only: serve ``handler`` on every connection (``trio.serve_listeners``)."""
+        import trio
+
         listeners = await self.open_listeners(port, address=address, config=config)
         await trio.serve_listeners(
-            handler, listeners, handler_nursery=handler_nursery, task_status=task_status
+            handler,
+            listeners,
+            handler_nursery=handler_nursery,
+            task_status=trio.TASK_STATUS_IGNORED if task_status is None else task_status,
         )
 
     def endpoints(self) -> list[Endpoint]:
@@ -297,17 +314,12 @@ class UdpHost(Host):
         return ImpairedTransport(transport, self.impair, random.Random(self.rng.random()))
 
 
-_default_host: trio.lowlevel.RunVar = trio.lowlevel.RunVar("emutcp_default_host")
+_default_host: runtime.RunLocal[Host] = runtime.RunLocal()
 
 
 def default_host() -> Host:
-    """The real-UDP host of the current trio run (created on first use)."""
-    try:
-        return _default_host.get()
-    except LookupError:
-        host = UdpHost()
-        _default_host.set(host)
-        return host
+    """The real-UDP host of the current trio or asyncio run (created on first use)."""
+    return _default_host.get(UdpHost)
 
 
 def _host(host: Host | None) -> Host:
@@ -344,7 +356,7 @@ async def serve(
     host: Host | None = None,
     config: Config | None = None,
     handler_nursery: trio.Nursery | None = None,
-    task_status: trio.TaskStatus[list[SocketListener]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[list[SocketListener]] | None = None,
 ) -> None:
     await _host(host).serve(
         handler,

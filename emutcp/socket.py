@@ -3,11 +3,14 @@
 Same names and the same sync/async split as ``trio.socket``: ``bind``,
 ``connect``, ``accept``, ``send``, ``sendall``, ``recv`` are async; ``listen``,
 ``shutdown``, ``close``, ``getsockname``, ``setsockopt`` are sync.  Every
-async call is a trio checkpoint.
+async call is a trio checkpoint.  The same class serves asyncio
+(``emutcp.aio.socket()``): a socket waits through the primitives of the loop
+it runs on (``transport/runtime.py``); under asyncio a call that need not
+block does not yield, as asyncio's own calls.
 
 A socket is a thin handle: it owns an endpoint reference (the transport socket
 and its mux) and either a listener or one connection.  Blocking calls park on
-the socket's ``ParkingLot``; the socket ``attach``es its connection (or
+the socket's parking lots; the socket ``attach``es its connection (or
 listener) to the endpoint, which calls ``wake()`` whenever the core reports an
 event for it; the call then re-checks its condition.  It reaches its host only
 through the host's public seam (``resolve``, ``bind_endpoint``,
@@ -21,21 +24,21 @@ Errors are the standard ones, as Python's own sockets raise them: ``ConnectionRe
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import operator
 import socket as _std
 import struct
 import warnings
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
-
-import trio
 
 from .core.config import Config
 from .core.connection import Connection
 from .core.events import Event, TcpInfo, Transition
 from .core.segment import segment_overhead
 from .core.state import State
+from .transport import runtime
 
 Address = tuple[str, int]
 Buffer = bytes | bytearray | memoryview
@@ -113,7 +116,7 @@ def _close_tcbs(
     that produces, and give the endpoint back."""
     if endpoint.closed:
         return
-    now = trio.current_time()
+    now = endpoint.runtime.current_time()
     if listener is not None:
         endpoint.mux.close_listener(now)
     if conn is not None and conn.state is not State.CLOSED:
@@ -147,38 +150,64 @@ class Socket:
         self._listener: Any = None
         # Blocked calls park by what they wait for, so an event wakes only the
         # calls it can help: readers (data, EOF, errors), writers (buffer
-        # space, errors), and everything else (state changes, accept).
-        self._lot = trio.lowlevel.ParkingLot()
-        self._readers = trio.lowlevel.ParkingLot()
-        self._writers = trio.lowlevel.ParkingLot()
+        # space, errors), and everything else (state changes, accept).  The
+        # lots belong to the loop (trio or asyncio) the socket is first used in.
+        self._rt: runtime.Runtime | None = None
+        self._lot: runtime.Lot
+        self._readers: runtime.Lot
+        self._writers: runtime.Lot
+        with contextlib.suppress(RuntimeError):  # made outside a run: first use picks
+            self._runtime()
         self._closed = False
         self._shut_wr = False
         self._shut_rd = False
         self._reuseaddr = False
         self._linger: int | None = None
+        self._on_wake: Callable[[Collection[Event] | None], None] | None = None
 
     def __repr__(self) -> str:
         return f"<emutcp.Socket {self.state} local={self._local()} peer={self._peer()}>"
 
     # -------------------------------------------------------------- plumbing
 
+    def _runtime(self) -> runtime.Runtime:
+        rt = self._rt
+        if rt is None:
+            rt = self._rt = runtime.current()
+            self._lot, self._readers, self._writers = rt.Lot(), rt.Lot(), rt.Lot()
+        return rt
+
     def wake(self, events: Collection[Event] | None = None) -> None:
         """Called by the endpoint when the core reports ``events`` for this
         socket's connection or listener (``None``: anything may have changed):
         the blocked calls those events concern re-check their condition."""
+        if self._on_wake is not None:
+            self._on_wake(events)
+        if self._rt is None:
+            return  # nothing ever waited
         if events is None or not _WRITER_EVENTS.isdisjoint(events):
             self._writers.unpark_all()
         if events is None or not _READER_EVENTS.isdisjoint(events):
             self._readers.unpark_all()
         self._lot.unpark_all()
 
+    def set_wake_callback(
+        self, callback: Callable[[Collection[Event] | None], None] | None
+    ) -> None:
+        """Also call ``callback(events)`` on every ``wake()``: for drivers that run
+        on callbacks rather than blocked calls (the asyncio ``Transport``).  It
+        runs inside the endpoint's work: schedule, do not act, from it."""
+        self._on_wake = callback
+
     async def wait_for_wakeup(self) -> None:
         """Block until the next ``wake()`` (any event on this socket's connection):
         for tools and tests that watch a connection without reading from it."""
+        self._runtime()
         await self._lot.park()
 
     def _now(self) -> float:
-        return trio.current_time()
+        rt = self._rt
+        return (rt if rt is not None else self._runtime()).current_time()
 
     def _config_for_path(self, endpoint: Endpoint, remote: Address) -> Config:
         """The config with the MSS lowered to what the path carries whole (RFC
@@ -383,7 +412,7 @@ class Socket:
 
     async def bind(self, address: tuple[str, int]) -> None:
         """Bind to ``(address, port)``: on a real host, UDP port ``port``."""
-        await trio.lowlevel.checkpoint()
+        await self._runtime().checkpoint()
         self._check_open("bind")
         if self._endpoint is not None:
             raise OSError(errno.EINVAL, f"bind: socket already bound to {self._local()}")
@@ -402,7 +431,8 @@ class Socket:
         endpoint.attach(self._listener, self)
 
     async def accept(self) -> tuple[Socket, tuple[str, int]]:
-        await trio.lowlevel.checkpoint_if_cancelled()
+        rt = self._runtime()
+        await rt.checkpoint_if_cancelled()
         self._check_open("accept")
         if self._listener is None:
             raise OSError(errno.EINVAL, f"accept: socket is not listening (state {self.state})")
@@ -417,12 +447,13 @@ class Socket:
                 endpoint.acquire()  # the child holds the endpoint too
                 child._use_endpoint(endpoint)
                 child._adopt(conn)
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                await rt.cancel_shielded_checkpoint()
                 return child, conn.remote
             await self._park()
 
     async def connect(self, address: tuple[str, int]) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()
+        rt = self._runtime()
+        await rt.checkpoint_if_cancelled()
         self._check_open("connect")
         if self._listener is not None or self._conn is not None:
             raise OSError(errno.EISCONN, f"connect: socket already in state {self.state}")
@@ -435,7 +466,7 @@ class Socket:
         try:
             while conn.state in _CONNECTING:
                 await self._park()
-        except trio.Cancelled:
+        except rt.Cancelled:
             if conn.state is not State.CLOSED:
                 conn.abort(self._now(), "connect cancelled")
                 self._flush(conn)
@@ -449,13 +480,22 @@ class Socket:
         """Queue up to ``len(data)`` bytes; block only while the send buffer is
         full.  Returns the number of bytes queued (0 for an empty buffer)."""
         view = _byte_view(data)
-        await trio.lowlevel.checkpoint_if_cancelled()
+        rt = self._runtime()
+        await rt.checkpoint_if_cancelled()
         while True:
             n = self._send_nowait(view)
             if n or not view:
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                await rt.cancel_shielded_checkpoint()
                 return n
             await self._writers.park()
+
+    def send_nowait(self, data: Buffer) -> int:
+        """Queue what fits in the send buffer now, without blocking (0 if full)."""
+        return self._send_nowait(_byte_view(data))
+
+    def recv_nowait(self, bufsize: int) -> bytes | None:
+        """Up to ``bufsize`` bytes, ``b""`` at EOF, or ``None`` if ``recv`` would block."""
+        return self._recv_nowait(operator.index(bufsize))
 
     def _send_nowait(self, data: Buffer) -> int:
         conn = self._connection("send")
@@ -472,17 +512,18 @@ class Socket:
 
     async def sendall(self, data: Buffer) -> None:
         view = _byte_view(data)
-        await trio.lowlevel.checkpoint_if_cancelled()
+        rt = self._runtime()
+        await rt.checkpoint_if_cancelled()
         if not view:
             self._connection("sendall")
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await rt.cancel_shielded_checkpoint()
             return
         while view:
             n = self._send_nowait(view)
             if n:
                 view = view[n:]
                 if not view:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    await rt.cancel_shielded_checkpoint()
                     return
             await self._writers.park()
 
@@ -490,15 +531,16 @@ class Socket:
         bufsize = operator.index(bufsize)  # TypeError for 1.5, as Python's sockets
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
-        await trio.lowlevel.checkpoint_if_cancelled()
+        rt = self._runtime()
+        await rt.checkpoint_if_cancelled()
         if bufsize == 0:
             self._connection("recv")
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await rt.cancel_shielded_checkpoint()
             return b""
         while True:
             data = self._recv_nowait(bufsize)
             if data is not None:
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                await rt.cancel_shielded_checkpoint()
                 return data
             await self._readers.park()
 
@@ -545,32 +587,34 @@ class Socket:
 
     async def aclose(self) -> None:
         self.close()
-        await trio.lowlevel.checkpoint()
+        await self._runtime().checkpoint()
 
     async def wait_closed(self) -> None:
         """Wait until the connection has finished closing (CLOSED or TIME-WAIT)."""
+        rt = self._runtime()
         conn = self._conn
         if conn is not None:
             while conn.state not in (State.CLOSED, State.TIME_WAIT):
                 await self._park()
-        await trio.lowlevel.checkpoint()
+        await rt.checkpoint()
 
     async def wait_send_space(self) -> None:
         """Block while the send buffer is full (for ``wait_send_all_might_not_block``)."""
-        await trio.lowlevel.checkpoint_if_cancelled()
+        rt = self._runtime()
+        await rt.checkpoint_if_cancelled()
         while True:
             conn = self._connection("send")
             if conn.error is not None or conn.send_buf.free_space() > 0 or self._shut_wr:
                 break
             await self._writers.park()
-        await trio.lowlevel.cancel_shielded_checkpoint()
+        await rt.cancel_shielded_checkpoint()
 
     def __del__(self) -> None:
         # Like Python's own sockets: a socket dropped without close() is a bug in
         # the application, reported as a ResourceWarning; and like a kernel when
         # a process closes a descriptor, its connection is closed for it (FIN,
         # or RST with unread data) so the peer is not left waiting.
-        # The close runs soon on the endpoint's trio loop, not here: a finalizer
+        # The close runs soon on the endpoint's loop, not here: a finalizer
         # may run in the middle of anything, even of the endpoint's own work.
         if self._closed or self._endpoint is None:
             return

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-import trio
-
-from .base import Address, Arrival
+from . import runtime
+from .base import Address, Arrival, EcnArrival
 
 # transmit(src, dst, data, ecn): ecn is the datagram's ECN field (RFC 3168 5).
 Transmit = Callable[[Address, Address, bytes, int], None]
@@ -36,9 +35,10 @@ class EmulatedTransport:
         self._on_close = on_close
         self._path_limit = path_limit
         # (data, src), or (data, src, ecn) once enable_ecn() was called.
-        self._inbox: deque[tuple[bytes, Address] | tuple[bytes, Address, int]] = deque()
+        self._inbox: deque[Arrival | EcnArrival] = deque()
         self._ecn = False
-        self._lot = trio.lowlevel.ParkingLot()
+        self._rt = runtime.current()
+        self._lot = self._rt.Lot()
         self._on_arrival: Callable[[], None] | None = None
 
     def deliver(self, data: bytes, src: Address, ecn: int = 0) -> None:
@@ -69,7 +69,7 @@ class EmulatedTransport:
             await self._lot.park()
 
     async def wait_writable(self) -> None:  # pragma: no cover - send never blocks
-        await trio.lowlevel.checkpoint()
+        await self._rt.checkpoint()
 
     def enable_ecn(self) -> bool:
         """Carry the ECN field: ``send(..., ecn)`` sets it and ``recv_batch`` yields

@@ -13,8 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-import trio
-
+from . import runtime
 from .base import Address, Arrival, DatagramTransport
 from .link import Delivery, Link, LinkProfile
 from .timeline import Timeline
@@ -63,7 +62,7 @@ class ImpairedTransport:
         return self.inner.recv_batch(limit)
 
     def send(self, data: bytes, addr: Address) -> bool:
-        for when, d in self.link.plan(data, trio.current_time()):
+        for when, d in self.link.plan(data, runtime.current_time()):
             self._timeline.schedule(when, (d, addr))
         return True
 

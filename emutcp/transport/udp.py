@@ -29,8 +29,7 @@ import socket as stdsocket
 import sys
 from collections.abc import Callable
 
-import trio
-
+from . import runtime
 from .base import AcceptFilter, Address, Arrival, EcnArrival
 
 _MAX_DATAGRAM = 65_535
@@ -100,6 +99,7 @@ class UdpTransport:
         self._refusals = 0  # port unreachables met by send, not yet reported
         self._too_big: list[Address] = []  # peers a send was refused to for its size
         self._accept = accept
+        self._rt = runtime.current()  # trio or asyncio readiness
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
         self._ecn = False
@@ -148,12 +148,12 @@ class UdpTransport:
 
     async def wait_readable(self) -> None:
         if self._refusals:
-            await trio.lowlevel.checkpoint()  # a refusal is waiting to be reported
+            await self._rt.checkpoint()  # a refusal is waiting to be reported
             return
-        await trio.lowlevel.wait_readable(self._sock)
+        await self._rt.wait_readable(self._sock)
 
     async def wait_writable(self) -> None:
-        await trio.lowlevel.wait_writable(self._sock)
+        await self._rt.wait_writable(self._sock)
 
     def recv_batch(self, limit: int = 16384) -> list[Arrival]:
         """Datagrams waiting, without blocking.  Reads into one reusable buffer and
