@@ -14,6 +14,12 @@ correct TCP checksum over the pseudo-header, and the payload (cut to
 sent the segment ("retransmission (RTO #2)", "delayed ACK", ...) goes into the
 packet's pcapng comment, which Wireshark shows as ``frame.comment``.
 
+Timestamps: a capture of real UDP is dated by the wall clock (so the
+captures of two hosts merge with ``mergecap``); a run in virtual time (trio's
+``MockClock``, the emulated network) is dated ``EMULATED_EPOCH``
+(2000-01-01T00:00:00Z) plus virtual time, so a seed still gives the same
+bytes.  ``PcapWriter(epoch=...)`` fixes the offset explicitly.
+
 Addresses: the transport's IPv4 addresses and ports are used as they are;
 ``0.0.0.0`` (a wildcard bind) is shown as the peer's loopback or the peer's
 address family's loopback, and non-IPv4 addresses get stable stand-ins in
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import time as _time
 from typing import IO
 
 from .core.events import SegmentRecord, Transition
@@ -116,7 +123,9 @@ class PcapWriter:
         *,
         snaplen: int = 65_535,
         directions: tuple[str, ...] = ("in", "out"),
+        epoch: float | None = None,
     ) -> None:
+        self.epoch = epoch  # seconds added to record times; None: chosen at the first packet
         self._file: IO[bytes]
         if isinstance(target, str):
             self._file = open(target, "wb")  # noqa: SIM115 - kept open until close()
@@ -179,7 +188,9 @@ class PcapWriter:
         self.write_packet(record.time, packet, record.reason)
 
     def write_packet(self, time: float, packet: bytes, comment: str = "") -> None:
-        micros = round(time * 1e6)
+        if self.epoch is None:
+            self.epoch = clock_epoch()
+        micros = round((self.epoch + time) * 1e6)
         captured = packet[: self.snaplen]
         body = (
             struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(captured), len(packet))
@@ -229,3 +240,29 @@ def icmp_port_unreachable(src: Address, dst: Address, udp_length: int, ident: in
     icmp = struct.pack("!BBHI", 3, 3, 0, 0) + quoted_ip + quoted_udp
     icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
     return _ipv4_header(dst_ip, src_ip, 1, 20 + len(icmp), ident) + icmp
+
+
+# Virtual-time captures are dated from here: 2000-01-01T00:00:00Z.
+EMULATED_EPOCH = 946_684_800.0
+
+
+def clock_epoch() -> float:
+    """What to add to the running clock's time to get a capture timestamp: the
+    wall clock's offset under a real clock, ``EMULATED_EPOCH`` in virtual time
+    (or outside any event loop)."""
+    import trio
+
+    try:
+        clock = trio.lowlevel.current_clock()
+    except RuntimeError:
+        import asyncio
+
+        try:
+            return _time.time() - asyncio.get_running_loop().time()
+        except RuntimeError:
+            return EMULATED_EPOCH
+    from trio.testing import MockClock
+
+    if isinstance(clock, MockClock):
+        return EMULATED_EPOCH
+    return _time.time() - trio.current_time()
