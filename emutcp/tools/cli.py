@@ -380,6 +380,18 @@ def cmd_relay(args) -> int:
     return 0
 
 
+def cmd_ss(args) -> int:
+    from .ss import normalize_state, ss_main
+
+    try:
+        states = {normalize_state(s) for s in args.state} if args.state else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.listening:
+        states = {"LISTEN"}
+    return ss_main(states=states, port=args.port, as_json=args.json, watch=args.watch)
+
+
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=positive_int, help="maximum segment size (payload bytes)")
     p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
@@ -505,6 +517,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print per-direction counters at exit")
     _add_trace_options(p)
     p.set_defaults(func=cmd_relay)
+
+    p = sub.add_parser("ss", help="every emutcp socket of your processes, like ss -tani")
+    p.add_argument("--state", "-s", action="append", help="only this state (repeatable)")
+    p.add_argument("--listening", "-l", action="store_true", help="only listeners")
+    p.add_argument("--port", "-p", type=port_number, help="only sockets with this port")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects")
+    p.add_argument(
+        "--watch", nargs="?", const=1.0, type=duration, metavar="SECS", help="refresh until Ctrl-C"
+    )
+    p.set_defaults(func=cmd_ss)
     return parser
 
 
@@ -529,10 +551,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"usage: {verb} ... (see {verb} --help)", file=sys.stderr)
             print(f"{verb}: error: {leaf}", file=sys.stderr)
             return 2
-        if isinstance(leaf, OSError | trio.TooSlowError):
+        if isinstance(leaf, (OSError, *_NETWORK_ERRORS)):
             print(f"{verb}: {_describe(leaf)}", file=sys.stderr)
             return 1
         raise
+
+
+# Raised by trio streams when the connection failed under them (reset, timeout).
+_NETWORK_ERRORS = (trio.TooSlowError, trio.BrokenResourceError)
 
 
 def _user_facing(exc: BaseException) -> BaseException | None:
@@ -541,12 +567,12 @@ def _user_facing(exc: BaseException) -> BaseException | None:
     if isinstance(exc, BaseExceptionGroup):
         leaves = [_user_facing(e) for e in exc.exceptions]
         leaves = [e for e in leaves if e is not None]
-        for kind in (KeyboardInterrupt, Terminated, UsageError, OSError, trio.TooSlowError):
+        for kind in (KeyboardInterrupt, Terminated, UsageError, OSError, *_NETWORK_ERRORS):
             for leaf in leaves:
                 if isinstance(leaf, kind):
                     return leaf
         return None
-    if isinstance(exc, KeyboardInterrupt | Terminated | UsageError | OSError | trio.TooSlowError):
+    if isinstance(exc, (KeyboardInterrupt, Terminated, UsageError, OSError, *_NETWORK_ERRORS)):
         return exc
     return None
 
@@ -558,6 +584,8 @@ def _describe(exc: BaseException) -> str:
         return f"{exc.strerror}: {exc.filename}"
     if isinstance(exc, trio.TooSlowError):
         return "timed out"
+    if isinstance(exc, trio.BrokenResourceError) and isinstance(exc.__cause__, OSError):
+        return _describe(exc.__cause__)
     return exc.strerror or str(exc) if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
