@@ -42,6 +42,26 @@ def parse_rate(text: str | float) -> float:
     return float(m.group(1)) * _RATE_UNITS[unit]
 
 
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "g": 1 << 30,
+}
+
+
+def parse_size(text: str | int) -> int:
+    """'256K' -> 262144, '4M' -> 4194304, '1500' -> 1500 bytes (binary units, as iperf3)."""
+    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = (m.group(2) if m else "").lower()
+    if not m or unit not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {text!r} (try 256K or 4M)")
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
 def bdp_bytes(rate: float, rtt: float) -> float:
     """The bandwidth-delay product of ``rate`` bits/s and ``rtt`` seconds, in bytes."""
     return rate * rtt / 8

@@ -13,7 +13,7 @@ from typing import TypeVar
 import trio
 
 from ..core.config import Config
-from ..lab.units import parse_duration, parse_rate
+from ..lab.units import parse_duration, parse_rate, parse_size
 
 T = TypeVar("T")
 
@@ -71,6 +71,7 @@ positive_int = _checked(int, lambda n: n >= 1, "a whole number >= 1")
 probability = _checked(float, lambda p: 0.0 <= p <= 1.0, "a probability in [0, 1]")
 duration = _checked(parse_duration, lambda d: d >= 0, "a duration (40ms, 1.5s)")
 rate = _checked(parse_rate, lambda r: r > 0, "a rate (10mbit, 500k)")
+size = _checked(parse_size, lambda n: n >= 1, "a size (256K, 4M)")
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -161,6 +162,8 @@ def config_from_args(args) -> Config:
             changes[name] = value
     if getattr(args, "nodelay", False):
         changes["nodelay"] = True
+    if getattr(args, "window", None):  # -w: both socket buffers, as iperf3
+        changes["send_buffer"] = changes["recv_buffer"] = args.window
     keepalive = getattr(args, "keepalive", None)
     if keepalive is not None:  # (idle, interval, count); idle 0: off
         idle, interval, count = keepalive
@@ -170,7 +173,15 @@ def config_from_args(args) -> Config:
             keepalive_interval=interval,
             keepalive_count=count,
         )
-    return Config(**changes)
+    from ..core.congestion import CONTROLLERS
+
+    if changes.get("congestion", "newreno") not in CONTROLLERS:
+        known = ", ".join(sorted(CONTROLLERS))
+        raise UsageError(f"unknown congestion control {changes['congestion']!r} (known: {known})")
+    try:
+        return Config(**changes)
+    except ValueError as exc:  # a buffer below one MSS
+        raise UsageError(str(exc)) from None
 
 
 def cmd_demo(args) -> int:
@@ -318,24 +329,45 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench_main
+    from .bench import bench_main, emulated_bench
 
+    if args.emulated:
+        args.local = True
     if not args.local and (args.host is None or args.port is None):
         raise UsageError("give HOST PORT, or --local")
+    if args.interval <= 0:
+        raise UsageError("-i must be > 0")
     sinks = _Sinks(args)
+    config = config_from_args(args)
+    common = dict(
+        seconds=args.seconds,
+        nbytes=args.bytes,
+        as_json=args.json,
+        config=config,
+        trace=sinks.tracer,
+        streams=args.parallel,
+        interval=args.interval,
+        reverse=args.reverse,
+    )
     try:
-        run_until_signalled(
-            lambda: bench_main(
-                host_name=None if args.local else args.host,
-                port=None if args.local else args.port,
-                seconds=args.seconds,
-                nbytes=args.bytes,
-                stats=args.stats,
-                as_json=args.json,
-                config=config_from_args(args),
-                trace=sinks.tracer,
+        if args.emulated:
+            emulated_bench(
+                **common,
+                rate=args.rate,
+                delay=args.delay,
+                loss=args.loss,
+                queue=args.queue,
+                seed=args.seed,
             )
-        )
+        else:
+            run_until_signalled(
+                lambda: bench_main(
+                    host_name=None if args.local else args.host,
+                    port=None if args.local else args.port,
+                    stats=args.stats,
+                    **common,
+                )
+            )
     finally:
         sinks.close()
     return 0
@@ -394,7 +426,8 @@ def cmd_ss(args) -> int:
 
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=positive_int, help="maximum segment size (payload bytes)")
-    p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
+    p.add_argument("-C", "--congestion", help="congestion control algorithm (newreno, cubic)")
+    p.add_argument("-w", "--window", type=size, help="socket buffer sizes, e.g. 256K (as iperf3)")
     p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
     _add_trace_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -465,9 +498,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", nargs="?")
     p.add_argument("port", nargs="?", type=port_number)
     p.add_argument("--local", action="store_true", help="benchmark over loopback UDP")
-    p.add_argument("--seconds", type=duration, default=5.0, help="send for this long")
-    p.add_argument("--bytes", type=positive_int, help="send exactly this many bytes instead")
+    p.add_argument("-t", "--seconds", type=duration, default=5.0, help="send for this long")
+    p.add_argument("--bytes", "-n", type=size, help="send exactly this many bytes instead")
+    p.add_argument("-P", "--parallel", type=positive_int, default=1, help="parallel streams")
+    p.add_argument("-i", "--interval", type=duration, default=1.0, help="seconds per report")
+    p.add_argument("-R", "--reverse", action="store_true", help="the server sends")
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
+    p.add_argument(
+        "--emulated", action="store_true", help="--local on an emulated link, in virtual time"
+    )
+    p.add_argument("--rate", type=rate, default=10e6, help="--emulated link rate")
+    p.add_argument("--delay", type=duration, default=0.01, help="--emulated one-way delay")
+    p.add_argument("--loss", type=probability, default=0.0, help="--emulated loss rate")
+    p.add_argument("--queue", type=positive_int, help="--emulated queue, packets (default 1 BDP)")
+    p.add_argument("--seed", type=int, default=0, help="--emulated seed")
     _add_tcp_options(p)
     p.set_defaults(func=cmd_bench)
 
