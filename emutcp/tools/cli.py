@@ -108,42 +108,23 @@ def burst_pair(text: str) -> tuple[float, float]:
     return probability(parts[0]), probability(parts[1])
 
 
-def _trace_printer():
-    """``--trace -``: transitions and segments, readable, on stderr."""
-    from ..core.events import SegmentRecord, Transition
-
-    def trace(record, local, remote) -> None:
-        where = f"{local[0]}:{local[1]}" + (f" <-> {remote[0]}:{remote[1]}" if remote else "")
-        if isinstance(record, Transition):
-            line = f"{record.old} -> {record.new}  ({record.cause})"
-        elif isinstance(record, SegmentRecord):
-            line = (
-                f"{'send' if record.direction == 'out' else 'recv'} {record.flags} "
-                f"seq={record.seq} ack={record.ack} win={record.window} len={record.length}"
-                + (f"  ({record.reason})" if record.reason else "")
-            )
-        else:
-            return  # metrics samples go to --trace FILE, not the terminal
-        print(f"[{record.time:.6f}] {where}  {line}", file=sys.stderr)
-
-    return trace
-
-
 class _Sinks:
     """The tracers ``--trace`` and ``--pcap`` ask for, closed at exit."""
 
     def __init__(self, args, *, directions=("in", "out")) -> None:
         from ..pcap import PcapWriter
-        from ..trace import JsonlTrace, tee
+        from ..trace import JsonlTrace, TextTrace, tee
 
-        self.closers: list[JsonlTrace | PcapWriter] = []
-        trace = pcap = None
+        self.closers: list[JsonlTrace | PcapWriter | TextTrace] = []
+        trace: JsonlTrace | TextTrace | None = None
+        pcap = None
         target = getattr(args, "trace", None)
-        if target == "-":
-            trace = _trace_printer()
+        if target == "-":  # readable, on stderr (metrics samples go to a FILE only)
+            trace = TextTrace(sys.stderr, raw_seq=getattr(args, "raw_seq", False))
         elif target:
-            trace = JsonlTrace(target)
-            self.closers.append(trace)
+            jsonl = JsonlTrace(target)
+            self.closers.append(jsonl)
+            trace = jsonl
         if getattr(args, "pcap", None):
             pcap = PcapWriter(args.pcap, directions=directions)
             self.closers.append(pcap)
@@ -187,7 +168,7 @@ def config_from_args(args) -> Config:
 def cmd_demo(args) -> int:
     from . import demo
 
-    timeline = demo.Timeline()
+    timeline = demo.Timeline(step=args.step)
     sinks = _Sinks(args, directions=("out",))  # both sides share one host: each segment once
     records: list = []
     keep = (
@@ -206,6 +187,10 @@ def cmd_demo(args) -> int:
     lossy = None
     if not args.no_emulated:
         lossy = demo.emulated_transfer(args.emulated_bytes, loss=args.loss, delay=args.delay)
+    if args.step:
+        print(f"\nclient path: {' -> '.join(paths['client'])}")
+        print(f"server path: {' -> '.join(paths['server'])}")
+        sys.stdout.flush()
     if args.json:
         print(
             json.dumps(
@@ -267,9 +252,23 @@ def cmd_connect(args) -> int:
 
 def cmd_diagram(args) -> int:
     from ..trace import read_jsonl
-    from .diagram import draw, paths_from_trace
+    from .diagram import choose, connections, draw, paths_from_trace
 
-    paths = paths_from_trace(read_jsonl(args.trace_file))
+    records = read_jsonl(args.trace_file)
+    conns = connections(records)
+    if args.list:
+        if args.json:
+            print(json.dumps(conns))
+        for c in [] if args.json else conns:
+            mark = "*" if c is choose(conns) else " "
+            print(
+                f"{mark}{c['index']:3d}  {c['role']:<6} {c['local']} <-> {c['remote']}  "
+                f"{' -> '.join(c['states'])}  ({c['end']})"
+            )
+        return 0
+    if args.connection is not None and choose(conns, args.connection) is None:
+        raise UsageError(f"no connection {args.connection!r} in {args.trace_file} (see --list)")
+    paths = paths_from_trace(records, args.connection)
     if not paths:
         print("emutcp diagram: no connection transitions in that trace", file=sys.stderr)
         return 1
@@ -442,6 +441,9 @@ def _add_trace_options(p: argparse.ArgumentParser) -> None:
         help="transitions and segments: readable on stderr, or JSON Lines to FILE",
     )
     p.add_argument("--pcap", metavar="FILE", help="write segments as TCP packets (pcapng)")
+    p.add_argument(
+        "--raw-seq", action="store_true", help="--trace: absolute sequence numbers, as on the wire"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -458,12 +460,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-emulated", action="store_true", help="skip the emulated-link part")
     p.add_argument("--json", action="store_true", help="print the timeline and results as JSON")
     p.add_argument("--diagram", metavar="PNG", help="draw both paths on the state diagram")
+    p.add_argument("--step", action="store_true", help="wait for Enter before each socket call")
     _add_trace_options(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("diagram", help="draw a trace's paths on the RFC 9293 state diagram")
     p.add_argument("trace_file", metavar="TRACE", help="a JSON Lines trace (--trace FILE)")
     p.add_argument("-o", "--output", default="diagram.png")
+    p.add_argument("--list", action="store_true", help="list the trace's connections (* = default)")
+    p.add_argument(
+        "--connection",
+        "-c",
+        metavar="N|HOST:PORT",
+        help="draw this connection (an index from --list, or an address of either end); "
+        "default: the first that reached ESTABLISHED",
+    )
     p.add_argument("--json", action="store_true", help="print the paths drawn as JSON")
     p.set_defaults(func=cmd_diagram)
 
