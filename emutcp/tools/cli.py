@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import sys
@@ -423,6 +424,28 @@ def cmd_ss(args) -> int:
     return ss_main(states=states, port=args.port, as_json=args.json, watch=args.watch)
 
 
+def cmd_dissector(args) -> int:
+    import shutil
+
+    from ..dissector import LUA_NAME, lua_path, personal_plugin_dir
+
+    path = lua_path()
+    if args.install:
+        target = os.path.join(personal_plugin_dir(), LUA_NAME)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+        print(target)
+        print("emutcp: installed; Wireshark and tshark load it at start", file=sys.stderr)
+        return 0
+    print(path)  # stdout: the path alone, for -X lua_script:$(emutcp dissector)
+    print(
+        f"live:      tshark -i lo -X lua_script:{path} -Y emutcp\n"
+        f"Wireshark: copy it to {personal_plugin_dir()}/ (or: emutcp dissector --install)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=positive_int, help="maximum segment size (payload bytes)")
     p.add_argument("-C", "--congestion", help="congestion control algorithm (newreno, cubic)")
@@ -582,6 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--watch", nargs="?", const=1.0, type=duration, metavar="SECS", help="refresh until Ctrl-C"
     )
     p.set_defaults(func=cmd_ss)
+
+    p = sub.add_parser("dissector", help="where the Wireshark Lua dissector for emutcp is")
+    p.add_argument(
+        "--install", action="store_true", help="copy it to your Wireshark Lua plugins folder"
+    )
+    p.set_defaults(func=cmd_dissector)
     return parser
 
 
