@@ -405,8 +405,14 @@ def cmd_relay(args) -> int:
                 duration=args.duration,
                 as_json=args.json,
                 observer=sinks.tracer,
+                control=args.control,
             )
         )
+    except BaseException as exc:
+        if isinstance(_user_facing(exc), KeyboardInterrupt):
+            print("emutcp relay: stopped", file=sys.stderr)
+            return 0  # Ctrl-C is how a relay is stopped (its counters were printed)
+        raise
     finally:
         sinks.close()
     return 0
@@ -593,6 +599,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=duration, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="print per-direction counters at exit")
+    p.add_argument(
+        "--control",
+        action="append",
+        metavar="-|PATH",
+        help="take live commands (loss 0.1, delay 50ms, down, up, show, help) from stdin (-) "
+        "or a Unix socket PATH; repeatable",
+    )
     _add_trace_options(p)
     p.set_defaults(func=cmd_relay)
 
