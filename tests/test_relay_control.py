@@ -67,9 +67,10 @@ def test_down_and_up_through_the_control_socket_then_ctrl_c(tmp_path):
     client.settimeout(0.2)
     port = free_udp_port()
     control = str(tmp_path / "relay.ctl")
+    to = f"127.0.0.1:{target.getsockname()[1]}"
+    argv = ["relay", "--listen", str(port), "--listen-address", "127.0.0.1", "--to", to]
     relay = subprocess.Popen(
-        [*PY, "relay", "--listen", str(port), "--listen-address", "127.0.0.1"]
-        + ["--to", f"127.0.0.1:{target.getsockname()[1]}", "--control", control, "--json"],
+        [*PY, *argv, "--control", control, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -41,7 +41,7 @@ HELP = (
 _PROBABILITIES = ("loss", "duplicate", "reorder", "corrupt")
 
 
-def _value(name: str, text: str) -> object:
+def _value(name: str, text: str) -> Any:
     if name in _PROBABILITIES:
         p = float(text)
         if not 0.0 <= p <= 1.0:
