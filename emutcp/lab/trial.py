@@ -15,7 +15,8 @@ from ..core.config import Config
 from ..emulated import EmulatedNetwork
 from ..transport.link import GilbertElliott, LinkProfile
 from .flows import A, B, jain, mathis, run_flows, run_transfers
-from .units import bdp_queue
+from .series import SeriesRecorder
+from .units import bdp_queue, parse_queue
 
 DEFAULTS: dict = {
     "rate": 10e6,  # bottleneck, bits/s
@@ -28,6 +29,7 @@ DEFAULTS: dict = {
     "reorder": 0.0,
     "duplicate": 0.0,
     "queue_bdp": 1.0,  # drop-tail queue, in bandwidth-delay products
+    "queue": "",  # or "50" / "50p" packets, "64K" / "96KB" bytes, "0.5bdp" (overrides queue_bdp)
     "congestion": "newreno",
     "mss": 1400,
     "send_buffer": 1 << 20,
@@ -54,9 +56,15 @@ def trial_config(p: dict) -> Config:
 
 def link_profiles(p: dict):
     """The data-direction and ACK-direction LinkProfiles for parameters ``p``."""
-    queue = bdp_queue(p["rate"], 2 * p["delay"], int(p["mss"]), bdps=p["queue_bdp"])
+    kind, size = parse_queue(p.get("queue") or f"{p['queue_bdp']}bdp")
+    queue: int | None = int(size) if kind == "packets" else None
+    queue_bytes = int(size) if kind == "bytes" else None
+    if kind == "bdp":
+        queue = bdp_queue(p["rate"], 2 * p["delay"], int(p["mss"]), bdps=size)
     burst = GilbertElliott(p=p["burst_p"], r=p["burst_r"]) if p["burst_p"] else None
-    common = dict(delay=p["delay"], jitter=p["jitter"], rate=p["rate"], queue=queue)
+    common = dict(
+        delay=p["delay"], jitter=p["jitter"], rate=p["rate"], queue=queue, queue_bytes=queue_bytes
+    )
     data = LinkProfile(
         loss=p["loss"], burst=burst, reorder=p["reorder"], duplicate=p["duplicate"], **common
     )
@@ -64,17 +72,18 @@ def link_profiles(p: dict):
     return data, acks
 
 
-async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
-    """One trial in virtual time: ``flows`` bulk flows A -> B for ``duration`` s."""
+async def run_trial_async(
+    p: dict, seed: int, *, series: bool = False, pcap: str | None = None, trace: str | None = None
+) -> dict:
+    """One trial in virtual time: ``flows`` bulk flows A -> B for ``duration`` s.
+    ``pcap``/``trace``: write host A's capture (pcapng) / JSON Lines trace there."""
+    from ..trace import JsonlTrace, tee
+
     net = EmulatedNetwork(seed=seed)
     config = trial_config(p)
-    segments: list[tuple[float, int]] = []
-
-    def trace(record, local, remote) -> None:
-        if series and getattr(record, "direction", None) == "out" and record.length:
-            segments.append((record.time, record.seq))
-
-    a = net.add_host(A, config=config, trace=trace if series else None)
+    recorder = SeriesRecorder() if series else None
+    jsonl = JsonlTrace(trace) if trace else None
+    a = net.add_host(A, config=config, trace=tee(recorder, jsonl), pcap=pcap)
     b = net.add_host(B, config=config)
     data, acks = link_profiles(p)
     net.add_link(A, B, profile=data, reverse=acks)
@@ -92,7 +101,13 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
         )
     out = flow_metrics(r, p, flows)
     out["link_drops"] = sum(net.link(A, B).stats.dropped.values())
-    return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
+    if a.pcap is not None:
+        a.pcap.close()
+    if jsonl is not None:
+        jsonl.close()
+    if recorder is None:
+        return out
+    return out | {"series": {"history": r["history"], **recorder.as_dict()}}
 
 
 def flow_metrics(r: dict, p: dict, flows: int) -> dict:
@@ -122,14 +137,18 @@ def flow_metrics(r: dict, p: dict, flows: int) -> dict:
     return out
 
 
-def run_trial(p: dict, seed: int, series: bool = False) -> dict:
+def run_trial(
+    p: dict, seed: int, series: bool = False, *, pcap: str | None = None, trace: str | None = None
+) -> dict:
     """Run one trial in its own trio run under a MockClock (virtual time)."""
     import trio.testing
 
     params = {**DEFAULTS, **p}
     clock = trio.testing.MockClock(autojump_threshold=0)
     pin_trio_scheduling(seed)
-    result = trio.run(lambda: run_trial_async(params, seed, series=series), clock=clock)
+    result = trio.run(
+        lambda: run_trial_async(params, seed, series=series, pcap=pcap, trace=trace), clock=clock
+    )
     return {"seed": seed, **result}
 
 

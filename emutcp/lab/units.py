@@ -62,6 +62,26 @@ def parse_size(text: str | int) -> int:
     return int(float(m.group(1)) * _SIZE_UNITS[unit])
 
 
+def parse_queue(text: str | float) -> tuple[str, float]:
+    """A queue size: '50' or '50p' packets, '64K' / '96KB' / '1500b' bytes,
+    '0.5bdp' bandwidth-delay products -> ("packets" | "bytes" | "bdp", size)."""
+    t = str(text).strip().lower()
+    try:
+        if t.endswith("bdp"):
+            kind, size = "bdp", float(t[:-3])
+        elif t.endswith(("p", "pkt", "pkts", "packets")):
+            kind, size = "packets", float(t.rstrip("acdeikpst") or "x")
+        elif t[-1:].isalpha():
+            kind, size = "bytes", float(parse_size(t))
+        else:
+            kind, size = "packets", float(t)
+    except ValueError:
+        raise ValueError(f"not a queue size: {text!r} (try 50, 64KB or 0.5bdp)") from None
+    if size <= 0:
+        raise ValueError(f"a queue size must be > 0, got {text!r}")
+    return kind, size
+
+
 def bdp_bytes(rate: float, rtt: float) -> float:
     """The bandwidth-delay product of ``rate`` bits/s and ``rtt`` seconds, in bytes."""
     return rate * rtt / 8

@@ -315,6 +315,7 @@ def cmd_experiment(args) -> int:
         exp["base"]["duration"] = args.duration
     if args.real:
         exp["name"] += "-real"
+    exp["pcap_dir"], exp["trace_dir"] = args.pcap_dir, args.trace_dir
     trials = run_sweep(exp, processes=args.processes, real=args.real, progress=not args.json)
     rows = summarize(exp, trials)
     files = write_outputs(exp, trials, rows, args.out, plots=not args.no_plots)
@@ -428,6 +429,26 @@ def cmd_ss(args) -> int:
     if args.listening:
         states = {"LISTEN"}
     return ss_main(states=states, port=args.port, as_json=args.json, watch=args.watch)
+
+
+def cmd_plot(args) -> int:
+    from ..trace import read_jsonl
+
+    try:
+        from ..lab.plots import plot_trace
+    except ImportError:
+        print("emutcp plot: needs matplotlib (pip install 'emutcp[plot]')", file=sys.stderr)
+        return 1
+    try:
+        records = read_jsonl(args.trace_file)
+    except ValueError as exc:
+        raise UsageError(f"{args.trace_file}: not a JSON Lines trace ({exc})") from None
+    n = plot_trace(records, args.output, title=args.trace_file)
+    if n == 0:
+        print("emutcp plot: no metrics samples in that trace", file=sys.stderr)
+        return 1
+    print(f"emutcp: wrote {args.output} ({n} flows)", file=sys.stderr)
+    return 0
 
 
 def cmd_dissector(args) -> int:
@@ -575,6 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=positive_int, help="parallel trials (default: all cores)")
     p.add_argument("--out", default="experiment-results", help="directory for CSV/JSON/PNG")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--pcap-dir", metavar="DIR", help="keep a capture (pcapng) of each trial here")
+    p.add_argument("--trace-dir", metavar="DIR", help="keep a JSON Lines trace of each trial here")
     p.add_argument(
         "--real",
         action="store_true",
@@ -618,6 +641,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--watch", nargs="?", const=1.0, type=duration, metavar="SECS", help="refresh until Ctrl-C"
     )
     p.set_defaults(func=cmd_ss)
+
+    p = sub.add_parser("plot", help="cwnd, ssthresh, srtt and in-flight over time from a trace")
+    p.add_argument("trace_file", metavar="TRACE", help="a JSON Lines trace (--trace FILE)")
+    p.add_argument("-o", "--output", default="trace.png")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("dissector", help="where the Wireshark Lua dissector for emutcp is")
     p.add_argument(
