@@ -315,6 +315,8 @@ def cmd_experiment(args) -> int:
         exp["base"]["duration"] = args.duration
     if args.real:
         exp["name"] += "-real"
+    if args.real and (args.pcap_dir or args.trace_dir):
+        raise UsageError("--pcap-dir and --trace-dir keep emulated trials (not --real)")
     exp["pcap_dir"], exp["trace_dir"] = args.pcap_dir, args.trace_dir
     trials = run_sweep(exp, processes=args.processes, real=args.real, progress=not args.json)
     rows = summarize(exp, trials)
