@@ -31,6 +31,9 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import trio
+
+from . import registry
 from .core.config import Config
 from .core.events import TcpInfo
 from .core.isn import IsnGenerator
@@ -312,6 +315,11 @@ class UdpHost(Host):
         from .transport.impaired import ImpairedTransport
 
         return ImpairedTransport(transport, self.impair, random.Random(self.rng.random()))
+
+    def _new_endpoint(self, transport: DatagramTransport, config: Config) -> Endpoint:
+        ep = super()._new_endpoint(transport, config)
+        registry.register(ep)  # listed by `emutcp ss` in other processes
+        return ep
 
 
 _default_host: runtime.RunLocal[Host] = runtime.RunLocal()

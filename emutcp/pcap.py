@@ -14,6 +14,12 @@ correct TCP checksum over the pseudo-header, and the payload (cut to
 sent the segment ("retransmission (RTO #2)", "delayed ACK", ...) goes into the
 packet's pcapng comment, which Wireshark shows as ``frame.comment``.
 
+Timestamps: a capture of real UDP is dated by the wall clock (so the
+captures of two hosts merge with ``mergecap``); a run in virtual time (trio's
+``MockClock``, the emulated network) is dated ``EMULATED_EPOCH``
+(2000-01-01T00:00:00Z) plus virtual time, so a seed still gives the same
+bytes.  ``PcapWriter(epoch=...)`` fixes the offset explicitly.
+
 Addresses: the transport's IPv4 addresses and ports are used as they are;
 ``0.0.0.0`` (a wildcard bind) is shown as the peer's loopback or the peer's
 address family's loopback, and non-IPv4 addresses get stable stand-ins in
@@ -24,10 +30,11 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import time as _time
 from typing import IO
 
-from .core.events import SegmentRecord
-from .core.segment import Segment
+from .core.events import SegmentRecord, Transition
+from .core.segment import Segment, encode_segment
 
 Address = tuple[str, int]
 
@@ -116,7 +123,9 @@ class PcapWriter:
         *,
         snaplen: int = 65_535,
         directions: tuple[str, ...] = ("in", "out"),
+        epoch: float | None = None,
     ) -> None:
+        self.epoch = epoch  # seconds added to record times; None: chosen at the first packet
         self._file: IO[bytes]
         if isinstance(target, str):
             self._file = open(target, "wb")  # noqa: SIM115 - kept open until close()
@@ -128,6 +137,7 @@ class PcapWriter:
         self.directions = directions
         self.packets = 0
         self._stand_ins: dict[str, str] = {}
+        self._last_sent: dict[tuple[Address, Address], Segment] = {}
         shb = (
             struct.pack("<IHHq", _BYTE_ORDER_MAGIC, 1, 0, -1)
             + _option(4, b"emutcp")
@@ -159,6 +169,8 @@ class PcapWriter:
             return stand_in
 
     def __call__(self, record: object, local: Address, remote: Address | None) -> None:
+        if isinstance(record, Transition) and ICMP_CAUSE in record.cause and remote:
+            self._write_icmp_unreachable(record.time, local, remote)
         if not isinstance(record, SegmentRecord) or not isinstance(record.segment, Segment):
             return
         if record.direction not in self.directions or remote is None:
@@ -169,12 +181,16 @@ class PcapWriter:
             src, dst = (lip, local[1]), (rip, remote[1])
         else:
             src, dst = (rip, remote[1]), (lip, local[1])
+        if record.direction == "out":
+            self._last_sent[(local, remote)] = record.segment  # quoted if refused
         self.packets += 1
         packet = tcp_ip_packet(record.segment, src, dst, self.packets)
         self.write_packet(record.time, packet, record.reason)
 
     def write_packet(self, time: float, packet: bytes, comment: str = "") -> None:
-        micros = round(time * 1e6)
+        if self.epoch is None:
+            self.epoch = clock_epoch()
+        micros = round((self.epoch + time) * 1e6)
         captured = packet[: self.snaplen]
         body = (
             struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(captured), len(packet))
@@ -185,7 +201,68 @@ class PcapWriter:
             body += _option(1, comment.encode()) + _option(0, b"")
         self._file.write(_block(0x00000006, body))
 
+    def _write_icmp_unreachable(self, time: float, local: Address, remote: Address) -> None:
+        """The peer's host refused our last datagram: nothing is bound to that UDP
+        port, so its kernel answered with ICMP, not TCP (no RST was sent)."""
+        seg = self._last_sent.pop((local, remote), None)
+        udp_length = 8 + (len(encode_segment(seg)) if seg is not None else 0)
+        lip = self._ipv4(local[0], remote[0])
+        rip = self._ipv4(remote[0], lip)
+        self.packets += 1
+        packet = icmp_port_unreachable((lip, local[1]), (rip, remote[1]), udp_length, self.packets)
+        self.write_packet(time, packet, f"ICMP port unreachable: no UDP socket on port {remote[1]}")
+
     def close(self) -> None:
         self._file.flush()
         if self._owned:
             self._file.close()
+
+
+# The trace cause the core gives a connection refused or reset by ICMP.
+ICMP_CAUSE = "ICMP port unreachable"
+
+
+def _ipv4_header(src_ip: bytes, dst_ip: bytes, protocol: int, length: int, ident: int) -> bytes:
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, length, ident & 0xFFFF, 0x4000, 64, protocol, 0, src_ip, dst_ip
+    )
+    return ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+
+
+def icmp_port_unreachable(src: Address, dst: Address, udp_length: int, ident: int) -> bytes:
+    """The ICMP message the peer's host (``dst``) sends back when a UDP datagram
+    from ``src`` finds no socket on ``dst``'s port: type 3 code 3 (RFC 792),
+    quoting the offending datagram's IPv4 header and the first 8 bytes of its
+    payload, i.e. the whole UDP header (RFC 1122 3.2.2.1)."""
+    src_ip, dst_ip = ipaddress.IPv4Address(src[0]).packed, ipaddress.IPv4Address(dst[0]).packed
+    quoted_ip = _ipv4_header(src_ip, dst_ip, 17, 20 + udp_length, ident)
+    quoted_udp = struct.pack("!HHHH", src[1], dst[1], udp_length & 0xFFFF, 0)
+    icmp = struct.pack("!BBHI", 3, 3, 0, 0) + quoted_ip + quoted_udp
+    icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
+    return _ipv4_header(dst_ip, src_ip, 1, 20 + len(icmp), ident) + icmp
+
+
+# Virtual-time captures are dated from here: 2000-01-01T00:00:00Z.
+EMULATED_EPOCH = 946_684_800.0
+
+
+def clock_epoch() -> float:
+    """What to add to the running clock's time to get a capture timestamp: the
+    wall clock's offset under a real clock, ``EMULATED_EPOCH`` in virtual time
+    (or outside any event loop)."""
+    import trio
+
+    try:
+        clock = trio.lowlevel.current_clock()
+    except RuntimeError:
+        import asyncio
+
+        try:
+            return _time.time() - asyncio.get_running_loop().time()
+        except RuntimeError:
+            return EMULATED_EPOCH
+    from trio.testing import MockClock
+
+    if isinstance(clock, MockClock):
+        return EMULATED_EPOCH
+    return _time.time() - trio.current_time()

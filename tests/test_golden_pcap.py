@@ -19,7 +19,7 @@ import trio
 import emutcp
 from emutcp.testing import run_virtual
 
-GOLDEN_MD5 = "e2a7d1ff23ab6891dca533450109b894"
+GOLDEN_MD5 = "dbb441d6f5164055f5b96aa2973eb2c6"
 
 
 async def _lossy_transfer(path: str) -> None:

@@ -262,9 +262,10 @@ class Connection(Output):
         if self.state in (S.SYN_SENT, S.SYN_RCVD) and not self.passive:
             err = ConnectionRefusedError(
                 errno.ECONNREFUSED,
-                f"connection refused: nothing listens on {self.remote[0]}:{self.remote[1]}",
+                f"connection refused: {self.remote[0]} answered ICMP port unreachable "
+                f"(no UDP socket on port {self.remote[1]}; no TCP RST was sent)",
             )
-            self._fail(err, Event.RESET, "ICMP port unreachable", now)
+            self._fail(err, Event.RESET, "ICMP port unreachable: no UDP socket there", now)
         elif self.state in SYNCHRONIZED and self.state is not S.TIME_WAIT:
             # RFC 1122 4.2.3.9: port unreachable is a hard error; counted against spoofing.
             self._icmp_unreachable += 1

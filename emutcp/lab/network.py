@@ -31,7 +31,7 @@ from ..core.congestion import CONTROLLERS
 from ..emulated import EmulatedHost, EmulatedNetwork
 from ..transport.link import GilbertElliott, Link, LinkProfile
 from ..transport.qdisc import QDISCS
-from .units import bdp_queue, parse_duration
+from .units import bdp_queue, parse_duration, parse_queue
 
 A, B = "10.0.0.1", "10.0.0.2"
 TOPOLOGIES = ("path", "dumbbell", "parking_lot")
@@ -128,10 +128,17 @@ def bottleneck_profiles(p: dict[str, Any], *, delay: float) -> tuple[LinkProfile
     """The data-direction and ACK-direction profiles of the bottleneck."""
     rtts = base_rtts(p)
     rtt = sum(rtts) / len(rtts)
-    queue = bdp_queue(p["rate"], rtt, int(p["mss"]), bdps=p["queue_bdp"])
+    # ``queue`` in packets ("50"), bytes ("64KB") or BDPs ("0.5bdp"); else queue_bdp.
+    kind, size = parse_queue(p.get("queue") or f"{p['queue_bdp']}bdp")
+    queue: int | None = int(size) if kind == "packets" else None
+    queue_bytes = int(size) if kind == "bytes" else None
+    if kind == "bdp":
+        queue = bdp_queue(p["rate"], rtt, int(p["mss"]), bdps=size)
     burst = GilbertElliott(p=p["burst_p"], r=p["burst_r"]) if p["burst_p"] else None
     qdisc = None if p["qdisc"] == "fifo" else p["qdisc"]
-    common: dict[str, Any] = dict(delay=delay, jitter=p["jitter"], rate=p["rate"], queue=queue)
+    common: dict[str, Any] = dict(
+        delay=delay, jitter=p["jitter"], rate=p["rate"], queue=queue, queue_bytes=queue_bytes
+    )
     data = LinkProfile(
         loss=p["loss"],
         burst=burst,
@@ -147,15 +154,15 @@ def bottleneck_profiles(p: dict[str, Any], *, delay: float) -> tuple[LinkProfile
 
 
 def build_network(
-    p: dict[str, Any], seed: int, config: Config, *, trace: Any = None
+    p: dict[str, Any], seed: int, config: Config, *, trace: Any = None, pcap: str | None = None
 ) -> tuple[EmulatedNetwork, list[tuple[EmulatedHost, EmulatedHost]], list[Link]]:
     """The trial's network, its flows' (sender, receiver) hosts and bottlenecks.
-    ``trace`` (if any) goes on sender A of a path."""
+    ``trace`` and ``pcap`` (if any) go on the first sender."""
     net = EmulatedNetwork(seed=seed)
     topology = p["topology"]
     if topology == "path":
         data, acks = bottleneck_profiles(p, delay=p["delay"])
-        a = net.add_host(A, config=config, trace=trace)
+        a = net.add_host(A, config=config, trace=trace, pcap=pcap)
         b = net.add_host(B, config=config)
         ab, _ = net.add_link(A, B, profile=data, reverse=acks)
         return net, [(a, b)] * flow_count(p), [ab]

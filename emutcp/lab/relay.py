@@ -167,6 +167,20 @@ class Relay:
         )
         self.observer(record, src, dst)
 
+    def profile(self, direction: str) -> LinkProfile:
+        """The profile of ``"forward"`` (client to server) or ``"reverse"``."""
+        return self.forward_profile if direction == "forward" else self.reverse_profile
+
+    def set_profile(self, direction: str, profile: LinkProfile) -> None:
+        """Change one direction's impairments now, for every session (live
+        control: see relay_control.py); queues and counters carry over."""
+        if direction == "forward":
+            self.forward_profile = profile
+        else:
+            self.reverse_profile = profile
+        for s in self.sessions.values():
+            (s.forward if direction == "forward" else s.reverse).profile = profile
+
     def stats(self) -> dict:
         def link(ln: Link) -> dict:
             st = ln.stats

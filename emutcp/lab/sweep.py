@@ -42,7 +42,7 @@ import tomllib
 from ..transport.link import validate_drops
 from .network import CHOICES, NETWORK_DEFAULTS, coerce_network
 from .trial import DEFAULTS, run_trial
-from .units import parse_duration, parse_rate
+from .units import parse_duration, parse_queue, parse_rate
 
 METRICS = (
     "goodput_Mbps",
@@ -70,6 +70,9 @@ def coerce(key: str, value):
         return validate_drops(value)  # a list of data-packet numbers from 1
     if key in CHOICES or (key in NETWORK_DEFAULTS and default is None) or key == "rtts":
         return coerce_network(key, value)
+    if key == "queue":  # packets, bytes or BDPs: checked here, read by link_profiles
+        parse_queue(value)
+        return str(value)
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)
@@ -116,8 +119,19 @@ def combinations(base: dict, sweep: dict) -> list[dict]:
 
 
 def _trial(job) -> tuple[int, dict]:
-    index, params, seed, series = job
-    return index, {"params": params, **run_trial(params, seed, series=series)}
+    index, params, seed, series, files = job
+    return index, {"params": params, **run_trial(params, seed, series=series, **files)}
+
+
+def _trial_files(exp: dict, index: int, seed: int) -> dict[str, str]:
+    """``--pcap-dir`` / ``--trace-dir``: one capture and one trace per trial."""
+    files = {}
+    for key, ext in (("pcap", "pcapng"), ("trace", "jsonl")):
+        directory = exp.get(f"{key}_dir")
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+            files[key] = os.path.join(directory, f"{exp['name']}-{index:03d}-seed{seed}.{ext}")
+    return files
 
 
 def run_sweep(
@@ -126,7 +140,7 @@ def run_sweep(
     """Every (combination, seed) trial; results in a stable order."""
     combos = combinations(exp["base"], exp["sweep"])
     jobs = [
-        (i, c, seed, i == 0)
+        (i, c, seed, i == 0, _trial_files(exp, i, seed))
         for i, (c, seed) in enumerate((c, s) for c in combos for s in range(1, exp["seeds"] + 1))
     ]
     results: dict[int, dict] = {}
@@ -137,7 +151,7 @@ def run_sweep(
         if real:
             from .realtrial import run_real_trial
 
-            for i, params, seed, _series in jobs:
+            for i, params, seed, _series, _files in jobs:
                 results[i] = {"params": params, **run_real_trial({**DEFAULTS, **params}, seed)}
                 bar.advance(task)
         else:

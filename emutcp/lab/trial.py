@@ -20,6 +20,7 @@ from .network import (
     flow_count,
     queue_metrics,
 )
+from .series import SeriesRecorder
 
 DEFAULTS: dict = {
     "rate": 10e6,  # bottleneck, bits/s
@@ -32,6 +33,7 @@ DEFAULTS: dict = {
     "reorder": 0.0,
     "duplicate": 0.0,
     "queue_bdp": 1.0,  # drop-tail queue, in bandwidth-delay products
+    "queue": "",  # or "50" / "50p" packets, "64K" / "96KB" bytes, "0.5bdp" (overrides queue_bdp)
     "congestion": "newreno",
     "pacing": "auto",  # true / false, or auto: the algorithm's default (on for BBR)
     "mss": 1400,
@@ -79,16 +81,19 @@ def link_profiles(p: dict):
     return bottleneck_profiles(p, delay=p["delay"])
 
 
-async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
-    """One trial in virtual time: ``flows`` bulk flows A -> B for ``duration`` s."""
+async def run_trial_async(
+    p: dict, seed: int, *, series: bool = False, pcap: str | None = None, trace: str | None = None
+) -> dict:
+    """One trial in virtual time: ``flows`` bulk flows A -> B for ``duration`` s.
+    ``pcap``/``trace``: write host A's capture (pcapng) / JSON Lines trace there."""
+    from ..trace import JsonlTrace, tee
+
     config = trial_config(p)
-    segments: list[tuple[float, int]] = []
-
-    def trace(record, local, remote) -> None:
-        if series and getattr(record, "direction", None) == "out" and record.length:
-            segments.append((record.time, record.seq))
-
-    net, pairs, bottlenecks = build_network(p, seed, config, trace=trace if series else None)
+    recorder = SeriesRecorder() if series else None
+    jsonl = JsonlTrace(trace) if trace else None
+    net, pairs, bottlenecks = build_network(
+        p, seed, config, trace=tee(recorder, jsonl), pcap=pcap
+    )
     a, b = pairs[0]
     flows = flow_count(p)
     if p["bytes"]:
@@ -109,7 +114,13 @@ async def run_trial_async(p: dict, seed: int, *, series: bool = False) -> dict:
     if p["topology"] == "parking_lot":  # the long flow loads every bottleneck
         g, hops = r["goodput"], int(p["hops"])
         out["utilization"] = (hops * g[0] + sum(g[1:])) / (hops * p["rate"])
-    return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
+    if a.pcap is not None:
+        a.pcap.close()
+    if jsonl is not None:
+        jsonl.close()
+    if recorder is None:
+        return out
+    return out | {"series": {"history": r["history"], **recorder.as_dict()}}
 
 
 def flow_metrics(r: dict, p: dict, flows: int) -> dict:
@@ -139,14 +150,18 @@ def flow_metrics(r: dict, p: dict, flows: int) -> dict:
     return out
 
 
-def run_trial(p: dict, seed: int, series: bool = False) -> dict:
+def run_trial(
+    p: dict, seed: int, series: bool = False, *, pcap: str | None = None, trace: str | None = None
+) -> dict:
     """Run one trial in its own trio run under a MockClock (virtual time)."""
     import trio.testing
 
     params = {**DEFAULTS, **p}
     clock = trio.testing.MockClock(autojump_threshold=0)
     pin_trio_scheduling(seed)
-    result = trio.run(lambda: run_trial_async(params, seed, series=series), clock=clock)
+    result = trio.run(
+        lambda: run_trial_async(params, seed, series=series, pcap=pcap, trace=trace), clock=clock
+    )
     return {"seed": seed, **result}
 
 

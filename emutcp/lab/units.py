@@ -42,6 +42,46 @@ def parse_rate(text: str | float) -> float:
     return float(m.group(1)) * _RATE_UNITS[unit]
 
 
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "m": 1 << 20,
+    "mb": 1 << 20,
+    "g": 1 << 30,
+}
+
+
+def parse_size(text: str | int) -> int:
+    """'256K' -> 262144, '4M' -> 4194304, '1500' -> 1500 bytes (binary units, as iperf3)."""
+    m = re.fullmatch(r"\s*([0-9.eE+]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = (m.group(2) if m else "").lower()
+    if not m or unit not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {text!r} (try 256K or 4M)")
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_queue(text: str | float) -> tuple[str, float]:
+    """A queue size: '50' or '50p' packets, '64K' / '96KB' / '1500b' bytes,
+    '0.5bdp' bandwidth-delay products -> ("packets" | "bytes" | "bdp", size)."""
+    t = str(text).strip().lower()
+    try:
+        if t.endswith("bdp"):
+            kind, size = "bdp", float(t[:-3])
+        elif t.endswith(("p", "pkt", "pkts", "packets")):
+            kind, size = "packets", float(t.rstrip("acdeikpst") or "x")
+        elif t[-1:].isalpha():
+            kind, size = "bytes", float(parse_size(t))
+        else:
+            kind, size = "packets", float(t)
+    except ValueError:
+        raise ValueError(f"not a queue size: {text!r} (try 50, 64KB or 0.5bdp)") from None
+    if size <= 0:
+        raise ValueError(f"a queue size must be > 0, got {text!r}")
+    return kind, size
+
+
 def bdp_bytes(rate: float, rtt: float) -> float:
     """The bandwidth-delay product of ``rate`` bits/s and ``rtt`` seconds, in bytes."""
     return rate * rtt / 8

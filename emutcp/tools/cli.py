@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import sys
@@ -13,7 +14,7 @@ from typing import TypeVar
 import trio
 
 from ..core.config import Config
-from ..lab.units import parse_duration, parse_rate
+from ..lab.units import parse_duration, parse_rate, parse_size
 
 T = TypeVar("T")
 
@@ -71,6 +72,7 @@ positive_int = _checked(int, lambda n: n >= 1, "a whole number >= 1")
 probability = _checked(float, lambda p: 0.0 <= p <= 1.0, "a probability in [0, 1]")
 duration = _checked(parse_duration, lambda d: d >= 0, "a duration (40ms, 1.5s)")
 rate = _checked(parse_rate, lambda r: r > 0, "a rate (10mbit, 500k)")
+size = _checked(parse_size, lambda n: n >= 1, "a size (256K, 4M)")
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -107,42 +109,23 @@ def burst_pair(text: str) -> tuple[float, float]:
     return probability(parts[0]), probability(parts[1])
 
 
-def _trace_printer():
-    """``--trace -``: transitions and segments, readable, on stderr."""
-    from ..core.events import SegmentRecord, Transition
-
-    def trace(record, local, remote) -> None:
-        where = f"{local[0]}:{local[1]}" + (f" <-> {remote[0]}:{remote[1]}" if remote else "")
-        if isinstance(record, Transition):
-            line = f"{record.old} -> {record.new}  ({record.cause})"
-        elif isinstance(record, SegmentRecord):
-            line = (
-                f"{'send' if record.direction == 'out' else 'recv'} {record.flags} "
-                f"seq={record.seq} ack={record.ack} win={record.window} len={record.length}"
-                + (f"  ({record.reason})" if record.reason else "")
-            )
-        else:
-            return  # metrics samples go to --trace FILE, not the terminal
-        print(f"[{record.time:.6f}] {where}  {line}", file=sys.stderr)
-
-    return trace
-
-
 class _Sinks:
     """The tracers ``--trace`` and ``--pcap`` ask for, closed at exit."""
 
     def __init__(self, args, *, directions=("in", "out")) -> None:
         from ..pcap import PcapWriter
-        from ..trace import JsonlTrace, tee
+        from ..trace import JsonlTrace, TextTrace, tee
 
-        self.closers: list[JsonlTrace | PcapWriter] = []
-        trace = pcap = None
+        self.closers: list[JsonlTrace | PcapWriter | TextTrace] = []
+        trace: JsonlTrace | TextTrace | None = None
+        pcap = None
         target = getattr(args, "trace", None)
-        if target == "-":
-            trace = _trace_printer()
+        if target == "-":  # readable, on stderr (metrics samples go to a FILE only)
+            trace = TextTrace(sys.stderr, raw_seq=getattr(args, "raw_seq", False))
         elif target:
-            trace = JsonlTrace(target)
-            self.closers.append(trace)
+            jsonl = JsonlTrace(target)
+            self.closers.append(jsonl)
+            trace = jsonl
         if getattr(args, "pcap", None):
             pcap = PcapWriter(args.pcap, directions=directions)
             self.closers.append(pcap)
@@ -161,6 +144,8 @@ def config_from_args(args) -> Config:
             changes[name] = value
     if getattr(args, "nodelay", False):
         changes["nodelay"] = True
+    if getattr(args, "window", None):  # -w: both socket buffers, as iperf3
+        changes["send_buffer"] = changes["recv_buffer"] = args.window
     keepalive = getattr(args, "keepalive", None)
     if keepalive is not None:  # (idle, interval, count); idle 0: off
         idle, interval, count = keepalive
@@ -170,13 +155,21 @@ def config_from_args(args) -> Config:
             keepalive_interval=interval,
             keepalive_count=count,
         )
-    return Config(**changes)
+    from ..core.congestion import CONTROLLERS
+
+    if changes.get("congestion", "newreno") not in CONTROLLERS:
+        known = ", ".join(sorted(CONTROLLERS))
+        raise UsageError(f"unknown congestion control {changes['congestion']!r} (known: {known})")
+    try:
+        return Config(**changes)
+    except ValueError as exc:  # a buffer below one MSS
+        raise UsageError(str(exc)) from None
 
 
 def cmd_demo(args) -> int:
     from . import demo
 
-    timeline = demo.Timeline()
+    timeline = demo.Timeline(step=args.step)
     sinks = _Sinks(args, directions=("out",))  # both sides share one host: each segment once
     records: list = []
     keep = (
@@ -195,6 +188,10 @@ def cmd_demo(args) -> int:
     lossy = None
     if not args.no_emulated:
         lossy = demo.emulated_transfer(args.emulated_bytes, loss=args.loss, delay=args.delay)
+    if args.step:
+        print(f"\nclient path: {' -> '.join(paths['client'])}")
+        print(f"server path: {' -> '.join(paths['server'])}")
+        sys.stdout.flush()
     if args.json:
         print(
             json.dumps(
@@ -256,9 +253,23 @@ def cmd_connect(args) -> int:
 
 def cmd_diagram(args) -> int:
     from ..trace import read_jsonl
-    from .diagram import draw, paths_from_trace
+    from .diagram import choose, connections, draw, paths_from_trace
 
-    paths = paths_from_trace(read_jsonl(args.trace_file))
+    records = read_jsonl(args.trace_file)
+    conns = connections(records)
+    if args.list:
+        if args.json:
+            print(json.dumps(conns))
+        for c in [] if args.json else conns:
+            mark = "*" if c is choose(conns) else " "
+            print(
+                f"{mark}{c['index']:3d}  {c['role']:<6} {c['local']} <-> {c['remote']}  "
+                f"{' -> '.join(c['states'])}  ({c['end']})"
+            )
+        return 0
+    if args.connection is not None and choose(conns, args.connection) is None:
+        raise UsageError(f"no connection {args.connection!r} in {args.trace_file} (see --list)")
+    paths = paths_from_trace(records, args.connection)
     if not paths:
         print("emutcp diagram: no connection transitions in that trace", file=sys.stderr)
         return 1
@@ -304,6 +315,9 @@ def cmd_experiment(args) -> int:
         exp["base"]["duration"] = args.duration
     if args.real:
         exp["name"] += "-real"
+    if args.real and (args.pcap_dir or args.trace_dir):
+        raise UsageError("--pcap-dir and --trace-dir keep emulated trials (not --real)")
+    exp["pcap_dir"], exp["trace_dir"] = args.pcap_dir, args.trace_dir
     trials = run_sweep(exp, processes=args.processes, real=args.real, progress=not args.json)
     rows = summarize(exp, trials)
     files = write_outputs(exp, trials, rows, args.out, plots=not args.no_plots)
@@ -319,24 +333,45 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench_main
+    from .bench import bench_main, emulated_bench
 
+    if args.emulated:
+        args.local = True
     if not args.local and (args.host is None or args.port is None):
         raise UsageError("give HOST PORT, or --local")
+    if args.interval <= 0:
+        raise UsageError("-i must be > 0")
     sinks = _Sinks(args)
+    config = config_from_args(args)
+    common = dict(
+        seconds=args.seconds,
+        nbytes=args.bytes,
+        as_json=args.json,
+        config=config,
+        trace=sinks.tracer,
+        streams=args.parallel,
+        interval=args.interval,
+        reverse=args.reverse,
+    )
     try:
-        run_until_signalled(
-            lambda: bench_main(
-                host_name=None if args.local else args.host,
-                port=None if args.local else args.port,
-                seconds=args.seconds,
-                nbytes=args.bytes,
-                stats=args.stats,
-                as_json=args.json,
-                config=config_from_args(args),
-                trace=sinks.tracer,
+        if args.emulated:
+            emulated_bench(
+                **common,
+                rate=args.rate,
+                delay=args.delay,
+                loss=args.loss,
+                queue=args.queue,
+                seed=args.seed,
             )
-        )
+        else:
+            run_until_signalled(
+                lambda: bench_main(
+                    host_name=None if args.local else args.host,
+                    port=None if args.local else args.port,
+                    stats=args.stats,
+                    **common,
+                )
+            )
     finally:
         sinks.close()
     return 0
@@ -376,16 +411,77 @@ def cmd_relay(args) -> int:
                 as_json=args.json,
                 observer=sinks.tracer,
                 ecn=args.ecn,
+                control=args.control,
             )
         )
+    except BaseException as exc:
+        if isinstance(_user_facing(exc), KeyboardInterrupt):
+            print("emutcp relay: stopped", file=sys.stderr)
+            return 0  # Ctrl-C is how a relay is stopped (its counters were printed)
+        raise
     finally:
         sinks.close()
     return 0
 
 
+def cmd_ss(args) -> int:
+    from .ss import normalize_state, ss_main
+
+    try:
+        states = {normalize_state(s) for s in args.state} if args.state else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.listening:
+        states = {"LISTEN"}
+    return ss_main(states=states, port=args.port, as_json=args.json, watch=args.watch)
+
+
+def cmd_plot(args) -> int:
+    from ..trace import read_jsonl
+
+    try:
+        from ..lab.plots import plot_trace
+    except ImportError:
+        print("emutcp plot: needs matplotlib (pip install 'emutcp[plot]')", file=sys.stderr)
+        return 1
+    try:
+        records = read_jsonl(args.trace_file)
+    except ValueError as exc:
+        raise UsageError(f"{args.trace_file}: not a JSON Lines trace ({exc})") from None
+    n = plot_trace(records, args.output, title=args.trace_file)
+    if n == 0:
+        print("emutcp plot: no metrics samples in that trace", file=sys.stderr)
+        return 1
+    print(f"emutcp: wrote {args.output} ({n} flows)", file=sys.stderr)
+    return 0
+
+
+def cmd_dissector(args) -> int:
+    import shutil
+
+    from ..dissector import LUA_NAME, lua_path, personal_plugin_dir
+
+    path = lua_path()
+    if args.install:
+        target = os.path.join(personal_plugin_dir(), LUA_NAME)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+        print(target)
+        print("emutcp: installed; Wireshark and tshark load it at start", file=sys.stderr)
+        return 0
+    print(path)  # stdout: the path alone, for -X lua_script:$(emutcp dissector)
+    print(
+        f"live:      tshark -i lo -X lua_script:{path} -Y emutcp\n"
+        f"Wireshark: copy it to {personal_plugin_dir()}/ (or: emutcp dissector --install)",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=positive_int, help="maximum segment size (payload bytes)")
-    p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
+    p.add_argument("-C", "--congestion", help="congestion control algorithm (newreno, cubic)")
+    p.add_argument("-w", "--window", type=size, help="socket buffer sizes, e.g. 256K (as iperf3)")
     p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
     _add_trace_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -400,6 +496,9 @@ def _add_trace_options(p: argparse.ArgumentParser) -> None:
         help="transitions and segments: readable on stderr, or JSON Lines to FILE",
     )
     p.add_argument("--pcap", metavar="FILE", help="write segments as TCP packets (pcapng)")
+    p.add_argument(
+        "--raw-seq", action="store_true", help="--trace: absolute sequence numbers, as on the wire"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -416,12 +515,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-emulated", action="store_true", help="skip the emulated-link part")
     p.add_argument("--json", action="store_true", help="print the timeline and results as JSON")
     p.add_argument("--diagram", metavar="PNG", help="draw both paths on the state diagram")
+    p.add_argument("--step", action="store_true", help="wait for Enter before each socket call")
     _add_trace_options(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("diagram", help="draw a trace's paths on the RFC 9293 state diagram")
     p.add_argument("trace_file", metavar="TRACE", help="a JSON Lines trace (--trace FILE)")
     p.add_argument("-o", "--output", default="diagram.png")
+    p.add_argument("--list", action="store_true", help="list the trace's connections (* = default)")
+    p.add_argument(
+        "--connection",
+        "-c",
+        metavar="N|HOST:PORT",
+        help="draw this connection (an index from --list, or an address of either end); "
+        "default: the first that reached ESTABLISHED",
+    )
     p.add_argument("--json", action="store_true", help="print the paths drawn as JSON")
     p.set_defaults(func=cmd_diagram)
 
@@ -456,9 +564,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("host", nargs="?")
     p.add_argument("port", nargs="?", type=port_number)
     p.add_argument("--local", action="store_true", help="benchmark over loopback UDP")
-    p.add_argument("--seconds", type=duration, default=5.0, help="send for this long")
-    p.add_argument("--bytes", type=positive_int, help="send exactly this many bytes instead")
+    p.add_argument("-t", "--seconds", type=duration, default=5.0, help="send for this long")
+    p.add_argument("--bytes", "-n", type=size, help="send exactly this many bytes instead")
+    p.add_argument("-P", "--parallel", type=positive_int, default=1, help="parallel streams")
+    p.add_argument("-i", "--interval", type=duration, default=1.0, help="seconds per report")
+    p.add_argument("-R", "--reverse", action="store_true", help="the server sends")
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
+    p.add_argument(
+        "--emulated", action="store_true", help="--local on an emulated link, in virtual time"
+    )
+    p.add_argument("--rate", type=rate, default=10e6, help="--emulated link rate")
+    p.add_argument("--delay", type=duration, default=0.01, help="--emulated one-way delay")
+    p.add_argument("--loss", type=probability, default=0.0, help="--emulated loss rate")
+    p.add_argument("--queue", type=positive_int, help="--emulated queue, packets (default 1 BDP)")
+    p.add_argument("--seed", type=int, default=0, help="--emulated seed")
     _add_tcp_options(p)
     p.set_defaults(func=cmd_bench)
 
@@ -482,6 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=positive_int, help="parallel trials (default: all cores)")
     p.add_argument("--out", default="experiment-results", help="directory for CSV/JSON/PNG")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--pcap-dir", metavar="DIR", help="keep a capture (pcapng) of each trial here")
+    p.add_argument("--trace-dir", metavar="DIR", help="keep a JSON Lines trace of each trial here")
     p.add_argument(
         "--real",
         action="store_true",
@@ -514,8 +635,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--duration", type=duration, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="print per-direction counters at exit")
+    p.add_argument(
+        "--control",
+        action="append",
+        metavar="-|PATH",
+        help="take live commands (loss 0.1, delay 50ms, down, up, show, help) from stdin (-) "
+        "or a Unix socket PATH; repeatable",
+    )
     _add_trace_options(p)
     p.set_defaults(func=cmd_relay)
+
+    p = sub.add_parser("ss", help="every emutcp socket of your processes, like ss -tani")
+    p.add_argument("--state", "-s", action="append", help="only this state (repeatable)")
+    p.add_argument("--listening", "-l", action="store_true", help="only listeners")
+    p.add_argument("--port", "-p", type=port_number, help="only sockets with this port")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects")
+    p.add_argument(
+        "--watch", nargs="?", const=1.0, type=duration, metavar="SECS", help="refresh until Ctrl-C"
+    )
+    p.set_defaults(func=cmd_ss)
+
+    p = sub.add_parser("plot", help="cwnd, ssthresh, srtt and in-flight over time from a trace")
+    p.add_argument("trace_file", metavar="TRACE", help="a JSON Lines trace (--trace FILE)")
+    p.add_argument("-o", "--output", default="trace.png")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("dissector", help="where the Wireshark Lua dissector for emutcp is")
+    p.add_argument(
+        "--install", action="store_true", help="copy it to your Wireshark Lua plugins folder"
+    )
+    p.set_defaults(func=cmd_dissector)
     return parser
 
 
@@ -540,10 +689,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"usage: {verb} ... (see {verb} --help)", file=sys.stderr)
             print(f"{verb}: error: {leaf}", file=sys.stderr)
             return 2
-        if isinstance(leaf, OSError | trio.TooSlowError):
+        if isinstance(leaf, (OSError, *_NETWORK_ERRORS)):
             print(f"{verb}: {_describe(leaf)}", file=sys.stderr)
             return 1
         raise
+
+
+# Raised by trio streams when the connection failed under them (reset, timeout).
+_NETWORK_ERRORS = (trio.TooSlowError, trio.BrokenResourceError)
 
 
 def _user_facing(exc: BaseException) -> BaseException | None:
@@ -552,12 +705,12 @@ def _user_facing(exc: BaseException) -> BaseException | None:
     if isinstance(exc, BaseExceptionGroup):
         leaves = [_user_facing(e) for e in exc.exceptions]
         leaves = [e for e in leaves if e is not None]
-        for kind in (KeyboardInterrupt, Terminated, UsageError, OSError, trio.TooSlowError):
+        for kind in (KeyboardInterrupt, Terminated, UsageError, OSError, *_NETWORK_ERRORS):
             for leaf in leaves:
                 if isinstance(leaf, kind):
                     return leaf
         return None
-    if isinstance(exc, KeyboardInterrupt | Terminated | UsageError | OSError | trio.TooSlowError):
+    if isinstance(exc, (KeyboardInterrupt, Terminated, UsageError, OSError, *_NETWORK_ERRORS)):
         return exc
     return None
 
@@ -569,6 +722,8 @@ def _describe(exc: BaseException) -> str:
         return f"{exc.strerror}: {exc.filename}"
     if isinstance(exc, trio.TooSlowError):
         return "timed out"
+    if isinstance(exc, trio.BrokenResourceError) and isinstance(exc.__cause__, OSError):
+        return _describe(exc.__cause__)
     return exc.strerror or str(exc) if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 
@@ -40,12 +41,20 @@ class Row:
 
 
 class Timeline:
-    """Collects socket calls, transitions and segments of the two demo sides."""
+    """Collects socket calls, transitions and segments of the two demo sides.
 
-    def __init__(self) -> None:
+    With ``step=True`` (``emutcp demo --step``) every row is printed as it
+    happens and each socket call waits for Enter first, for a classroom; the
+    stack keeps running meanwhile (ACKs, timers), as a kernel's would."""
+
+    def __init__(self, *, step: bool = False, out=None) -> None:
         self.rows: list[Row] = []
         self.t0: float | None = None
         self.server_port: int | None = None
+        self.stepping = step
+        self._out = out
+        self._printed = 0
+        self._turn = trio.Lock() if step else None
 
     def _side(self, local) -> str:
         return "server" if local is not None and local[1] == self.server_port else "client"
@@ -58,6 +67,43 @@ class Timeline:
 
     def call(self, side: str, text: str) -> None:
         self.rows.append(Row(self.now(), side, text))
+        self.print_new()
+
+    async def step(self, side: str, text: str) -> None:
+        """Record the socket call ``text`` about to be made; with ``--step``,
+        first show what happened so far and wait for Enter."""
+        if self._turn is not None:
+            async with self._turn:
+                self.print_new()
+                self._write(f"\n  next, the {side} calls {text}  [Enter] ")
+                await trio.to_thread.run_sync(sys.stdin.readline, abandon_on_cancel=True)
+                if not sys.stdin.isatty():
+                    self._write("\n")  # a terminal echoed the Enter; a pipe did not
+        self.call(side, text)
+
+    def _write(self, text: str) -> None:
+        out = self._out or sys.stdout
+        out.write(text)
+        out.flush()
+
+    def server_acked(self, ack: int) -> bool:
+        """Has the server sent an ACK for everything up to relative ``ack``?"""
+        want = f" ack={ack} "
+        return any(
+            r.side == "wire" and r.detail.startswith("server") and want in r.text for r in self.rows
+        )
+
+    def print_new(self) -> None:
+        """Step mode: print the rows recorded since the last call."""
+        if not self.stepping:
+            return
+        for row in self.rows[self._printed :]:
+            where = {"client": "client ", "server": "        " * 6 + "server "}.get(row.side, "")
+            detail = f"  ({row.detail})" if row.detail else ""
+            if row.side == "wire":
+                where = " " * 24
+            self._write(f"{row.time * 1000:9.3f} ms  {where}{row.text}{detail}\n")
+        self._printed = len(self.rows)
 
     def trace(self, record, local, remote) -> None:
         t = self.now()
@@ -78,29 +124,43 @@ class Timeline:
 
 
 async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1", extra_trace=None) -> dict:
-    """The seed scenario over real loopback UDP; returns both sides' paths."""
-    host = UdpHost(trace=tee(timeline.trace, extra_trace), config=Config(msl=0.5))
+    """The seed scenario over real loopback UDP; returns both sides' paths.
+
+    The server reads the request only after its stack has acknowledged it: the
+    ACK leaves on receipt, from the 40 ms delayed-ACK timer (RFC 9293
+    3.8.6.3), not from the application's ``recv()``, as the lab says."""
+    config = Config(msl=0.5)
+    host = UdpHost(trace=tee(timeline.trace, extra_trace), config=config)
     server = host.socket()
-    timeline.call("server", "socket()")
+    await timeline.step("server", "socket()")
+    await timeline.step("server", f"bind(({address!r}, 0))")
     await server.bind((address, 0))
     timeline.server_port = server.getsockname()[1]
-    timeline.call("server", f"bind(({address!r}, {timeline.server_port}))")
+    timeline.call("server", f"bound to port {timeline.server_port}")
+    await timeline.step("server", "listen(1): passive open, nothing sent")
     server.listen(1)
-    timeline.call("server", "listen(1): passive open, nothing sent")
     paths: dict = {}
+    request = b"hello from client"
 
     async def server_side(task_status=trio.TASK_STATUS_IGNORED):
         task_status.started()
-        timeline.call("server", "accept(): waiting for a connection")
+        await timeline.step("server", "accept(): waiting for a connection")
         conn, peer = await server.accept()
         timeline.call("server", f"accept() -> new socket for {peer[0]}:{peer[1]}")
-        request = await conn.recv(100)
-        timeline.call("server", f"recv() -> {request!r}")
-        timeline.call("server", "send(b'HELLO FROM SERVER')")
+        # The application is busy: the request waits in the receive buffer, and
+        # the stack acknowledges it by itself when the delayed-ACK timer fires.
+        with trio.fail_after(10):
+            while not timeline.server_acked(1 + len(request)):
+                await trio.sleep(0.005)
+        timeline.call("server", "(busy: the stack ACKed the request before any recv())")
+        await timeline.step("server", "recv(100)")
+        got = await conn.recv(100)
+        timeline.call("server", f"recv() -> {got!r}")
+        await timeline.step("server", "send(b'HELLO FROM SERVER')")
         await conn.sendall(b"HELLO FROM SERVER")
         eof = await conn.recv(100)
         timeline.call("server", f"recv() -> {eof!r}: the client shut down its side")
-        timeline.call("server", "shutdown(SHUT_WR): sends FIN")
+        await timeline.step("server", "shutdown(SHUT_WR): sends FIN")
         conn.shutdown(SHUT_WR)
         await conn.wait_closed()
         conn.close()
@@ -111,19 +171,21 @@ async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1", extra_trace
     async with trio.open_nursery() as nursery:
         await nursery.start(server_side)
         client = host.socket()
-        timeline.call("client", "socket()  (no bind: an ephemeral port is chosen)")
-        timeline.call("client", f"connect(({address!r}, {timeline.server_port})): active open")
+        await timeline.step("client", "socket()  (no bind: an ephemeral port is chosen)")
+        await timeline.step(
+            "client", f"connect(({address!r}, {timeline.server_port})): active open"
+        )
         await client.connect((address, timeline.server_port))
         timeline.call(
             "client",
             f"connect() returned, local port {client.getsockname()[1]}, "
             f"MSS {client.info().mss} (the path's MTU allows it)",
         )
-        timeline.call("client", "send(b'hello from client')")
-        await client.sendall(b"hello from client")
+        await timeline.step("client", f"send({request!r})")
+        await client.sendall(request)
         reply = await client.recv(100)
         timeline.call("client", f"recv() -> {reply!r}")
-        timeline.call("client", "shutdown(SHUT_WR): sends FIN")
+        await timeline.step("client", "shutdown(SHUT_WR): sends FIN")
         client.shutdown(SHUT_WR)
         eof = await client.recv(100)
         timeline.call("client", f"recv() -> {eof!r}: the server shut down too")
@@ -135,6 +197,7 @@ async def run_lab(timeline: Timeline, *, address: str = "127.0.0.1", extra_trace
     client.close()
     server.close()
     paths["client"] = [str(t.old) for t in client.transitions] + [str(client.state)]
+    timeline.print_new()
     return paths
 
 

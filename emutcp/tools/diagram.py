@@ -52,24 +52,92 @@ def _node(old: str, new: str) -> str:
 EDGES = {(str(a), _node(str(a), str(b))): label for (a, b), label in DIAGRAM_EDGES.items()}
 
 
-def paths_from_trace(records: list[dict]) -> dict[str, list[tuple[str, str]]]:
-    """The client's and the server's paths (lists of edges) in a JSONL trace."""
+def connections(records: list[dict]) -> list[dict]:
+    """The connections in a trace, in order of first appearance: index, local,
+    remote, role (client: it sent the SYN; server: it came from a listener),
+    the states it went through and whether it reached ESTABLISHED."""
+    by_conn: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        if r.get("kind") == "transition" and r.get("remote") is not None:
+            by_conn[(r["local"], r["remote"])].append(r)
+    out = []
+    for i, ((local, remote), trs) in enumerate(by_conn.items()):
+        states = [trs[0]["old"]] + [t["new"] for t in trs]
+        out.append(
+            {
+                "index": i,
+                "local": local,
+                "remote": remote,
+                "role": "server" if trs[0]["old"] == "LISTEN" else "client",
+                "states": states,
+                "established": "ESTABLISHED" in states,
+                "end": trs[-1]["cause"],
+            }
+        )
+    return out
+
+
+def _port(addr: str | None) -> str:
+    return (addr or "").rpartition(":")[2]
+
+
+def choose(conns: list[dict], which: str | None = None) -> dict | None:
+    """The connection to draw: ``which`` (an index or host:port), or by default
+    the first that reached ESTABLISHED (not a refused or reset attempt)."""
+    if which is not None:
+        exact = [c for c in conns if which.isdigit() and c["index"] == int(which)]
+        named = [c for c in conns if which in (c["local"], c["remote"])]
+        ported = [c for c in conns if which in (_port(c["local"]), _port(c["remote"]))]
+        for group in (exact, named, ported):
+            if group:
+                return group[0]
+        return None
+    established = [c for c in conns if c["established"]]
+    return (established or conns)[0] if conns else None
+
+
+def paths_from_trace(
+    records: list[dict], connection: str | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """The paths (lists of edges) of one connection in a JSONL trace: its
+    client's and, if the trace holds it too, its server's (the connection with
+    the mirrored ports), the server's preceded by its listener's CLOSED ->
+    LISTEN.  ``connection`` selects it as ``choose`` does."""
     by_conn: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
         if r.get("kind") == "transition":
             by_conn[(r["local"], r["remote"])].append(r)
-    paths: dict[str, list[tuple[str, str]]] = {}
     listeners = {k[0]: v for k, v in by_conn.items() if k[1] is None}
-    for (local, remote), trs in by_conn.items():
-        if remote is None:
-            continue
-        first = trs[0]
-        if first["old"] == "CLOSED" and "client" not in paths:
-            paths["client"] = [(t["old"], _node(t["old"], t["new"])) for t in trs]
-        elif first["old"] == "LISTEN" and "server" not in paths:
-            prefix = [(t["old"], t["new"]) for t in listeners.get(local, [])[:1]]
+    chosen = choose(connections(records), connection)
+    if chosen is None:
+        return {}
+    key = (chosen["local"], chosen["remote"])
+    mirror = [
+        k
+        for k in by_conn
+        if k[1] is not None
+        and _port(k[0]) == _port(key[1])
+        and _port(k[1]) == _port(key[0])
+        and k != key
+    ]
+    paths: dict[str, list[tuple[str, str]]] = {}
+    for k in [key, *mirror[:1]]:
+        trs = by_conn[k]
+        if trs[0]["old"] == "LISTEN":
+            prefix = [(t["old"], t["new"]) for t in _listener_of(listeners, k[0])[:1]]
             paths["server"] = prefix + [(t["old"], _node(t["old"], t["new"])) for t in trs]
+        else:
+            paths["client"] = [(t["old"], _node(t["old"], t["new"])) for t in trs]
     return paths
+
+
+def _listener_of(listeners: dict[str, list[dict]], local: str) -> list[dict]:
+    if local in listeners:
+        return listeners[local]
+    for addr, trs in listeners.items():  # a wildcard listener: match by port
+        if _port(addr) == _port(local):
+            return trs
+    return []
 
 
 def draw(paths: dict[str, list[tuple[str, str]]], out: str, *, title: str = "") -> None:
@@ -123,8 +191,8 @@ def draw(paths: dict[str, list[tuple[str, str]]], out: str, *, title: str = "") 
             color="#666666",
             ha="center",
             va="center",
-            zorder=2,
-            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+            zorder=6,  # above every arrow: an edge label is never struck through
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "#dddddd", "alpha": 0.95},
         )
     for edge, walkers in used.items():
         a, b = edge
@@ -143,7 +211,7 @@ def draw(paths: dict[str, list[tuple[str, str]]], out: str, *, title: str = "") 
                 color="white",
                 ha="center",
                 va="center",
-                zorder=5,
+                zorder=7,
                 bbox={"boxstyle": "circle", "fc": colors.get(who, "black")},
             )
     for name, (x, y) in POSITIONS.items():
@@ -159,12 +227,27 @@ def draw(paths: dict[str, list[tuple[str, str]]], out: str, *, title: str = "") 
             bbox={"boxstyle": "round,pad=0.5", "fc": "#f4f4f4", "ec": "#444444"},
         )
     handles = [
-        plt.Line2D([], [], color=c, linewidth=3, label=who)
+        plt.Line2D([], [], color=c, linewidth=3, label=f"{who} path")
         for who, c in colors.items()
         if who in paths
     ]
     if handles:
-        ax.legend(handles=handles, loc="upper left", fontsize=11)
+        handles.append(
+            plt.Line2D(
+                [],
+                [],
+                color="none",
+                marker="o",
+                markersize=13,
+                markerfacecolor="#555555",
+                markeredgecolor="none",
+                label="n: the side's n-th transition (1 = first), in time order",
+            )
+        )
+        handles.append(
+            plt.Line2D([], [], color="#bbbbbb", linewidth=1.2, label="edge: event / action sent")
+        )
+        ax.legend(handles=handles, loc="upper left", fontsize=10)
     ax.set_title(title or "TCP state diagram (RFC 9293): the paths this trace took", fontsize=13)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
