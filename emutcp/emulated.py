@@ -37,6 +37,7 @@ from .transport.link import PROFILE_FIELDS, Delivery, Link, LinkProfile
 
 if TYPE_CHECKING:
     from .pcap import PcapWriter
+    from .transport.registry import TransportFactory, TransportOptions
 from .transport.timeline import Timeline
 
 Address = tuple[str, int]
@@ -201,3 +202,23 @@ class EmulatedNetwork:
             self.stats["no_host"] += 1
             return
         host.deliver(d.payload, src, dst[1])
+
+
+def transport_plugin(options: TransportOptions) -> TransportFactory:
+    """The ``emulated`` entry point: sockets on an emulated network private to
+    this process (seeded by ``options.rng``), on which this host is the first
+    address of ``options.network`` (default 10.0.0.1).  Only this process can
+    reach it, so it suits ``bench --local`` style runs and tests, not two
+    programs."""
+    import ipaddress
+
+    seed = options.rng.randrange(2**32) if options.rng is not None else 0
+    net = ipaddress.ip_network(options.network or "10.0.0.0/24", strict=False)
+    address = str(next(net.hosts()))
+    host = EmulatedNetwork(seed).add_host(address)
+
+    def factory(local: Address) -> EmulatedTransport:
+        return host.make_transport(local)
+
+    factory.address = address  # type: ignore[attr-defined]
+    return factory

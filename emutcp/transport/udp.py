@@ -21,10 +21,14 @@ import errno
 import socket as stdsocket
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
 from .base import AcceptFilter, Address, Arrival
+
+if TYPE_CHECKING:
+    from .registry import TransportFactory, TransportOptions
 
 _MAX_DATAGRAM = 65_535
 
@@ -176,3 +180,8 @@ class UdpTransport:
         if not self.closed:
             self.closed = True
             self._sock.close()
+
+
+def plugin(options: TransportOptions) -> TransportFactory:
+    """The ``udp`` entry point: real UDP sockets (the default transport)."""
+    return lambda local: UdpTransport(local, accept=options.accept)
