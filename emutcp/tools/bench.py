@@ -42,8 +42,9 @@ async def bench_main(
     as_json: bool,
     config: Config,
     trace,
+    make_host=None,
 ) -> dict:
-    host = UdpHost(config=config, trace=trace)
+    host = (make_host or UdpHost)(config=config, trace=trace)
     chunk = os.urandom(1 << 20)
     async with trio.open_nursery() as nursery:
         if host_name is None:

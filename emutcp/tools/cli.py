@@ -14,6 +14,7 @@ import trio
 
 from ..core.config import Config
 from ..lab.units import parse_duration, parse_rate
+from ..transport.registry import UnknownTransport
 
 T = TypeVar("T")
 
@@ -153,6 +154,26 @@ class _Sinks:
             c.close()
 
 
+def host_maker(args) -> Callable[..., object] | None:
+    """The ``Host`` builder ``--transport NAME`` asks for (None: the default,
+    real UDP).  Builds the plugin's factory now, outside trio: a TUN device is
+    created here and removed when the process exits."""
+    name = getattr(args, "transport", None) or "udp"
+    if name == "udp" and not getattr(args, "tun_net", None):
+        return None
+    from ..core.segment import plausible_segment
+    from ..host import Host
+    from ..transport import registry
+
+    plugin = registry.load(name)  # UnknownTransport: one line, exit 2 (main)
+    options = registry.TransportOptions(accept=plausible_segment, network=args.tun_net)
+    try:
+        factory = plugin(options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return lambda **kwargs: Host(transport=factory, **kwargs)
+
+
 def config_from_args(args) -> Config:
     changes = {}
     for name in ("mss", "congestion"):
@@ -212,6 +233,7 @@ def cmd_demo(args) -> int:
 def cmd_serve(args) -> int:
     from .netcat import serve_main
 
+    make_host = host_maker(args)
     sinks = _Sinks(args)
     trace = sinks.tracer
     mode = "file" if args.file else args.mode
@@ -227,6 +249,7 @@ def cmd_serve(args) -> int:
                 config=config_from_args(args),
                 trace=trace,
                 stats=args.stats,
+                make_host=make_host,
             )
         )
     finally:
@@ -237,6 +260,7 @@ def cmd_serve(args) -> int:
 def cmd_connect(args) -> int:
     from .netcat import connect_main
 
+    make_host = host_maker(args)
     sinks = _Sinks(args)
     trace = sinks.tracer
     try:
@@ -247,6 +271,7 @@ def cmd_connect(args) -> int:
                 as_json=args.json,
                 config=config_from_args(args),
                 trace=trace,
+                make_host=make_host,
             )
         )
     finally:
@@ -322,6 +347,7 @@ def cmd_bench(args) -> int:
 
     if not args.local and (args.host is None or args.port is None):
         raise UsageError("give HOST PORT, or --local")
+    make_host = host_maker(args)
     sinks = _Sinks(args)
     try:
         run_until_signalled(
@@ -334,6 +360,7 @@ def cmd_bench(args) -> int:
                 as_json=args.json,
                 config=config_from_args(args),
                 trace=sinks.tracer,
+                make_host=make_host,
             )
         )
     finally:
@@ -386,6 +413,22 @@ def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
     _add_trace_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_transport_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--transport",
+        default="udp",
+        metavar="NAME",
+        help="carry segments over this transport plugin: udp (default), impaired, "
+        "emulated, tun, or any installed in the emutcp.transports entry-point group",
+    )
+    p.add_argument(
+        "--tun-net",
+        metavar="NET",
+        help="with --transport tun: the TUN device's subnet, e.g. 10.77.0.0/24 "
+        "(the kernel gets .1, emutcp .2; needs root)",
+    )
 
 
 def _add_trace_options(p: argparse.ArgumentParser) -> None:
@@ -441,12 +484,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
     _add_tcp_options(p)
+    _add_transport_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("connect", help="connect and copy stdin/stdout (netcat)")
     p.add_argument("host")
     p.add_argument("port", type=port_number)
     _add_tcp_options(p)
+    _add_transport_options(p)
     p.set_defaults(func=cmd_connect)
 
     p = sub.add_parser("bench", help="iperf-like goodput to a host, or --local over loopback")
@@ -457,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bytes", type=positive_int, help="send exactly this many bytes instead")
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
     _add_tcp_options(p)
+    _add_transport_options(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("experiment", help="lossy-link sweeps in virtual time: tables, CSV, plots")
@@ -525,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(leaf, Terminated):
             print(f"{verb}: terminated", file=sys.stderr)
             return 128 + signal.SIGTERM
+        if isinstance(leaf, UnknownTransport):  # one line naming the available ones
+            print(f"{verb}: error: {leaf}", file=sys.stderr)
+            return 2
         if isinstance(leaf, UsageError):
             print(f"usage: {verb} ... (see {verb} --help)", file=sys.stderr)
             print(f"{verb}: error: {leaf}", file=sys.stderr)
@@ -547,6 +596,8 @@ def _user_facing(exc: BaseException) -> BaseException | None:
                     return leaf
         return None
     if isinstance(exc, KeyboardInterrupt | Terminated | UsageError | OSError | trio.TooSlowError):
+        return exc
+    if isinstance(exc, UnknownTransport):
         return exc
     return None
 
