@@ -251,3 +251,22 @@ async def test_malformed_arrivals_are_dropped_and_counted(mock_clock):
         await stream.send_eof()
         await stream.aclose()
     assert bytes(got) == data
+
+
+@pytest.mark.parametrize(
+    "verb", [["serve", "--port", "9"], ["connect", "h", "9"], ["bench", "--local"]]
+)
+def test_cli_unknown_transport_is_one_line_listing_the_names(verb, capsys):
+    from emutcp.tools.cli import main
+
+    assert main([*verb, "--transport", "pigeon"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "unknown transport 'pigeon'" in err[0] and "udp" in err[0] and "tun" in err[0]
+
+
+def test_cli_tun_without_a_network_is_a_usage_error(capsys):
+    from emutcp.tools.cli import main
+
+    assert main(["connect", "--transport", "tun", "10.0.0.1", "9"]) == 2
+    assert "--tun-net" in capsys.readouterr().err
