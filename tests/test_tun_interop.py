@@ -6,7 +6,8 @@ Needs root, iproute2 and /dev/net/tun: without them the tests skip, unless
 ``EMUTCP_REQUIRE_TUN=1`` (set by .ci/run) makes that a failure.
 
 * ``tests/tun_peer.py`` runs the protocol scenarios in one process (emutcp
-  and kernel sockets side by side): every option negotiated both ways,
+  and kernel sockets side by side), over IPv4 and over IPv6: every option
+  negotiated both ways, connection refused both ways,
   half-close, RST on abort both ways, window scaling beyond 64 KB, SACK
   recovery with the kernel as sender while emutcp drops segments on
   purpose, and TIME-WAIT on both sides.
@@ -61,11 +62,11 @@ def namespace() -> Iterator[list[str]]:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-@pytest.fixture(scope="module")
-def findings() -> dict:
+@pytest.fixture(scope="module", params=["10.77.0.0/24", "fd00:77::/64"], ids=["ipv4", "ipv6"])
+def findings(request) -> dict:
     with namespace() as ns:
         done = subprocess.run(
-            [*ns, sys.executable, str(HERE / "tun_peer.py"), "10.77.0.0/24"],
+            [*ns, sys.executable, str(HERE / "tun_peer.py"), request.param],
             capture_output=True,
             text=True,
             timeout=120,
@@ -120,7 +121,13 @@ def test_sack_recovery_with_the_kernel_as_sender(findings):
 
 def test_time_wait_on_both_sides(findings):
     assert findings["emutcp_time_wait"] == "TIME_WAIT"  # emutcp closed first
-    assert "10.77.0.1" in findings["kernel_time_wait"]  # the kernel closed first
+    assert findings["kernel_address"] in findings["kernel_time_wait"]  # the kernel closed first
+
+
+def test_connection_refused_both_ways(findings):
+    assert findings["emutcp_refused"] == "ConnectionRefusedError"  # the kernel's RST
+    assert findings["kernel_refused"] == "ConnectionRefusedError"  # TunNetwork's RST
+    assert findings["net_stats"]["closed_port_rst"] >= 1
 
 
 KERNEL_CLIENT = """

@@ -67,8 +67,12 @@ def netstat() -> dict[str, int]:
     return out
 
 
+def family(addr: str) -> int:
+    return std.AF_INET6 if ":" in addr else std.AF_INET
+
+
 async def kernel_listener(addr: str, port: int):
-    lst = trio.socket.socket()
+    lst = trio.socket.socket(family(addr))
     lst.setsockopt(std.SOL_SOCKET, std.SO_REUSEADDR, 1)
     lst.setsockopt(std.SOL_SOCKET, std.SO_RCVBUF, 4 << 20)
     await lst.bind((addr, port))
@@ -123,7 +127,7 @@ async def scenarios(net: TunNetwork) -> dict:
     elst = host.socket()
     await elst.bind(("0.0.0.0", 9002))
     elst.listen(8)
-    kc = trio.socket.socket()
+    kc = trio.socket.socket(family(e))
     kc.setsockopt(std.SOL_SOCKET, std.SO_RCVBUF, 4 << 20)
     with trio.fail_after(10):
         await kc.connect((e, 9002))
@@ -255,6 +259,26 @@ async def scenarios(net: TunNetwork) -> dict:
     ks.close()
     lst.close()
     elst.close()
+
+    # 6. Refused both ways: a SYN to a port nobody listens on gets RST
+    # (RFC 9293 3.10.7.1; on emutcp's side, TunNetwork answers for it).
+    sock = host.socket()
+    try:
+        with trio.fail_after(5):
+            await sock.connect((k, 9999))
+        found["emutcp_refused"] = "connected"
+    except ConnectionRefusedError:
+        found["emutcp_refused"] = "ConnectionRefusedError"
+    sock.close()
+    kc = trio.socket.socket(family(e))
+    try:
+        with trio.fail_after(5):
+            await kc.connect((e, 9999))
+        found["kernel_refused"] = "connected"
+    except ConnectionRefusedError:
+        found["kernel_refused"] = "ConnectionRefusedError"
+    kc.close()
+    found["kernel_address"] = k
     found["net_stats"] = dict(net.stats)
     return found
 

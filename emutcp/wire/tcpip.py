@@ -26,6 +26,7 @@ is ignored on receipt, as are IP options and the TCP reserved bits.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from typing import NamedTuple
@@ -126,6 +127,17 @@ def _family(ip: str) -> int:
     return 6 if ":" in ip else 4
 
 
+# A host talks to few addresses: parsing them is most of a packet's cost otherwise.
+@functools.lru_cache(maxsize=1024)
+def _packed(ip: str) -> bytes:
+    return ipaddress.ip_address(ip).packed
+
+
+@functools.lru_cache(maxsize=1024)
+def _text(packed: bytes) -> str:
+    return str(ipaddress.ip_address(packed))
+
+
 def encode_packet(seg: Segment, src: Address, dst: Address, *, ident: int = 0) -> bytes:
     """One IPv4 (or IPv6, by the addresses) packet carrying ``seg`` from
     ``src`` to ``dst``; the TCP ports are the addresses' ports."""
@@ -136,12 +148,12 @@ def encode_packet(seg: Segment, src: Address, dst: Address, *, ident: int = 0) -
     )
     tcp = header + options + seg.payload
     if _family(src[0]) == 6:
-        sip, dip = ipaddress.IPv6Address(src[0]).packed, ipaddress.IPv6Address(dst[0]).packed
+        sip, dip = _packed(src[0]), _packed(dst[0])
         pseudo = sip + dip + struct.pack("!II", len(tcp), PROTO_TCP)  # RFC 8200 8.1
         csum = checksum(pseudo + tcp)
         ip = _IP6.pack(6 << 28, len(tcp), PROTO_TCP, TTL, sip, dip)
     else:
-        sip, dip = ipaddress.IPv4Address(src[0]).packed, ipaddress.IPv4Address(dst[0]).packed
+        sip, dip = _packed(src[0]), _packed(dst[0])
         pseudo = sip + dip + struct.pack("!BBH", 0, PROTO_TCP, len(tcp))
         csum = checksum(pseudo + tcp)
         ip = _IP4.pack(0x45, 0, 20 + len(tcp), ident & 0xFFFF, _DF, TTL, PROTO_TCP, 0, sip, dip)
@@ -167,7 +179,7 @@ def decode_packet(packet: bytes | bytearray | memoryview) -> Packet:
         if frag & 0x3FFF:  # MF set or a nonzero offset: emutcp does not reassemble
             raise MalformedPacket("IPv4 fragment")
         tcp = data[ihl:total]
-        src_ip, dst_ip = str(ipaddress.IPv4Address(sip)), str(ipaddress.IPv4Address(dip))
+        src_ip, dst_ip = _text(sip), _text(dip)
         pseudo = sip + dip + struct.pack("!BBH", 0, PROTO_TCP, len(tcp))
     elif version == 6:
         if len(data) < 40:
@@ -176,7 +188,7 @@ def decode_packet(packet: bytes | bytearray | memoryview) -> Packet:
         if 40 + plen > len(data):
             raise MalformedPacket("IPv6 payload length exceeds the packet")
         tcp = data[40 : 40 + plen]
-        src_ip, dst_ip = str(ipaddress.IPv6Address(sip)), str(ipaddress.IPv6Address(dip))
+        src_ip, dst_ip = _text(sip), _text(dip)
         pseudo = sip + dip + struct.pack("!II", len(tcp), PROTO_TCP)
     else:
         raise MalformedPacket(f"IP version {version}")
