@@ -219,4 +219,4 @@ def plugin(options: TransportOptions) -> TransportFactory:
     """The ``tun`` entry point: ``options.network`` (``--tun-net``) is required."""
     if not options.network:
         raise ValueError("--transport tun needs --tun-net, e.g. --tun-net 10.77.0.0/24")
-    return TunNetwork(options.network).factory()
+    return TunNetwork(options.network, mtu=options.mtu or 1500).factory()

@@ -205,8 +205,15 @@ def test_cli_kernel_client_to_emutcp_server(size):
     assert summary["peer"][0] == "10.77.0.1"
 
 
-@pytest.mark.parametrize("size", [1 << 20, pytest.param(10 << 20, marks=pytest.mark.slow)])
-def test_cli_emutcp_client_to_kernel_server(size):
+@pytest.mark.parametrize(
+    ("size", "extra"),
+    [
+        (1 << 20, []),
+        (1 << 20, ["--tun-mtu", "9000", "--mss", "8000"]),  # jumbo frames: 8 KB segments
+        pytest.param(10 << 20, [], marks=pytest.mark.slow),
+    ],
+)
+def test_cli_emutcp_client_to_kernel_server(size, extra):
     data = _payload(size)
     with namespace() as ns:
         server = subprocess.Popen(
@@ -225,6 +232,8 @@ def test_cli_emutcp_client_to_kernel_server(size):
                     "tun",
                     "--tun-net",
                     "10.78.0.0/24",
+                    *extra,
+                    "--json",
                     "10.78.0.1",
                     "9000",
                 ],
@@ -244,4 +253,6 @@ def test_cli_emutcp_client_to_kernel_server(size):
         links = subprocess.run([*ns, "ip", "-o", "link"], capture_output=True, text=True)
     assert client.returncode == 0, client.stderr.decode()
     assert hashlib.sha256(client.stdout).digest() == hashlib.sha256(data).digest()
+    summary = json.loads(client.stderr.decode().strip().splitlines()[-1])
+    assert summary["mss"] == (8000 if extra else 1400)  # the device's MTU allows them
     assert "emutcp" not in links.stdout

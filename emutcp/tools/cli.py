@@ -166,7 +166,9 @@ def host_maker(args) -> Callable[..., object] | None:
     from ..transport import registry
 
     plugin = registry.load(name)  # UnknownTransport: one line, exit 2 (main)
-    options = registry.TransportOptions(accept=plausible_segment, network=args.tun_net)
+    options = registry.TransportOptions(
+        accept=plausible_segment, network=args.tun_net, mtu=getattr(args, "tun_mtu", None)
+    )
     try:
         factory = plugin(options)
     except ValueError as exc:
@@ -428,6 +430,12 @@ def _add_transport_options(p: argparse.ArgumentParser) -> None:
         metavar="NET",
         help="with --transport tun: the TUN device's subnet, e.g. 10.77.0.0/24 "
         "(the kernel gets .1, emutcp .2; needs root)",
+    )
+    p.add_argument(
+        "--tun-mtu",
+        type=_checked(int, lambda v: 1280 <= v <= 65_535, "an MTU in 1280..65535"),
+        metavar="BYTES",
+        help="the TUN device's MTU (default 1500); with a large one, raise --mss too",
     )
 
 

@@ -49,6 +49,7 @@ class TransportOptions:
     network: str | None = None  # a subnet the transport owns, e.g. "10.77.0.0/24" (--tun-net)
     impair: LinkProfile | None = None  # impairments for transports that emulate a link
     rng: random.Random | None = None  # seeded randomness, for reproducible impairments
+    mtu: int | None = None  # the MTU of an interface the transport creates (--tun-mtu)
 
 
 class TransportPlugin(Protocol):
