@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from test_pcap import needs_tshark
 
 HERE = pathlib.Path(__file__).resolve().parent
 PY = [sys.executable, "-m", "emutcp"]
@@ -63,17 +64,23 @@ def namespace() -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="module", params=["10.77.0.0/24", "fd00:77::/64"], ids=["ipv4", "ipv6"])
-def findings(request) -> dict:
+def findings(request, tmp_path_factory) -> dict:
+    capture = []
+    if shutil.which("tshark") is not None and request.param.startswith("10."):
+        # The IPv4 run is also watched live, as a user would with Wireshark.
+        capture = [str(tmp_path_factory.mktemp("tun") / "tun.pcapng")]
     with namespace() as ns:
         done = subprocess.run(
-            [*ns, sys.executable, str(HERE / "tun_peer.py"), request.param],
+            [*ns, sys.executable, str(HERE / "tun_peer.py"), request.param, *capture],
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found["capture"] = capture[0] if capture else None
+    return found
 
 
 @pytest.mark.parametrize("direction", ["out_handshake", "in_handshake"])
@@ -256,3 +263,25 @@ def test_cli_emutcp_client_to_kernel_server(size, extra):
     summary = json.loads(client.stderr.decode().strip().splitlines()[-1])
     assert summary["mss"] == (8000 if extra else 1400)  # the device's MTU allows them
     assert "emutcp" not in links.stdout
+
+
+@needs_tshark
+def test_tshark_on_the_tun_device_sees_real_tcp(findings):
+    if findings["capture"] is None:
+        pytest.skip("captured on the IPv4 run only")
+    fields = ["tcp.flags.syn", "tcp.flags.ack", "tcp.options.mss_val", "tcp.options.sack_perm"]
+    fields += ["tcp.options.wscale.shift", "tcp.checksum.status", "tcp.len"]
+    cmd = [shutil.which("tshark"), "-r", findings["capture"], "-o", "tcp.check_checksum:TRUE"]
+    cmd += ["-Y", "tcp", "-T", "fields"]
+    for name in fields:
+        cmd += ["-e", name]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
+    rows = [dict(zip(fields, line.split("\t"), strict=True)) for line in out.splitlines()]
+    assert len(rows) > 1000  # every scenario's segments, both directions
+    assert all(r["tcp.checksum.status"] == "1" for r in rows)  # 1: good, on every packet
+    syns = [r for r in rows if r["tcp.flags.syn"] == "1"]
+    assert len(syns) >= 8  # SYN and SYN+ACK of each connection
+    for syn in syns:
+        if syn["tcp.flags.ack"] == "1" and syn["tcp.options.mss_val"]:
+            assert syn["tcp.options.sack_perm"] and syn["tcp.options.wscale.shift"]
+    assert sum(int(r["tcp.len"] or 0) for r in rows) > 3 << 20  # the payload went through

@@ -1,10 +1,10 @@
 """Scenarios between emutcp (over a TUN device) and the Linux kernel's TCP.
 
 Run inside a network namespace (tests/test_tun_interop.py does that):
-``python tests/tun_peer.py NET`` runs every scenario in one trio run, over
+``python tests/tun_peer.py NET [CAPTURE]`` runs every scenario in one trio run, over
 one ``TunNetwork(NET)``, and prints one JSON object of findings.  Both peers
 live in this process: emutcp on ``.2`` and kernel sockets (``trio.socket``)
-bound to ``.1``.
+bound to ``.1``.  With CAPTURE, tshark records the TUN device meanwhile.
 """
 
 from __future__ import annotations
@@ -283,11 +283,29 @@ async def scenarios(net: TunNetwork) -> dict:
     return found
 
 
+def start_capture(device: str, path: str) -> subprocess.Popen:
+    """tshark capturing on the TUN device, live, as a user would watch it."""
+    cap = subprocess.Popen(
+        ["tshark", "-i", device, "-w", path, "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in cap.stderr:  # "Capturing on 'emutcp0'": the capture has started
+        if "Capturing on" in line:
+            break
+    return cap
+
+
 def main() -> None:
     net = TunNetwork(sys.argv[1])
+    capture = start_capture(net.name, sys.argv[2]) if len(sys.argv) > 2 else None
     try:
         found = trio.run(scenarios, net)
     finally:
+        if capture is not None:
+            capture.terminate()
+            capture.wait(timeout=30)
         net.close()
     print(json.dumps(found))
 
