@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import pathlib
 import sys
 from collections import deque
@@ -270,3 +271,12 @@ def test_cli_tun_without_a_network_is_a_usage_error(capsys):
 
     assert main(["connect", "--transport", "tun", "10.0.0.1", "9"]) == 2
     assert "--tun-net" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["emulated", "impaired"])
+def test_cli_bench_runs_over_the_shipped_transports(name, capsys):
+    from emutcp.tools.cli import main
+
+    assert main(["bench", "--local", "--transport", name, "--bytes", "200000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["bytes"] == 200_000 and result["goodput_MBps"] > 0

@@ -21,8 +21,14 @@ from ..core.config import Config
 from ..host import UdpHost
 
 
+def _local_address(host) -> str:
+    """Where --local runs: loopback, or the host's own address on a transport
+    that has one (--transport emulated)."""
+    return "127.0.0.1" if host.wildcard_address == "0.0.0.0" else host.wildcard_address
+
+
 async def _discard_server(host, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    listeners = await host.open_listeners(0, address="127.0.0.1")
+    listeners = await host.open_listeners(0, address=_local_address(host))
     task_status.started(listeners[0].socket.getsockname()[1])
     stream = await listeners[0].accept()
     await listeners[0].aclose()
@@ -49,7 +55,7 @@ async def bench_main(
     async with trio.open_nursery() as nursery:
         if host_name is None:
             port = await nursery.start(_discard_server, host)
-            host_name = "127.0.0.1"
+            host_name = _local_address(host)
         if stats:
             from .stats import live_stats
 
