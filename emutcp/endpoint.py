@@ -120,8 +120,9 @@ class Endpoint:
     async def _run(self) -> None:
         try:
             while not self.closed:
-                if self._pending:
-                    await self._drain_pending()
+                if self._pending and not await self._drain_pending_until_timer():
+                    self._service(trio.current_time())  # a timer fell due first
+                    continue
                 deadline = self.mux.get_timer()
                 with trio.CancelScope(deadline=math.inf if deadline is None else deadline) as sc:
                     self._scope = sc
@@ -270,6 +271,15 @@ class Endpoint:
             if limit is not None:
                 self.mux.path_mss_lowered(peer, limit - segment_overhead(), now)
         self.flush(now)
+
+    async def _drain_pending_until_timer(self) -> bool:
+        """Drain queued datagrams; False if a timer fell due first.  A transport
+        that stays unwritable must not stop retransmissions and timeouts (the
+        connections then fail by their own rules instead of hanging)."""
+        deadline = self.mux.get_timer()
+        with trio.CancelScope(deadline=math.inf if deadline is None else deadline):
+            await self._drain_pending()
+        return not self._pending
 
     async def _drain_pending(self) -> None:
         while self._pending and not self.closed:

@@ -172,11 +172,19 @@ class Faulty(PipeTransport):
     fail_send = False
     fail_wait = False
     garbage = False
+    stuck = False  # send always "would block" and wait_writable never returns
 
     def send(self, data, addr):
         if self.fail_send:
             raise RuntimeError("the bus is down")
+        if self.stuck:
+            return False
         return super().send(data, addr)
+
+    async def wait_writable(self):
+        if self.stuck:
+            await trio.sleep_forever()
+        await super().wait_writable()
 
     async def wait_readable(self):
         if self.fail_wait:
@@ -280,3 +288,17 @@ def test_cli_bench_runs_over_the_shipped_transports(name, capsys):
     assert main(["bench", "--local", "--transport", name, "--bytes", "200000", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["bytes"] == 200_000 and result["goodput_MBps"] > 0
+
+
+async def test_a_transport_that_never_becomes_writable_times_out_instead_of_hanging(mock_clock):
+    # The endpoint waits for writability under the timer deadline, so SYN
+    # retransmissions still count down and connect() fails as on a dead path.
+    sockets: dict = {}
+    client = emutcp.Host(
+        transport=faulty_factory(sockets, "192.0.2.2", stuck=True),
+        config=emutcp.Config(syn_retries=2),
+    )
+    sock = client.socket()
+    with trio.fail_after(600), pytest.raises(TimeoutError):
+        await sock.connect(("192.0.2.1", 80))
+    sock.close()

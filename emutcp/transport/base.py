@@ -101,7 +101,10 @@ Errors
     exception fails every connection of that endpoint with
     ``OSError(EIO, "transport <class> failed: ...")`` raised by the socket
     calls (the listener stops accepting), is logged once on the
-    ``emutcp.endpoint`` logger, and the endpoint closes the transport.
+    ``emutcp.endpoint`` logger, and the endpoint closes the transport.  A
+    transport that stays unwritable (``send`` False, ``wait_writable`` never
+    returning) does not stop the timers: its connections time out by their
+    own rules (SYN retries, user timeout) with the usual errors.
 
 Datagram contents
     The bytes are emutcp's segment encoding (``core/segment.py``) unless the
