@@ -10,7 +10,8 @@ Needs root, iproute2 and /dev/net/tun: without them the tests skip, unless
   negotiated both ways, connection refused both ways,
   half-close, RST on abort both ways, window scaling beyond 64 KB, SACK
   recovery with the kernel as sender while emutcp drops segments on
-  purpose, and TIME-WAIT on both sides.
+  purpose (and the reverse, emutcp recovering from the kernel's SACK
+  blocks), and TIME-WAIT on both sides.
 * The CLI tests move 1 MB and 10 MB each way with ``emutcp serve`` /
   ``emutcp connect --transport tun`` against plain Python sockets, sha256
   checked.
@@ -124,6 +125,19 @@ def test_sack_recovery_with_the_kernel_as_sender(findings):
     assert sack["kernel_retrans"] >= sack["dropped"]  # every hole was refilled
     assert sack["kernel_sack_recovery"] > 0  # ... by SACK-based fast recovery
     assert sack["kernel_rto"] == 0  # ... never by a retransmission timeout
+
+
+def test_sack_recovery_with_emutcp_as_sender(findings):
+    # The reverse direction: emutcp drops its own segments and refills the
+    # holes the kernel's SACK blocks report (RFC 6675), not by timeouts.
+    sack = findings["sack_recovery_emutcp_sender"]
+    assert sack["intact"] and sack["dropped"] == 30
+    assert sack["sacks_received"] > 0  # the kernel reported the holes (RFC 2018)
+    # Each hole refilled once (no spurious resends), by fast recovery and the
+    # SACK scoreboard (RFC 6675), none by a retransmission timeout.
+    assert sack["retransmits"] == sack["dropped"]
+    assert sack["fast_retransmits"] > 0
+    assert sack["rto_retransmits"] == 0
 
 
 def test_time_wait_on_both_sides(findings):

@@ -146,8 +146,11 @@ async def scenarios(net: TunNetwork) -> dict:
     received = bytearray()
     async with trio.open_nursery() as n:
         n.start_soon(kernel_sends)
-        await trio.sleep(0.5)  # real time: emutcp does not read, its buffer fills
-        sent_before_read = connection_of(es).recv_buf.__len__()
+        # emutcp does not read until its buffer holds more than 64 KiB (or 10 s pass).
+        with trio.move_on_after(10):
+            while len(connection_of(es).recv_buf) <= 2 * 65_535:
+                await trio.sleep(0.005)
+        sent_before_read = len(connection_of(es).recv_buf)
         with trio.fail_after(20):
             while chunk := await es.recv(1 << 20):
                 received.extend(chunk)
@@ -257,8 +260,55 @@ async def scenarios(net: TunNetwork) -> dict:
     }
     sock.close()
     ks.close()
-    lst.close()
-    elst.close()
+
+    # 5b. The reverse: emutcp sends, drops every 40th of its own data segments,
+    # and recovers from the kernel's SACK blocks (parsed from real options).
+    sock = host.socket()
+    await sock.connect((k, 9001))
+    ks, _ = await lst.accept()
+    out_drops = {"n": 0, "dropped": 0}
+
+    def lossy_send(datagram: bytes, src, dst) -> None:
+        if decode_segment(datagram).payload:
+            out_drops["n"] += 1
+            if out_drops["n"] % 40 == 0 and out_drops["dropped"] < 30:
+                out_drops["dropped"] += 1
+                return
+        original_send(datagram, src, dst)
+
+    sacks_received = {"n": 0}
+
+    def counting_receive(packets: list[bytes]) -> None:
+        for p in packets:
+            try:
+                if decode_packet(p).segment.options.sack_blocks:
+                    sacks_received["n"] += 1
+            except ValueError:
+                pass
+        original_receive(packets)
+
+    net.send = lossy_send  # type: ignore[method-assign]
+    net.receive_packets = counting_receive  # type: ignore[method-assign]
+    got = bytearray()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as n:
+            n.start_soon(recv_all, ks, got)
+            await sock.sendall(payload)
+            sock.shutdown(emutcp.SHUT_WR)
+    net.send = original_send  # type: ignore[method-assign]
+    net.receive_packets = original_receive  # type: ignore[method-assign]
+    info = sock.info()
+    found["sack_recovery_emutcp_sender"] = {
+        "intact": hashlib.sha256(got).digest() == hashlib.sha256(payload).digest(),
+        "dropped": out_drops["dropped"],
+        "retransmits": info.retransmits,
+        "sack_retransmits": info.sack_retransmits,
+        "rto_retransmits": info.rto_retransmits,
+        "fast_retransmits": info.fast_retransmits,
+        "sacks_received": sacks_received["n"],
+    }
+    sock.close()
+    ks.close()
 
     # 6. Refused both ways: a SYN to a port nobody listens on gets RST
     # (RFC 9293 3.10.7.1; on emutcp's side, TunNetwork answers for it).
@@ -278,6 +328,8 @@ async def scenarios(net: TunNetwork) -> dict:
     except ConnectionRefusedError:
         found["kernel_refused"] = "ConnectionRefusedError"
     kc.close()
+    lst.close()
+    elst.close()
     found["kernel_address"] = k
     found["net_stats"] = dict(net.stats)
     return found

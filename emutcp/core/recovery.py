@@ -117,11 +117,14 @@ class LossRecovery:
 
     # ---------------------------------------------------------------- inputs
 
-    def on_sack_blocks(self, blocks: Iterable[tuple[int, int]], una: int, high: int) -> None:
-        """Record SACKed ranges lying inside the outstanding data [una, high)."""
+    def on_sack_blocks(self, blocks: Iterable[tuple[int, int]], una: int, high: int) -> bool:
+        """Record SACKed ranges lying inside the outstanding data [una, high);
+        True if they SACKed bytes not SACKed before."""
+        before = self.scoreboard.sacked_bytes()
         for start, end in blocks:
             if una <= start < end <= high:  # D-SACKs and nonsense are ignored
                 self.scoreboard.add(start, end)
+        return self.scoreboard.sacked_bytes() > before
 
     def on_duplicate_ack(
         self, *, snd_una: int, snd_max: int, flight: int, una: int, now: float
