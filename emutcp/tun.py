@@ -26,6 +26,9 @@ One reader task (a trio system task, started with the first transport)
 drains the device in batches and hands each batch to the endpoints through
 their arrival callbacks, so a packet is processed in the same task switch
 that read it.
+If the device fails under it (deleted with ``ip link del``), every port's
+``recv_batch`` raises that error, so each endpoint fails its connections
+with ``OSError(EIO)`` rather than the system task crashing trio.
 
 ``plugin(options)`` is the ``tun`` entry point (``--transport tun
 --tun-net NET``); ``options.network`` is required.
@@ -66,6 +69,12 @@ class TunPortTransport:
         self._inbox: deque[Arrival] = deque()
         self._lot = trio.lowlevel.ParkingLot()
         self._on_arrival: Callable[[], None] | None = None
+        self._failure: OSError | None = None
+
+    def fail(self, error: OSError) -> None:
+        """The device failed: the endpoint learns it from ``recv_batch``."""
+        self._failure = error
+        self.notify()
 
     def arrive(self, data: bytes, src: Address) -> None:
         self._inbox.append((data, src))
@@ -81,11 +90,13 @@ class TunPortTransport:
         return True  # a packet the device refuses is lost; TCP retransmits
 
     def recv_batch(self, limit: int) -> list[Arrival]:
+        if self._failure is not None:
+            raise self._failure  # the endpoint fails its connections with it
         inbox = self._inbox
         return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
 
     async def wait_readable(self) -> None:
-        while not self._inbox:
+        while not self._inbox and self._failure is None:
             await self._lot.park()
 
     async def wait_writable(self) -> None:  # pragma: no cover - send never blocks
@@ -171,9 +182,15 @@ class TunNetwork:
             while not device.closed:
                 await device.wait_readable()
                 self.receive_packets(device.read_batch(_BATCH))
-        except (OSError, trio.ClosedResourceError):
-            if not device.closed:
-                raise
+        except (OSError, trio.ClosedResourceError) as exc:
+            if device.closed:
+                return
+            # The device went away under us (``ip link del``): every port fails
+            # with a clear error instead of this system task crashing trio.
+            error = OSError(getattr(exc, "errno", None), f"TUN device {self.name}: {exc}")
+            self.stats["device_failed"] += 1
+            for transport in list(self.ports.values()):
+                transport.fail(error)
 
     def receive_packets(self, packets: list[bytes]) -> None:
         """Translate and queue a batch, then wake each transport that got some."""

@@ -299,3 +299,43 @@ def test_tshark_on_the_tun_device_sees_real_tcp(findings):
         if syn["tcp.flags.ack"] == "1" and syn["tcp.options.mss_val"]:
             assert syn["tcp.options.sack_perm"] and syn["tcp.options.wscale.shift"]
     assert sum(int(r["tcp.len"] or 0) for r in rows) > 3 << 20  # the payload went through
+
+
+DEVICE_DELETED = """
+import subprocess, trio
+import emutcp
+from emutcp.tun import TunNetwork
+
+async def main():
+    net = TunNetwork("10.77.0.0/24")
+    host = emutcp.Host(transport=net.factory())
+    listeners = await host.open_listeners(8080)
+    kernel = trio.socket.socket()
+    await kernel.connect(("10.77.0.2", 8080))
+    stream = await listeners[0].accept()
+    subprocess.run(["ip", "link", "del", net.name], check=True)
+    try:
+        with trio.fail_after(10):
+            await stream.receive_some(10)
+        print("no error")
+    except trio.BrokenResourceError as exc:
+        print(exc.__cause__)
+    net.close()
+
+trio.run(main)
+"""
+
+
+def test_a_tun_device_deleted_under_emutcp_is_a_clear_error():
+    with namespace() as ns:
+        done = subprocess.run(
+            [*ns, sys.executable, "-c", DEVICE_DELETED],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]  # no TrioInternalError
+    line = done.stdout.strip()
+    assert line.startswith("[Errno 5] transport TunPortTransport failed"), line
+    assert "TUN device emutcp" in line
