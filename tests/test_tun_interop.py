@@ -31,7 +31,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from test_pcap import needs_tshark
 
 HERE = pathlib.Path(__file__).resolve().parent
 PY = [sys.executable, "-m", "emutcp"]
@@ -64,15 +63,14 @@ def namespace() -> Iterator[list[str]]:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-@pytest.fixture(scope="module", params=["10.77.0.0/24", "fd00:77::/64"], ids=["ipv4", "ipv6"])
-def findings(request, tmp_path_factory) -> dict:
+def run_scenarios(network: str, tmp_path: pathlib.Path) -> dict:
     capture = []
-    if shutil.which("tshark") is not None and request.param.startswith("10."):
+    if shutil.which("tshark") is not None and network.startswith("10."):
         # The IPv4 run is also watched live, as a user would with Wireshark.
-        capture = [str(tmp_path_factory.mktemp("tun") / "tun.pcapng")]
+        capture = [str(tmp_path / "tun.pcapng")]
     with namespace() as ns:
         done = subprocess.run(
-            [*ns, sys.executable, str(HERE / "tun_peer.py"), request.param, *capture],
+            [*ns, sys.executable, str(HERE / "tun_peer.py"), network, *capture],
             capture_output=True,
             text=True,
             timeout=120,
@@ -84,8 +82,27 @@ def findings(request, tmp_path_factory) -> dict:
     return found
 
 
-@pytest.mark.parametrize("direction", ["out_handshake", "in_handshake"])
-def test_handshake_negotiates_every_option(findings, direction):
+# One test per address family runs every scenario once (in one namespace, one
+# process) and then checks each finding; the checks are the functions below.
+@pytest.mark.parametrize("network", ["10.77.0.0/24", "fd00:77::/64"], ids=["ipv4", "ipv6"])
+def test_emutcp_against_the_kernel(network, tmp_path):
+    findings = run_scenarios(network, tmp_path)
+    for direction in ("out_handshake", "in_handshake"):
+        check_handshake_negotiates_every_option(findings, direction)
+    check_half_close_each_way(findings)
+    check_rst_on_abort_both_ways(findings)
+    check_window_scaling_beyond_64k(findings)
+    check_sack_recovery_with_the_kernel_as_sender(findings)
+    check_sack_recovery_with_emutcp_as_sender(findings)
+    check_time_wait_on_both_sides(findings)
+    check_connection_refused_both_ways(findings)
+    if findings["capture"] is not None:
+        check_tshark_on_the_tun_device_sees_real_tcp(findings)
+    elif network.startswith("10.") and os.environ.get("EMUTCP_REQUIRE_TSHARK") == "1":
+        pytest.fail("tshark is required (EMUTCP_REQUIRE_TSHARK=1) but not installed")
+
+
+def check_handshake_negotiates_every_option(findings, direction):
     ours, kernel = findings[direction]["emutcp"], findings[direction]["kernel"]
     assert kernel["state"] == 1  # TCP_ESTABLISHED
     assert ours["sack"] and kernel["sack"]  # RFC 2018
@@ -98,26 +115,26 @@ def test_handshake_negotiates_every_option(findings, direction):
     assert ours["snd_mss"] <= 1460
 
 
-def test_half_close_each_way(findings):
+def check_half_close_each_way(findings):
     # emutcp shut down its sending side and still read the kernel's reply.
     assert findings["out_half_close"] == {"kernel_got": True, "reply": "reply after your FIN"}
     # The kernel's FIN came with its data (window_scaling) and emutcp read all of it.
     assert findings["window_scaling"]["intact"]
 
 
-def test_rst_on_abort_both_ways(findings):
+def check_rst_on_abort_both_ways(findings):
     assert findings["kernel_saw_rst"] == "ConnectionResetError"  # emutcp SO_LINGER 0
     assert findings["emutcp_saw_rst"] == "ConnectionResetError"  # kernel SO_LINGER 0
 
 
-def test_window_scaling_beyond_64k(findings):
+def check_window_scaling_beyond_64k(findings):
     # Before emutcp read anything the kernel had filled its 256 KiB buffer:
     # only a scaled window lets a sender have more than 64 KiB outstanding.
     assert findings["window_scaling"]["buffered_before_read"] > 65_535
     assert findings["in_handshake"]["emutcp"]["snd_wnd"] > 65_535  # the kernel's, scaled
 
 
-def test_sack_recovery_with_the_kernel_as_sender(findings):
+def check_sack_recovery_with_the_kernel_as_sender(findings):
     sack = findings["sack_recovery"]
     assert sack["intact"]
     assert sack["dropped"] == 30
@@ -127,7 +144,7 @@ def test_sack_recovery_with_the_kernel_as_sender(findings):
     assert sack["kernel_rto"] == 0  # ... never by a retransmission timeout
 
 
-def test_sack_recovery_with_emutcp_as_sender(findings):
+def check_sack_recovery_with_emutcp_as_sender(findings):
     # The reverse direction: emutcp drops its own segments and refills the
     # holes the kernel's SACK blocks report (RFC 6675), not by timeouts.
     sack = findings["sack_recovery_emutcp_sender"]
@@ -140,12 +157,12 @@ def test_sack_recovery_with_emutcp_as_sender(findings):
     assert sack["rto_retransmits"] == 0
 
 
-def test_time_wait_on_both_sides(findings):
+def check_time_wait_on_both_sides(findings):
     assert findings["emutcp_time_wait"] == "TIME_WAIT"  # emutcp closed first
     assert findings["kernel_address"] in findings["kernel_time_wait"]  # the kernel closed first
 
 
-def test_connection_refused_both_ways(findings):
+def check_connection_refused_both_ways(findings):
     assert findings["emutcp_refused"] == "ConnectionRefusedError"  # the kernel's RST
     assert findings["kernel_refused"] == "ConnectionRefusedError"  # TunNetwork's RST
     assert findings["net_stats"]["closed_port_rst"] >= 1
@@ -279,10 +296,7 @@ def test_cli_emutcp_client_to_kernel_server(size, extra):
     assert "emutcp" not in links.stdout
 
 
-@needs_tshark
-def test_tshark_on_the_tun_device_sees_real_tcp(findings):
-    if findings["capture"] is None:
-        pytest.skip("captured on the IPv4 run only")
+def check_tshark_on_the_tun_device_sees_real_tcp(findings):
     fields = ["tcp.flags.syn", "tcp.flags.ack", "tcp.options.mss_val", "tcp.options.sack_perm"]
     fields += ["tcp.options.wscale.shift", "tcp.checksum.status", "tcp.len"]
     cmd = [shutil.which("tshark"), "-r", findings["capture"], "-o", "tcp.check_checksum:TRUE"]
