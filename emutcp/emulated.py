@@ -47,6 +47,7 @@ from .transport.topology import Shape, Topology, build_dumbbell, build_parking_l
 
 if TYPE_CHECKING:
     from .pcap import PcapWriter
+    from .transport.registry import TransportFactory, TransportOptions
 from .transport.timeline import Timeline
 
 Address = tuple[str, int]
@@ -260,3 +261,23 @@ class EmulatedNetwork:
     def max_datagram(self, src: Address, dst: Address) -> int | None:
         """The path's MTU (the emulated network has no IP or UDP headers)."""
         return self.topology.max_datagram(src[0], dst[0])
+
+
+def transport_plugin(options: TransportOptions) -> TransportFactory:
+    """The ``emulated`` entry point: sockets on an emulated network private to
+    this process (seeded by ``options.rng``), on which this host is the first
+    address of ``options.network`` (default 10.0.0.1).  Only this process can
+    reach it, so it suits ``bench --local`` style runs and tests, not two
+    programs."""
+    import ipaddress
+
+    seed = options.rng.randrange(2**32) if options.rng is not None else 0
+    net = ipaddress.ip_network(options.network or "10.0.0.0/24", strict=False)
+    address = str(next(net.hosts()))
+    host = EmulatedNetwork(seed).add_host(address)
+
+    def factory(local: Address) -> EmulatedTransport:
+        return host.make_transport(local)
+
+    factory.address = address  # type: ignore[attr-defined]
+    return factory

@@ -29,6 +29,13 @@ endpoint keeps its own map from those to the sockets that use them
 (``attach``/``detach``) and calls ``Socket.wake()``.  The core holds no
 reference to anything of the shell.
 
+A transport is user code (a plugin): it may raise, or hand back items that
+are not ``(bytes | None, (str, int))``.  Bad items are dropped and counted
+in the transport's junk; an exception fails the endpoint
+(``_transport_failed``): every connection gets ``OSError(EIO, "transport
+... failed")``, the listener stops, the error is logged, and the endpoint
+closes, instead of escaping the system task as a ``TrioInternalError``.
+
 Lifetime: the task is a *system task* of the running loop (trio's
 ``spawn_system_task``, or an asyncio task the runtime keeps), so applications
 need no nursery to use ``emutcp.socket()``.  It ends when no socket uses the
@@ -43,6 +50,7 @@ without further segments, like a host powered off.  Await
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import weakref
@@ -86,6 +94,8 @@ class Endpoint:
         self._alarm = rt.Alarm()  # the wait for datagrams or the next timer
         self._pending: deque[tuple[bytes, Address] | tuple[bytes, Address, int]] = deque()
         self._closed_event = rt.Event()
+        self.malformed_arrivals = 0  # recv_batch items that were not (bytes, (str, int))
+        self.failure: OSError | None = None  # set once the transport has failed
         # Connection or listener -> its socket, held weakly so that a socket the
         # application dropped without close() can be collected (and reset).
         self._waiters: weakref.WeakValueDictionary[object, Wakeable] = weakref.WeakValueDictionary()
@@ -122,8 +132,9 @@ class Endpoint:
     async def _run(self) -> None:
         try:
             while not self.closed:
-                if self._pending:
-                    await self._drain_pending()
+                if self._pending and not await self._drain_pending_until_timer():
+                    self._service(self._now())  # a timer fell due first
+                    continue
                 deadline = self.mux.get_timer()
                 await self._alarm.wait(
                     self.transport.wait_readable, math.inf if deadline is None else deadline
@@ -131,6 +142,8 @@ class Endpoint:
                 if self.closed:
                     break
                 self._service(self._now())
+        except Exception as exc:  # only the transport raises here (the core's are caught)
+            self._transport_failed(exc)
         finally:
             if not self.closed:
                 # Cancelled with connections alive: the run is ending (the
@@ -142,13 +155,29 @@ class Endpoint:
 
     def _service_now(self) -> None:
         if not self.closed:
-            self._service(self._now())
+            try:
+                self._service(self._now())
+            except Exception as exc:  # raised in the transport's own task: keep it there
+                self._transport_failed(exc)
 
     def _service(self, now: float) -> None:
         mux = self.mux
         ecn = self._ecn
         for item in self.transport.recv_batch(BATCH_LIMIT):
-            data, addr = item[0], item[1]
+            try:
+                data, addr = item[:2] if ecn else item
+                if not (
+                    (data is None or type(data) is bytes)
+                    and type(addr) is tuple
+                    and len(addr) == 2
+                    and isinstance(addr[0], str)
+                    and type(addr[1]) is int
+                    and (not ecn or type(item[2]) is int)  # type: ignore[misc]
+                ):
+                    raise TypeError
+            except (TypeError, ValueError, IndexError):
+                self._malformed_arrival(item)
+                continue
             try:
                 if data is None:
                     mux.receive_icmp_unreachable(addr, now)
@@ -177,12 +206,18 @@ class Endpoint:
             self.internal_errors += 1
             log.exception("emutcp: error producing segments")
             datagrams = []
+        if self.failure is not None:
+            return  # the transport failed: nothing can be sent any more
         send = self.transport.send
         pending = self._pending
-        for item in datagrams:
-            if pending or not send(*item):
-                pending.append(item)
-        too_big = self.transport.take_too_big()
+        try:
+            for item in datagrams:
+                if pending or not send(*item):
+                    pending.append(item)
+            too_big = self.transport.take_too_big()
+        except Exception as exc:  # a user call flushes: it must not get the transport's error
+            self._transport_failed(exc)
+            return
         if too_big:
             self._path_mtu_fell(too_big, now)
         waiters = self._waiters
@@ -200,6 +235,48 @@ class Endpoint:
                     alarm.move(deadline)
         self._maybe_close()
 
+    def _malformed_arrival(self, item: object) -> None:
+        """``recv_batch`` returned something that is not ``(data, (ip, port))``."""
+        if not self.malformed_arrivals:
+            log.error(
+                "emutcp: transport %s returned a malformed arrival %.80r "
+                "(expected (bytes | None, (str, int))); dropped",
+                type(self.transport).__name__,
+                item,
+            )
+        self.malformed_arrivals += 1
+
+    def _transport_failed(self, exc: Exception) -> None:
+        """The transport raised: fail every connection with a clear ``OSError``
+        (raised by the socket calls), stop the listener and close."""
+        if self.failure is not None:
+            return
+        name = type(self.transport).__name__
+        self.failure = OSError(errno.EIO, f"transport {name} failed: {exc!r}")
+        log.error("emutcp: transport %s failed; its connections are closed", name, exc_info=exc)
+        try:
+            now = self._now()
+            for conn in list(self.mux.connections.values()):
+                if conn.state is not State.CLOSED:
+                    if conn.error is None:
+                        conn.error = self.failure
+                    conn.abort(now, "transport failed")
+                    self.mux.touch(conn)
+            self.mux.close_listener(now)
+            self.mux.datagrams_to_send(now)  # the RSTs cannot go; this retires the TCBs
+            for tcb, events in self.mux.take_wakeups():
+                socket = self._waiters.get(tcb)
+                if socket is not None:
+                    socket.wake(events)
+            for socket in list(self._waiters.values()):
+                socket.wake(None)  # accept() and anyone else re-check (and see the failure)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("emutcp: error closing connections after a transport failure")
+        self._pending.clear()
+        self.closed = True
+        self._alarm.cancel()
+
     def _path_mtu_fell(self, peers: list[Address], now: float) -> None:
         """Sends were refused for their size: size segments to the new path MTU
         and resend what was dropped (RFC 8201 / RFC 1191)."""
@@ -208,6 +285,14 @@ class Endpoint:
             if limit is not None:
                 self.mux.path_mss_lowered(peer, limit - segment_overhead(), now)
         self.flush(now)
+
+    async def _drain_pending_until_timer(self) -> bool:
+        """Drain queued datagrams; False if a timer fell due first.  A transport
+        that stays unwritable must not stop retransmissions and timeouts (the
+        connections then fail by their own rules instead of hanging)."""
+        deadline = self.mux.get_timer()
+        await self._alarm.wait(self._drain_pending, math.inf if deadline is None else deadline)
+        return not self._pending
 
     async def _drain_pending(self) -> None:
         while self._pending and not self.closed:
@@ -251,7 +336,10 @@ class Endpoint:
 
     def _shutdown(self) -> None:
         self.closed = True
-        self.transport.close()
+        try:
+            self.transport.close()
+        except Exception:  # a failing transport must not fail the shutdown
+            log.exception("emutcp: error closing transport %s", type(self.transport).__name__)
         self.host.endpoint_closed(self)
         self._closed_event.set()
 

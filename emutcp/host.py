@@ -15,6 +15,10 @@ The seam between a ``Socket`` and its host is public and small:
 ``resolve(address)``, ``bind_endpoint(local, config, reuse=)``,
 ``endpoint_for_connect(remote, config, endpoint)``, and, from the endpoint,
 ``endpoint_closed(ep)``.  A new kind of host implements one method,
+``make_transport(local)``, returning any ``DatagramTransport``; or, without a
+subclass, ``Host(transport=factory)`` runs over ``factory(local)``'s
+transports (a plugin's factory: ``transport/registry.py``).
+
 ``make_transport(local)``, returning any ``DatagramTransport``.
 
 A host serves trio and asyncio alike (its endpoints wait through
@@ -46,6 +50,7 @@ from .trace import Tracer
 from .transport import runtime
 from .transport.base import DatagramTransport
 from .transport.link import LinkProfile
+from .transport.registry import TransportFactory
 from .transport.udp import UdpTransport
 
 if TYPE_CHECKING:
@@ -69,7 +74,14 @@ class Host:
         rng: random.Random | None = None,
         trace: Tracer | None = None,
         pcap: str | PcapWriter | None = None,
+        transport: TransportFactory | None = None,
     ) -> None:
+        # transport=factory: factory(local) opens each bound port's transport;
+        # its optional ``address`` is this host's own (wildcard binds use it).
+        self._transport_factory = transport
+        address = getattr(transport, "address", None)
+        if isinstance(address, str):
+            self.wildcard_address = address
         self.config = config or Config()
         self.rng = rng if rng is not None else random.Random(secrets.randbits(64))
         self.isn = IsnGenerator(self.rng)
@@ -88,7 +100,15 @@ class Host:
 
     def make_transport(self, local: Address) -> DatagramTransport:
         """A new datagram socket bound to ``local`` (port 0: any free port)."""
-        raise NotImplementedError
+        if self._transport_factory is None:
+            raise NotImplementedError("a Host needs transport=factory or a make_transport()")
+        transport = self._transport_factory(local)
+        if not isinstance(transport, DatagramTransport):
+            raise TypeError(
+                f"transport factory returned {type(transport).__name__}, "
+                "which lacks DatagramTransport members"
+            )
+        return transport
 
     # ------------------------------------------------ the Socket <-> Host seam
 
@@ -292,7 +312,9 @@ class Host:
                 total[k] = total.get(k, 0) + v
             total["internal_errors"] = total.get("internal_errors", 0) + ep.internal_errors
             # Junk the transport's filter dropped before the mux saw it.
-            total["malformed"] = total.get("malformed", 0) + ep.transport.junk
+            total["malformed"] = (
+                total.get("malformed", 0) + ep.transport.junk + ep.malformed_arrivals
+            )
         return total
 
 

@@ -35,6 +35,7 @@ from typing import IO
 
 from .core.events import SegmentRecord, Transition
 from .core.segment import Segment, encode_segment
+from .wire.tcpip import checksum, encode_options, encode_packet
 
 Address = tuple[str, int]
 
@@ -42,62 +43,14 @@ LINKTYPE_IPV4 = 228
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def tcp_options(seg: Segment) -> bytes:
-    """The segment's options in TCP wire format (RFC 9293 3.2, RFC 7323, RFC 2018)."""
-    o = seg.options
-    out = b""
-    if o.mss is not None:
-        out += struct.pack("!BBH", 2, 4, o.mss)
-    if o.sack_permitted:
-        out += b"\x01\x01\x04\x02"  # NOP NOP SACK-permitted
-    if o.timestamps is not None:
-        out += b"\x01\x01" + struct.pack("!BBII", 8, 10, *o.timestamps)
-    if o.wscale is not None:
-        out += b"\x01" + struct.pack("!BBB", 3, 3, o.wscale)
-    if o.sack_blocks:
-        blocks = o.sack_blocks[: (40 - len(out) - 4) // 8]
-        out += b"\x01\x01" + struct.pack("!BB", 5, 2 + 8 * len(blocks))
-        for left, right in blocks:
-            out += struct.pack("!II", left, right)
-    out += b"\x00" * (-len(out) % 4)
-    return out
+# One copy of the TCP/IP building, shared with the TUN transport (wire/tcpip.py).
+_checksum = checksum
+tcp_options = encode_options
 
 
 def tcp_ip_packet(seg: Segment, src: tuple[str, int], dst: tuple[str, int], ident: int) -> bytes:
     """One IPv4+TCP packet for ``seg`` sent from ``src`` to ``dst``."""
-    options = tcp_options(seg)
-    offset = (20 + len(options)) // 4
-    header = struct.pack(
-        "!HHIIHHHH",
-        src[1],
-        dst[1],
-        seg.seq,
-        seg.ack,
-        (offset << 12) | (seg.flags & 0x1FF),
-        seg.window,
-        0,
-        0,
-    )
-    tcp = header + options + seg.payload
-    src_ip, dst_ip = ipaddress.IPv4Address(src[0]).packed, ipaddress.IPv4Address(dst[0]).packed
-    pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, 6, len(tcp))
-    csum = _checksum(pseudo + tcp)
-    tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
-    total = 20 + len(tcp)
-    ip = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, seg.ecn & 3, total, ident & 0xFFFF, 0x4000, 64, 6, 0, src_ip, dst_ip
-    )
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
-    return ip + tcp
+    return encode_packet(seg, src, dst, ident=ident)
 
 
 def _block(block_type: int, body: bytes) -> bytes:

@@ -441,6 +441,8 @@ class Socket:
         mux = endpoint.mux
         while True:
             self._check_open("accept")
+            if endpoint.failure is not None:  # the transport failed (endpoint.py)
+                raise _copy_error(endpoint.failure)
             conn = mux.accept()
             if conn is not None:
                 child = Socket(self.host, self.config)

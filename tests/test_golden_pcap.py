@@ -19,7 +19,7 @@ import trio
 import emutcp
 from emutcp.testing import run_virtual
 
-GOLDEN_MD5 = "dbb441d6f5164055f5b96aa2973eb2c6"
+GOLDEN_MD5 = "2fd08e60f1d7f65767c8f7b7fbaf5196"
 
 
 async def _lossy_transfer(path: str) -> None:

@@ -190,6 +190,23 @@ def test_sack_blocks_alone_start_recovery_before_three_duplicates():
     assert (info.fast_retransmits, info.sack_retransmits, info.sacked_bytes) == (1, 0, 3 * MSS)
 
 
+def test_acks_with_new_sack_blocks_are_duplicates_whatever_their_window():
+    # RFC 6675 2: an ACK that SACKs new data counts as a duplicate ACK even if
+    # it changes the advertised window (unlike RFC 5681's definition).  Linux's
+    # receiver grows its window during loss (receive-buffer autotuning), so
+    # requiring an unchanged window stalled recovery until the RTO against it
+    # (tests/test_tun_interop.py, emutcp as sender over IPv6).
+    t = _established(sack=True)
+    _flight_of_ten(t)
+    for i, w in enumerate((WINDOW - 100, WINDOW - 50, WINDOW), start=1):
+        t.inject(ACK, 1, 1, window=w, options=_sack((MSS, (1 + i) * MSS)))
+        if i < 3:
+            t.expect_nothing()
+    t.expect(ACK, seq=1, length=MSS)  # the fast retransmit of the hole
+    info = t.conn.info()
+    assert (info.fast_retransmits, info.rto_expirations) == (1, 0)
+
+
 def test_sack_recovery_resends_each_lost_hole_as_pipe_allows():
     t = _established(sack=True)
     _flight_of_ten(t)

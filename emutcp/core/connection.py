@@ -602,13 +602,14 @@ class Connection(Output):
             return False
         self._update_ts_recent(seg)  # RFC 5961 5.2: only after the ACK is acceptable
 
+        new_sack = False
         if self.sack_ok and seg.options.sack_blocks:
             # RFC 2018 / 6675: SACKed ranges, as stream offsets, for the scoreboard.
             blocks = [
                 (self._send_offset(lo), self._send_offset(hi)) for lo, hi in seg.options.sack_blocks
             ]
             high = min(self._send_offset(self.snd_max), self.send_buf.end)
-            self.recovery.on_sack_blocks(
+            new_sack = self.recovery.on_sack_blocks(
                 blocks,
                 self.send_buf.base,
                 high,
@@ -622,11 +623,16 @@ class Connection(Output):
             self._ack_advance(ack, now, seg)
         elif self._mtu_probe is not None and self._mtu_probe_lost(seg, now):
             pass  # RFC 4821 7.5: a lost probe is no congestion signal
-        elif ack == self.snd_una and is_duplicate_ack(
-            seg,
-            window=seg.window << self.snd_wscale,
-            snd_wnd=self.snd_wnd,
-            outstanding=self.snd_max != self.snd_una,
+        elif ack == self.snd_una and (
+            is_duplicate_ack(
+                seg,
+                window=seg.window << self.snd_wscale,
+                snd_wnd=self.snd_wnd,
+                outstanding=self.snd_max != self.snd_una,
+            )
+            # RFC 6675 2: an ACK SACKing new data is a duplicate even if it changes
+            # the window (Linux grows its window while it holds out-of-order data).
+            or (new_sack and not seg.payload and not seg.flags & (SYN | FIN))
         ):
             reason = self.recovery.on_duplicate_ack(
                 snd_una=self.snd_una,

@@ -212,11 +212,13 @@ class LossRecovery:
         *,
         ack: int | None = None,
         snd_nxt: int = 0,
-    ) -> None:
+    ) -> bool:
         """Record SACKed ranges lying inside the outstanding data [una, high); the
         first block may be a D-SACK (RFC 2883 5) below ``ack`` (SEG.ACK, as a
-        stream offset) or inside the second block."""
+        stream offset) or inside the second block.  True if they SACKed bytes
+        not SACKed before."""
         blocks = list(blocks)
+        newly = False
         ack = una if ack is None else ack
         if blocks:
             s0, e0 = blocks[0]
@@ -230,6 +232,8 @@ class LossRecovery:
                 for r in self.sent.sack(start, end):
                     self._delivered.append(r)
                     self._delivered_bytes += r.end - r.start
+                    newly = True
+        return newly
 
     def _on_dsack(self, start: int, end: int, una: int, snd_nxt: int) -> None:
         """A D-SACK for [start, end): count it against the undo (RFC 3708 3)."""

@@ -437,6 +437,12 @@ def _print_header(bench: Bench, target: tuple[str, int]) -> None:
     print("[ ID] Interval           Transfer     Bitrate         Retr          Cwnd       RTT")
 
 
+def _local_address(host) -> str:
+    """Where --local runs: loopback, or the host's own address on a transport
+    that has one (--transport emulated)."""
+    return "127.0.0.1" if host.wildcard_address == "0.0.0.0" else host.wildcard_address
+
+
 async def bench_main(
     *,
     host_name: str | None,
@@ -450,9 +456,11 @@ async def bench_main(
     streams: int = 1,
     interval: float = 1.0,
     reverse: bool = False,
+    make_host=None,
 ) -> dict[str, Any]:
-    """The real-UDP bench: to ``host_name:port``, or ``--local`` (host_name None)."""
-    host = UdpHost(config=config, trace=trace)
+    """The bench over real UDP (or ``make_host``'s transport): to
+    ``host_name:port``, or ``--local`` (host_name None)."""
+    host = (make_host or UdpHost)(config=config, trace=trace)
     printer = None if as_json else (lambda iv: print_interval(iv, nstreams=streams))
     header = None if as_json else _print_header
     async with trio.open_nursery() as nursery:
@@ -464,6 +472,7 @@ async def bench_main(
             host,
             host if host_name is None else None,
             target=None if host_name is None else (host_name, port or 0),
+            server_address=_local_address(host),
             streams=streams,
             seconds=seconds,
             nbytes=nbytes,

@@ -15,6 +15,7 @@ import trio
 
 from ..core.config import Config
 from ..lab.units import parse_duration, parse_rate, parse_size
+from ..transport.registry import UnknownTransport
 
 T = TypeVar("T")
 
@@ -136,6 +137,28 @@ class _Sinks:
             c.close()
 
 
+def host_maker(args) -> Callable[..., object] | None:
+    """The ``Host`` builder ``--transport NAME`` asks for (None: the default,
+    real UDP).  Builds the plugin's factory now, outside trio: a TUN device is
+    created here and removed when the process exits."""
+    name = getattr(args, "transport", None) or "udp"
+    if name == "udp" and not getattr(args, "tun_net", None):
+        return None
+    from ..core.segment import plausible_segment
+    from ..host import Host
+    from ..transport import registry
+
+    plugin = registry.load(name)  # UnknownTransport: one line, exit 2 (main)
+    options = registry.TransportOptions(
+        accept=plausible_segment, network=args.tun_net, mtu=getattr(args, "tun_mtu", None)
+    )
+    try:
+        factory = plugin(options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return lambda **kwargs: Host(transport=factory, **kwargs)
+
+
 def config_from_args(args) -> Config:
     changes = {}
     for name in ("mss", "congestion"):
@@ -209,6 +232,7 @@ def cmd_demo(args) -> int:
 def cmd_serve(args) -> int:
     from .netcat import serve_main
 
+    make_host = host_maker(args)
     sinks = _Sinks(args)
     trace = sinks.tracer
     mode = "file" if args.file else args.mode
@@ -224,6 +248,7 @@ def cmd_serve(args) -> int:
                 config=config_from_args(args),
                 trace=trace,
                 stats=args.stats,
+                make_host=make_host,
             )
         )
     finally:
@@ -234,6 +259,7 @@ def cmd_serve(args) -> int:
 def cmd_connect(args) -> int:
     from .netcat import connect_main
 
+    make_host = host_maker(args)
     sinks = _Sinks(args)
     trace = sinks.tracer
     try:
@@ -244,6 +270,7 @@ def cmd_connect(args) -> int:
                 as_json=args.json,
                 config=config_from_args(args),
                 trace=trace,
+                make_host=make_host,
             )
         )
     finally:
@@ -341,6 +368,7 @@ def cmd_bench(args) -> int:
         raise UsageError("give HOST PORT, or --local")
     if args.interval <= 0:
         raise UsageError("-i must be > 0")
+    make_host = host_maker(args)
     sinks = _Sinks(args)
     config = config_from_args(args)
     common = dict(
@@ -369,6 +397,7 @@ def cmd_bench(args) -> int:
                     host_name=None if args.local else args.host,
                     port=None if args.local else args.port,
                     stats=args.stats,
+                    make_host=make_host,
                     **common,
                 )
             )
@@ -487,6 +516,28 @@ def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _add_transport_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--transport",
+        default="udp",
+        metavar="NAME",
+        help="carry segments over this transport plugin: udp (default), impaired, "
+        "emulated, tun, or any installed in the emutcp.transports entry-point group",
+    )
+    p.add_argument(
+        "--tun-net",
+        metavar="NET",
+        help="with --transport tun: the TUN device's subnet, e.g. 10.77.0.0/24 "
+        "(the kernel gets .1, emutcp .2; needs root)",
+    )
+    p.add_argument(
+        "--tun-mtu",
+        type=_checked(int, lambda v: 1280 <= v <= 65_535, "an MTU in 1280..65535"),
+        metavar="BYTES",
+        help="the TUN device's MTU (default 1500); with a large one, raise --mss too",
+    )
+
+
 def _add_trace_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trace",
@@ -552,12 +603,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stats", action="store_true", help="live connection table on stderr")
     _add_tcp_options(p)
+    _add_transport_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("connect", help="connect and copy stdin/stdout (netcat)")
     p.add_argument("host")
     p.add_argument("port", type=port_number)
     _add_tcp_options(p)
+    _add_transport_options(p)
     p.set_defaults(func=cmd_connect)
 
     p = sub.add_parser("bench", help="iperf-like goodput to a host, or --local over loopback")
@@ -579,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", type=positive_int, help="--emulated queue, packets (default 1 BDP)")
     p.add_argument("--seed", type=int, default=0, help="--emulated seed")
     _add_tcp_options(p)
+    _add_transport_options(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("experiment", help="lossy-link sweeps in virtual time: tables, CSV, plots")
@@ -685,6 +739,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(leaf, Terminated):
             print(f"{verb}: terminated", file=sys.stderr)
             return 128 + signal.SIGTERM
+        if isinstance(leaf, UnknownTransport):  # one line naming the available ones
+            print(f"{verb}: error: {leaf}", file=sys.stderr)
+            return 2
         if isinstance(leaf, UsageError):
             print(f"usage: {verb} ... (see {verb} --help)", file=sys.stderr)
             print(f"{verb}: error: {leaf}", file=sys.stderr)
@@ -711,6 +768,8 @@ def _user_facing(exc: BaseException) -> BaseException | None:
                     return leaf
         return None
     if isinstance(exc, (KeyboardInterrupt, Terminated, UsageError, OSError, *_NETWORK_ERRORS)):
+        return exc
+    if isinstance(exc, UnknownTransport):
         return exc
     return None
 

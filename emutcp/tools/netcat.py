@@ -50,8 +50,10 @@ async def serve_main(
     config: Config,
     trace,
     stats: bool = False,
+    make_host=None,
 ) -> None:
-    host = UdpHost(config=config, trace=trace)
+    # make_host: --transport NAME's host builder (None: real UDP)
+    host = (make_host or UdpHost)(config=config, trace=trace)
     listeners = await host.open_listeners(port, address=address)
     if stats:
         from .stats import live_stats
@@ -67,7 +69,8 @@ async def serve_main(
 async def _serve(listeners, *, mode: str, file: str | None, once: bool, as_json: bool) -> None:
     listener = listeners[0]
     bound = listener.socket.getsockname()
-    print(f"emutcp: listening on {bound[0]}:{bound[1]} (UDP)", file=sys.stderr, flush=True)
+    kind = " (UDP)" if isinstance(listener.socket.host, UdpHost) else ""
+    print(f"emutcp: listening on {bound[0]}:{bound[1]}{kind}", file=sys.stderr, flush=True)
     stdout = trio.wrap_file(sys.stdout.buffer)
 
     async def handle(stream: SocketStream) -> None:
@@ -124,8 +127,10 @@ async def read_stdin(max_bytes: int) -> bytes:
     return os.read(fd, max_bytes)
 
 
-async def connect_main(*, host_name: str, port: int, as_json: bool, config: Config, trace) -> None:
-    host = UdpHost(config=config, trace=trace)
+async def connect_main(
+    *, host_name: str, port: int, as_json: bool, config: Config, trace, make_host=None
+) -> None:
+    host = (make_host or UdpHost)(config=config, trace=trace)
     stream = await host.open_stream(host_name, port)
     stdout = trio.wrap_file(sys.stdout.buffer)
     sent = hashlib.sha256()

@@ -32,6 +32,91 @@ instead of being probed with ``getattr``:
   ``take_too_big()`` lists the peers a send was refused to for its size
   (an empty list from a transport without such limits).
 
+Writing a transport (the contract)
+----------------------------------
+Implement every member below; the ones marked *optional capability* may
+answer "not supported" with the trivial body shown.  A minimal in-memory
+transport is about 40 lines: see ``examples/queue_transport.py`` and the
+"Writing a transport" section of README.md.
+
+``local`` (attribute or property)
+    The ``(ip, port)`` this socket is bound to, never port 0 once built: the
+    host registers the endpoint under ``local[1]``.  A factory asked for
+    port 0 picks a free port (its own ephemeral range).
+``closed``, ``junk``
+    ``closed`` turns True in ``close()``.  ``junk`` counts datagrams dropped
+    by the transport's own accept filter (0 if it has none); it is reported
+    as "malformed" in ``Host.endpoint_stats()``.
+``send(data, addr) -> bool``
+    Hand one datagram to the network *without blocking*.  ``True``: sent, or
+    lost to a soft error (unreachable, no buffer, too big: TCP retransmits
+    and the loss is not an error).  ``False``: would block; the endpoint
+    keeps ``data`` and calls ``send`` again after ``wait_writable()``.
+``recv_batch(limit) -> list[(data, addr)]``
+    Up to ``limit`` datagrams already received, *without blocking*, possibly
+    none.  ``data`` is ``bytes`` (one whole datagram, as sent by the peer's
+    ``send``) and ``addr`` the sender's ``(ip, port)``; ``data`` is ``None``
+    only to report an ICMP port unreachable from ``addr`` (a connected
+    transport).  The endpoint passes ``limit`` positionally (16,384).
+``async wait_readable()``
+    Return when ``recv_batch`` may have something (returning early is
+    harmless: the endpoint then finds an empty batch).  It must be
+    cancellable (the endpoint cancels it when a timer is due), so it waits
+    on a trio primitive (``trio.lowlevel.wait_readable(fd)``, a
+    ``ParkingLot``, an ``Event``), never in a blocking call.
+``async wait_writable()``
+    Return when ``send`` may succeed again; a transport whose ``send`` never
+    returns ``False`` may just ``await trio.lowlevel.checkpoint()``.
+``connect(addr) -> bool`` *(optional capability)*
+    ``return False`` if unsupported.  If supported, afterwards ``local`` is
+    the address in use and ICMP errors from ``addr`` are reported.
+``set_arrival_callback(cb) -> bool`` *(optional capability)*
+    ``return False`` if unsupported.  If it returns True, call ``cb()`` (in
+    a trio task, never another thread) after queuing arrivals, instead of
+    waking ``wait_readable``; ``cb`` runs the endpoint's input processing at
+    once, so it must not be called from inside ``send``.
+``max_datagram(addr) -> int | None`` *(optional capability)*
+    ``return None`` if unknown.  Otherwise the largest datagram that crosses
+    the path whole; segments are sized to fit.
+``take_too_big() -> list[addr]`` *(optional capability)*
+    ``return []`` if the transport never refuses a datagram for its size.
+``close()``
+    Release the resource; idempotent.  After it, no member is called again.
+
+Threading and blocking
+    Every member is called from the one trio thread running the host, from
+    the endpoint's task or an application task; a transport needs no locks.
+    A transport fed by another thread (a message bus client, say) hands
+    arrivals over with ``trio.from_thread.run_sync`` or a trio token.  No
+    synchronous member may block: a blocking ``send`` or ``recv_batch``
+    stalls every connection of the host (timers included).
+
+Errors
+    ``send`` maps transient conditions to ``True`` (lost) or ``False``
+    (would block) and raises only when the transport is unusable.  An
+    exception raised by any member, an async member that fails, or a
+    ``recv_batch`` item that is not ``(bytes | None, (str, int))`` is never
+    fatal to trio: a malformed item is dropped, logged once and counted
+    (``malformed`` in ``Host.endpoint_stats()``); an
+    exception fails every connection of that endpoint with
+    ``OSError(EIO, "transport <class> failed: ...")`` raised by the socket
+    calls (the listener stops accepting), is logged once on the
+    ``emutcp.endpoint`` logger, and the endpoint closes the transport.  A
+    transport that stays unwritable (``send`` False, ``wait_writable`` never
+    returning) does not stop the timers: its connections time out by their
+    own rules (SYN retries, user timeout) with the usual errors.
+
+Datagram contents
+    The bytes are emutcp's segment encoding (``core/segment.py``) unless the
+    transport translates: a transport may carry another wire format (real
+    TCP/IP on a TUN device, see ``emutcp/tun.py``) as long as what it hands
+    to ``recv_batch`` and receives in ``send`` is that encoding.
+
+Building hosts over a transport: ``emutcp.Host(transport=factory)`` where
+``factory(local) -> DatagramTransport`` opens one transport per bound port;
+or register a named plugin (``registry.py``, entry-point group
+``emutcp.transports``) and every CLI verb takes ``--transport NAME``.
+
 ECN (RFC 3168) is an optional extension, ``EcnTransport``: the ECN field
 travels beside the datagram, as QUIC carries it (RFC 9000 13.4).  After
 ``enable_ecn()`` returns True, ``send(data, addr, ecn)`` sets the field of

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import runtime
 from .base import Address, Arrival, DatagramTransport
 from .link import Delivery, Link, LinkProfile
 from .timeline import Timeline
+
+if TYPE_CHECKING:
+    from .registry import TransportFactory, TransportOptions
 
 
 class ImpairedTransport:
@@ -73,3 +77,18 @@ class ImpairedTransport:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def plugin(options: TransportOptions) -> TransportFactory:
+    """The ``impaired`` entry point: real UDP whose sends cross the link model
+    (``options.impair``; no impairment if None), seeded by ``options.rng``."""
+    from .udp import UdpTransport
+
+    profile = options.impair or LinkProfile()
+    rng = options.rng or random.Random()
+
+    def factory(local: Address) -> DatagramTransport:
+        inner = UdpTransport(local, accept=options.accept)
+        return ImpairedTransport(inner, profile, random.Random(rng.random()))
+
+    return factory

@@ -28,9 +28,13 @@ import errno
 import socket as stdsocket
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import runtime
 from .base import AcceptFilter, Address, Arrival, EcnArrival
+
+if TYPE_CHECKING:
+    from .registry import TransportFactory, TransportOptions
 
 _MAX_DATAGRAM = 65_535
 
@@ -253,3 +257,8 @@ class UdpTransport:
         if not self.closed:
             self.closed = True
             self._sock.close()
+
+
+def plugin(options: TransportOptions) -> TransportFactory:
+    """The ``udp`` entry point: real UDP sockets (the default transport)."""
+    return lambda local: UdpTransport(local, accept=options.accept)
