@@ -91,9 +91,7 @@ async def run_trial_async(
     config = trial_config(p)
     recorder = SeriesRecorder() if series else None
     jsonl = JsonlTrace(trace) if trace else None
-    net, pairs, bottlenecks = build_network(
-        p, seed, config, trace=tee(recorder, jsonl), pcap=pcap
-    )
+    net, pairs, bottlenecks = build_network(p, seed, config, trace=tee(recorder, jsonl), pcap=pcap)
     a, b = pairs[0]
     flows = flow_count(p)
     if p["bytes"]:
