@@ -35,8 +35,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import trio
-
 from . import registry
 from .core.config import Config
 from .core.events import TcpInfo

@@ -231,11 +231,9 @@ def register(endpoint: Any) -> None:
     Called inside its trio run; a no-op with ``EMUTCP_NO_SS=1``."""
     if not enabled():
         return
-    try:
-        import trio
-
-        offset = trio.current_time() - time.perf_counter()
-    except RuntimeError:
+    try:  # the loop's clock (trio's or asyncio's) against this process's
+        offset = endpoint.runtime.current_time() - time.perf_counter()
+    except (AttributeError, RuntimeError):
         offset = 0.0
     _table.register(endpoint, offset)
 

@@ -103,11 +103,20 @@ class UdpTransport:
         self._refusals = 0  # port unreachables met by send, not yet reported
         self._too_big: list[Address] = []  # peers a send was refused to for its size
         self._accept = accept
-        self._rt = runtime.current()  # trio or asyncio readiness
+        self._runtime: runtime.Runtime | None = None  # trio's or asyncio's, at first wait
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
         self._ecn = False
         self._tos = 0  # the ECN field outgoing datagrams carry now
+
+    @property
+    def _rt(self) -> runtime.Runtime:
+        """The running loop's readiness primitives, looked up at first use: a
+        transport may be built before its loop runs (the relay's front socket)."""
+        rt = self._runtime
+        if rt is None:
+            rt = self._runtime = runtime.current()
+        return rt
 
     def enable_ecn(self) -> bool:
         """Carry the ECN field (see the module docstring); False where the system
