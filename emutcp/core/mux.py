@@ -157,6 +157,10 @@ class Mux:
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
         self._heap: list[tuple[float, int, Connection]] = []
         self._tiebreak = itertools.count()
+        # How outgoing segments become datagrams.  A simulator that carries
+        # Segment objects (emutcp.sim) swaps in a wrapper that only knows the
+        # wire size, skipping msgpack; anything with len() will do.
+        self.encode: Callable[[Segment], bytes] = encode_segment
 
     # -------------------------------------------------------------- user side
 
@@ -253,6 +257,14 @@ class Mux:
         except MalformedSegment:
             self.stats["malformed"] += 1
             return
+        self.receive_segment(seg, len(data), addr, now)
+
+    def receive_segment(self, seg: Segment, size: int, addr: Address, now: float) -> None:
+        """A decoded segment of ``size`` wire bytes from ``addr`` (a simulator
+        that carries Segment objects enters here, skipping the codec)."""
+        if len(seg.payload) > self.config.mss:
+            self.stats["malformed"] += 1  # what decode_segment's max_payload refuses
+            return
         self.stats["segments_in"] += 1
         conn = self.connections.get(addr)
         if conn is not None and conn.state is S.TIME_WAIT and self._reopens_time_wait(seg, conn):
@@ -261,7 +273,7 @@ class Mux:
         if conn is not None:
             budget = self._unvalidated.get(conn)
             if budget is not None:
-                budget[0] += len(data)
+                budget[0] += size
             conn.receive_segment(seg, now)
             self.touch(conn)
             lst = self.listener
@@ -273,7 +285,7 @@ class Mux:
             return
         lst = self.listener
         if lst is not None and seg.flags & (SYN | ACK | RST) == SYN:
-            self._syn_for_listener(lst, seg, addr, now, len(data))
+            self._syn_for_listener(lst, seg, addr, now, size)
             return
         if (
             lst is not None
@@ -337,7 +349,7 @@ class Mux:
             Options(mss=self.config.mss, wscale=our_ws, sack_permitted=sack),
         )
         self.stats["syn_cookies_sent"] += 1
-        self._out.append((encode_segment(reply), addr))
+        self._out.append((self.encode(reply), addr))
 
     def _redeem_cookie(self, lst: Listener, seg: Segment, addr: Address, now: float) -> bool:
         """An ACK from a stranger may complete a SYN-cookie handshake."""
@@ -377,7 +389,7 @@ class Mux:
         reply = closed_port_reply(seg, self.local[1])
         if reply is not None:
             self.stats["rst_sent"] += 1
-            self._out.append((encode_segment(reply), addr))
+            self._out.append((self.encode(reply), addr))
 
     def path_mss_lowered(self, addr: Address, mss: int, now: float) -> None:
         """The path to ``addr`` now carries segments of at most ``mss`` bytes."""
@@ -421,7 +433,7 @@ class Mux:
             for conn in dirty:
                 budget = self._unvalidated.get(conn)
                 for seg in conn.segments_to_send(now):
-                    data = encode_segment(seg)
+                    data = self.encode(seg)
                     if budget is not None:
                         # Anti-amplification: an unvalidated peer gets at most 3x
                         # the bytes it sent us (its address may be spoofed).

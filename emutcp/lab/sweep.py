@@ -37,9 +37,10 @@ import multiprocessing
 import os
 import pathlib
 import statistics
+import time
 import tomllib
 
-from .trial import DEFAULTS, run_trial
+from .trial import DEFAULTS, ENGINES, run_trial
 from .units import parse_duration, parse_rate
 
 METRICS = (
@@ -61,6 +62,10 @@ def coerce(key: str, value):
         known = ", ".join(sorted(DEFAULTS))
         raise ValueError(f"unknown parameter {key!r} (known: {known})")
     default = DEFAULTS[key]
+    if key == "engine":
+        if value not in ENGINES:
+            raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {value!r}")
+        return value
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)
@@ -107,8 +112,11 @@ def combinations(base: dict, sweep: dict) -> list[dict]:
 
 
 def _trial(job) -> tuple[int, dict]:
+    """One trial; ``wall_s`` is the wall time of its simulation alone."""
     index, params, seed, series = job
-    return index, {"params": params, **run_trial(params, seed, series=series)}
+    t0 = time.perf_counter()
+    result = run_trial(params, seed, series=series)
+    return index, {"params": params, **result, "wall_s": time.perf_counter() - t0}
 
 
 def run_sweep(

@@ -38,7 +38,10 @@ DEFAULTS: dict = {
     "duration": 20.0,  # virtual seconds of bulk transfer
     "bytes": 0,  # > 0: each flow sends this many bytes; completion time is measured
     "warmup": 2.0,  # seconds excluded from goodput (slow start)
+    "engine": "sim",  # "sim": the discrete-event engine (emutcp.sim); "trio": the emulated network
 }
+
+ENGINES = ("sim", "trio")
 
 
 def trial_config(p: dict) -> Config:
@@ -122,14 +125,50 @@ def flow_metrics(r: dict, p: dict, flows: int) -> dict:
     return out
 
 
-def run_trial(p: dict, seed: int, series: bool = False) -> dict:
-    """Run one trial in its own trio run under a MockClock (virtual time)."""
-    import trio.testing
+def run_trial_sim(p: dict, seed: int, *, series: bool = False) -> dict:
+    """The same trial on the discrete-event engine (``emutcp.sim``): same network,
+    same seeds, same applications, no trio."""
+    from ..sim import SimNetwork, bulk_flows, transfers
 
+    net = SimNetwork(seed=seed)
+    config = trial_config(p)
+    segments: list[tuple[float, int]] = []
+
+    def trace(record, local, remote) -> None:
+        if getattr(record, "direction", None) == "out" and record.length:
+            segments.append((record.time, record.seq))
+
+    a = net.add_host(A, config=config, trace=trace if series else None)
+    b = net.add_host(B, config=config)
+    data, acks = link_profiles(p)
+    net.add_link(A, B, profile=data, reverse=acks)
+    flows = int(p["flows"])
+    if p["bytes"]:
+        r = transfers(net, a, b, flows=flows, nbytes=int(p["bytes"]))
+    else:
+        window = (min(p["warmup"], p["duration"] / 2), p["duration"])
+        r = bulk_flows(net, a, b, flows=flows, duration=p["duration"], window=window)
+    out = flow_metrics(r, p, flows)
+    out["link_drops"] = sum(net.link(A, B).stats.dropped.values())
+    return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
+
+
+def run_trial(p: dict, seed: int, series: bool = False) -> dict:
+    """Run one trial in virtual time on the engine ``p["engine"]`` names: the
+    discrete-event engine, or a trio run under a MockClock.  A pure function
+    of ``(p, seed)``."""
     params = {**DEFAULTS, **p}
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    pin_trio_scheduling(seed)
-    result = trio.run(lambda: run_trial_async(params, seed, series=series), clock=clock)
+    engine = params["engine"]
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "sim":
+        result = run_trial_sim(params, seed, series=series)
+    else:
+        import trio.testing
+
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        pin_trio_scheduling(seed)
+        result = trio.run(lambda: run_trial_async(params, seed, series=series), clock=clock)
     return {"seed": seed, **result}
 
 

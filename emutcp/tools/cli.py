@@ -302,6 +302,8 @@ def cmd_experiment(args) -> int:
         exp["seeds"] = args.seeds
     if args.duration is not None:
         exp["base"]["duration"] = args.duration
+    if args.engine is not None:
+        exp["base"]["engine"] = args.engine
     if args.real:
         exp["name"] += "-real"
     trials = run_sweep(exp, processes=args.processes, real=args.real, progress=not args.json)
@@ -477,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive_int, help="repetitions per combination")
     p.add_argument("--duration", type=duration, help="seconds per trial")
     p.add_argument("--processes", type=positive_int, help="parallel trials (default: all cores)")
+    p.add_argument(
+        "--engine",
+        choices=("sim", "trio"),
+        help="sim: the discrete-event engine (default, fast); trio: the emulated network",
+    )
     p.add_argument("--out", default="experiment-results", help="directory for CSV/JSON/PNG")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument(
