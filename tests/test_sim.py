@@ -302,3 +302,27 @@ def test_request_response_and_on_off_applications():
     assert sender.periods == 3
     # On half the time at up to 10 Mbit/s, less slow start after each pause.
     assert 1.0e6 < sink.received < 0.55 * 10e6 / 8 * 6, sink.received
+
+
+# ----------------------------------------------------- the core's fast path
+
+
+@pytest.mark.parametrize(
+    "impairments",
+    [{}, {"loss": 0.02}, {"reorder": 0.03, "duplicate": 0.02, "jitter": 0.002}],
+    ids=["clean", "lossy", "reordering"],
+)
+def test_header_prediction_changes_nothing_on_the_wire(monkeypatch, impairments):
+    """The fast path (Connection._header_predicted) takes the steps the full
+    SEGMENT ARRIVES path would take for the segments it accepts: with it turned
+    off, the same datagrams leave at the same times and every counter agrees."""
+    from emutcp.core.connection import Connection
+
+    links = _links(**impairments)
+    job = {"flows": 2, "duration": 2.0}
+    fast, fast_log = _sim_run(5, links, None, job, wire=True)
+    monkeypatch.setattr(Connection, "_header_predicted", lambda self, seg, now: False)
+    slow, slow_log = _sim_run(5, links, None, job, wire=True)
+    assert fast_log == slow_log
+    assert fast["info"] == slow["info"]
+    assert fast["history"] == slow["history"]

@@ -369,8 +369,9 @@ class SimSocket:
         if not conn.readable_bytes:
             return b""
         data = conn.receive(bufsize, self.now())
-        self.endpoint.mux.touch(conn)
-        self.endpoint.flush()  # may carry a window update
+        if conn.ack_due:  # a window update (else reading changed nothing to send)
+            self.endpoint.mux.touch(conn)
+            self.endpoint.flush()
         return data
 
     @property

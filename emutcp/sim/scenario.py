@@ -9,9 +9,9 @@ read each sender's ``TcpInfo`` and close everything as the trio code does.
 ``transfers`` mirrors ``run_transfers``.  Both return the same dict as their
 trio twins, so ``lab.trial.flow_metrics`` reduces either.
 
-With ``concurrent=True`` all flows connect at time 0 instead (what a
-1,000-flow experiment wants: opening them one by one would take 1,000
-handshakes).
+With ``concurrent=True`` all flows connect at once instead, or spread
+evenly over ``stagger`` seconds (what a 1,000-flow experiment wants: opening
+them one by one would take 1,000 handshakes).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def bulk_flows(
     window: tuple[float, float] | None = None,
     configs: list[Config] | None = None,
     concurrent: bool = False,
+    stagger: float = 0.0,
 ) -> dict[str, Any]:
     engine = net.engine
     start = engine.now()
@@ -44,16 +45,19 @@ def bulk_flows(
     streams: list[SimSocket] = []
     accepted: list[SimSocket] = []
     marks: dict[float, list[int]] = {}
+    flow_of: dict[tuple[str, int], int] = {}  # a client's address -> its flow
 
     def connect(i: int) -> None:
         config = configs[i] if configs else None
         sock = src.connect((dst.address, PORT), config=config)
         senders[i] = sock
+        flow_of[sock.endpoint.local] = i
 
     def on_accept(inn: SimSocket) -> None:
-        # The trio code accepts flow i right after its connect returns; the
-        # accept queue is FIFO, so the i-th accepted connection is flow i.
-        i = len(accepted)
+        # The trio code accepts flow i right after its connect returns, so in
+        # sequence the i-th accepted connection is flow i; concurrently opened
+        # flows are told apart by the client's address.
+        i = flow_of[inn.connection.remote]
         accepted.append(inn)
         out = senders[i]
         assert out is not None
@@ -62,7 +66,7 @@ def bulk_flows(
             connect(i + 1)  # trio: the next open_stream runs before the new tasks
         engine.soon(BulkSender().start, out)
         engine.soon(sinks[i].start, inn)
-        if len(accepted) == flows:
+        if len(accepted) == flows and not concurrent:
             after_open()
 
     def after_open() -> None:
@@ -96,8 +100,12 @@ def bulk_flows(
 
     listener = dst.listen(PORT, on_accept, backlog=flows)
     if concurrent:
+        after_open()  # the clock of the measurement starts now
         for i in range(flows):
-            connect(i)
+            if stagger:
+                engine.schedule(start + stagger * i / flows, connect, i)
+            else:
+                connect(i)
     else:
         connect(0)
     engine.run()
@@ -121,12 +129,13 @@ def transfers(
     infos: list[Any] = [None] * flows
     samples: list[float] = []
     history: list[Any] = []
-    accepted: list[SimSocket] = []
+    accepted: list[SimSocket | None] = [None] * flows
     finished = [0]
+    flow_of: dict[tuple[str, int], int] = {}
 
     def on_accept(inn: SimSocket) -> None:
-        i = len(accepted)
-        accepted.append(inn)
+        i = flow_of[inn.connection.remote]
+        accepted[i] = inn
         out = senders[i]
         sink = Sink(expect=nbytes, on_bytes=lambda total, now: check(i, total, now))
         engine.soon(sink.start, inn)
@@ -137,6 +146,7 @@ def transfers(
             return
         done[i] = now - start
         out, inn = senders[i], accepted[i]
+        assert inn is not None
         infos[i] = out.info()
         samples.extend(out.rtt_samples())
         if i == 0:
@@ -150,6 +160,7 @@ def transfers(
 
     listener = dst.listen(PORT, on_accept, backlog=flows)
     senders = [src.connect((dst.address, PORT)) for _ in range(flows)]
+    flow_of.update((s.endpoint.local, i) for i, s in enumerate(senders))
     engine.run()
     goodput = [nbytes * 8 / t if t else 0.0 for t in done]
     return {
