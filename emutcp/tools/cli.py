@@ -306,7 +306,22 @@ def cmd_experiment(args) -> int:
         exp["base"]["engine"] = args.engine
     if args.real:
         exp["name"] += "-real"
-    trials = run_sweep(exp, processes=args.processes, real=args.real, progress=not args.json)
+    if args.cluster and args.real:
+        raise UsageError("--cluster runs trials in virtual time; it does not combine with --real")
+    from ..lab.cluster import ClusterError
+
+    try:
+        trials = run_sweep(
+            exp,
+            processes=args.processes,
+            real=args.real,
+            progress=not args.json,
+            cluster=args.cluster,
+            out_dir=args.out,
+            resume=args.resume,
+        )
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
     rows = summarize(exp, trials)
     files = write_outputs(exp, trials, rows, args.out, plots=not args.no_plots)
     if args.json:
@@ -483,6 +498,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("sim", "trio"),
         help="sim: the discrete-event engine (default, fast); trio: the emulated network",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the trials on Dask: tcp://HOST:8786 (a running scheduler) or local:N",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the trials already in OUT/NAME.trials.jsonl (an interrupted sweep)",
     )
     p.add_argument("--out", default="experiment-results", help="directory for CSV/JSON/PNG")
     p.add_argument("--no-plots", action="store_true")
