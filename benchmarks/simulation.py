@@ -3,6 +3,7 @@
     python benchmarks/simulation.py [--runs 3] [--seconds 20] [--no-ns3] [--no-trio]
     python benchmarks/simulation.py --checks      # the congestion model checks, on the engine
     python benchmarks/simulation.py --scale 1000  # 1,000 flows through one bottleneck
+    python benchmarks/simulation.py --dask 2      # a 16-trial sweep: 1 process vs 2 Dask workers
 
 The anchor scenario: one bulk NewReno flow, 50 ms RTT, a one-BDP drop-tail
 queue, MSS 1400, at 10 and 100 Mbit/s.  emutcp runs it on its discrete-event
@@ -183,7 +184,7 @@ def scale(flows: int, seconds: float = 10.0, rate: float = 100e6) -> dict:
     a, b = net.add_host(A, config=config), net.add_host(B, config=config)
     net.add_link(A, B, delay=RTT / 2, rate=rate, queue=bdp_queue(rate, RTT, MSS))
     t0 = time.perf_counter()
-    window = (2.0, seconds)
+    window = (min(2.0, seconds / 2), seconds)
     r = bulk_flows(
         net, a, b, flows=flows, duration=seconds, window=window, concurrent=True, stagger=1.0
     )
@@ -203,6 +204,38 @@ def scale(flows: int, seconds: float = 10.0, rate: float = 100e6) -> dict:
     }
 
 
+# ------------------------------------------------------------------ Dask
+
+
+def sweep_speedup(workers: int = 2, seconds: float = 10.0) -> dict:
+    """A 16-trial sweep (4 loss rates x 4 seeds) in one process, then on a
+    ``local:N`` Dask cluster of ``workers`` processes: wall times and ratio."""
+    from emutcp.lab.sweep import run_sweep
+
+    exp = {
+        "name": "dask-speedup",
+        "base": {"duration": seconds, "rate": 10e6},
+        "sweep": {"loss": [0.0, 0.005, 0.01, 0.02]},
+        "seeds": 4,
+    }
+    t0 = time.perf_counter()
+    one = run_sweep(exp, processes=1, progress=False)
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dask = run_sweep(exp, cluster=f"local:{workers}", progress=False)
+    clustered = time.perf_counter() - t0
+    same = [{k: v for k, v in t.items() if k != "wall_s"} for t in one] == [
+        {k: v for k, v in t.items() if k != "wall_s"} for t in dask
+    ]
+    return {
+        "trials": len(one),
+        "one_process_s": serial,
+        f"dask_local_{workers}_s": clustered,
+        "speedup": serial / clustered,
+        "same_results": same,
+    }
+
+
 # ------------------------------------------------------------------- main
 
 
@@ -215,6 +248,9 @@ def main() -> None:
     ap.add_argument("--no-trio", action="store_true", help="skip the trio engine")
     ap.add_argument("--checks", action="store_true", help="the model checks on the engine")
     ap.add_argument("--scale", type=int, metavar="FLOWS", help="a many-flow bottleneck")
+    ap.add_argument(
+        "--dask", type=int, metavar="WORKERS", help="a 16-trial sweep: 1 process vs local:WORKERS"
+    )
     args = ap.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -227,6 +263,11 @@ def main() -> None:
         for name, ok, figure in model_checks():
             table.add_row(name, "pass" if ok else "FAIL", figure)
         console.print(table)
+        return
+    if args.dask:
+        with console.status(f"16 trials: one process, then Dask local:{args.dask}"):
+            out = sweep_speedup(args.dask)
+        console.print_json(json.dumps(out))
         return
     if args.scale:
         with console.status(f"{args.scale} flows"):

@@ -326,3 +326,28 @@ def test_header_prediction_changes_nothing_on_the_wire(monkeypatch, impairments)
     assert fast_log == slow_log
     assert fast["info"] == slow["info"]
     assert fast["history"] == slow["history"]
+
+
+def test_a_capture_on_the_engine_is_the_capture_of_the_trio_engine(tmp_path):
+    """A pcap is written from the core's segment records, so the engine needs
+    no wire bytes for it: both engines write the same file."""
+    from emutcp.lab.flows import run_flows as trio_flows
+
+    links = _links(loss=0.01)
+    sim_pcap, trio_pcap = tmp_path / "sim.pcapng", tmp_path / "trio.pcapng"
+    net = SimNetwork(seed=2)
+    a, b = net.add_host(A, pcap=str(sim_pcap)), net.add_host(B)
+    net.add_link(A, B, profile=links[0], reverse=links[1])
+    bulk_flows(net, a, b, duration=1.0)
+    a.pcap.close()
+
+    async def main():
+        enet = emutcp.EmulatedNetwork(seed=2)
+        ea, eb = enet.add_host(A, pcap=str(trio_pcap)), enet.add_host(B)
+        enet.add_link(A, B, profile=links[0], reverse=links[1])
+        await trio_flows(enet, ea, eb, duration=1.0)
+        ea.pcap.close()
+
+    run_virtual(main, seed=2)
+    assert sim_pcap.stat().st_size > 100_000
+    assert sim_pcap.read_bytes() == trio_pcap.read_bytes()

@@ -76,11 +76,28 @@ class SimNetwork:
         return self.engine.now()
 
     def add_host(
-        self, address: str, config: Config | None = None, *, trace: Tracer | None = None
+        self,
+        address: str,
+        config: Config | None = None,
+        *,
+        trace: Tracer | None = None,
+        pcap: Any = None,
     ) -> SimHost:
+        """A host; ``pcap`` (a path or ``PcapWriter``) captures its segments as TCP
+        (from the core's segment records: no wire bytes needed; ``host.pcap``
+        is the writer, to close when done)."""
         if address in self.hosts:
             raise ValueError(f"host {address} already exists")
+        writer = None
+        if pcap is not None:
+            from ..pcap import PcapWriter
+            from ..trace import tee
+
+            writer = pcap if isinstance(pcap, PcapWriter) else PcapWriter(pcap)
+            untyped: Any = trace  # trace.Tracer takes any record; the core's names its kinds
+            trace = tee(untyped, writer)
         host = SimHost(self, address, config=config, trace=trace)
+        host.pcap = writer
         self.hosts[address] = host
         return host
 
@@ -158,6 +175,7 @@ class SimHost:
         self.rng = random.Random(f"{network.seed}/{address}")  # EmulatedHost's seed
         self.isn = IsnGenerator(self.rng)
         self.trace = trace
+        self.pcap: Any = None
         self.endpoints: dict[int, SimEndpoint] = {}
         self._ephemeral = itertools.cycle(range(49_152, 65_536))
         self.stats: Counter[str] = Counter()
