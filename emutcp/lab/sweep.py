@@ -206,7 +206,9 @@ def run_sweep(
                 from .realtrial import run_real_trial
 
                 for i, params, seed, _series in todo:
-                    done(i, {"params": params, **run_real_trial({**DEFAULTS, **params}, seed)})
+                    t0 = time.perf_counter()
+                    r = run_real_trial({**DEFAULTS, **params}, seed)
+                    done(i, {"params": params, **r, "wall_s": time.perf_counter() - t0})
             elif cluster is not None:
                 from .cluster import open_cluster, run_on_cluster
 
