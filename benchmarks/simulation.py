@@ -185,18 +185,19 @@ def scale(flows: int, seconds: float = 10.0, rate: float = 100e6) -> dict:
     net = SimNetwork(seed=1)
     a, b = net.add_host(A, config=config), net.add_host(B, config=config)
     net.add_link(A, B, delay=RTT / 2, rate=rate, queue=bdp_queue(rate, RTT, MSS))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     window = (min(2.0, seconds / 2), seconds)
     r = bulk_flows(
         net, a, b, flows=flows, duration=seconds, window=window, concurrent=True, stagger=1.0
     )
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     goodput = r["goodput"]
     return {
         "flows": flows,
         "virtual_seconds": seconds,
         "wall_seconds": wall,
+        "cpu_seconds": cpu,
         "events": net.engine.events,
         "peak_rss_MiB": peak / 1024,
         "rss_growth_KiB_per_flow": (peak - before) / flows,

@@ -20,6 +20,7 @@ the same way (dask-jobqueue's ``SLURMCluster``, dask-kubernetes'
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -62,6 +63,7 @@ def open_cluster(spec: str, *, processes: bool = True) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=processes,
                 dashboard_address=None,
+                silence_logs=logging.ERROR,  # not its shutdown chatter on a busy machine
             ) as cluster,
             Client(cluster) as client,
         ):
