@@ -269,7 +269,7 @@ def main() -> None:
         return
     if args.dask:
         with console.status(f"16 trials: one process, then Dask local:{args.dask}"):
-            out = sweep_speedup(args.dask)
+            out = sweep_speedup(args.dask, args.seconds)
         console.print_json(json.dumps(out))
         return
     if args.scale:
