@@ -158,8 +158,8 @@ class Mux:
         self._heap: list[tuple[float, int, Connection]] = []
         self._tiebreak = itertools.count()
         # How outgoing segments become datagrams.  A simulator that carries
-        # Segment objects (emutcp.sim) swaps in a wrapper that only knows the
-        # wire size, skipping msgpack; anything with len() will do.
+        # Segment objects (emutcp.sim) swaps in a wrapper holding the segment
+        # and its wire size, so nobody decodes msgpack; anything with len() will do.
         self.encode: Callable[[Segment], bytes] = encode_segment
 
     # -------------------------------------------------------------- user side
