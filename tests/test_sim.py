@@ -18,7 +18,7 @@ import trio
 
 import emutcp
 from emutcp.core.segment import ACK, NO_OPTIONS, Options, Segment, encode_segment
-from emutcp.lab.flows import A, B, jain, mathis, run_flows, run_transfers
+from emutcp.lab.flows import A, B, mathis, run_flows, run_transfers
 from emutcp.lab.units import bdp_queue
 from emutcp.sim import (
     BulkSender,
@@ -153,7 +153,7 @@ def test_a_timer_and_a_delivery_at_one_instant_is_where_the_engines_may_part(nam
     assert abs(rtx[0] - rtx[1]) <= 2
 
 
-@pytest.mark.parametrize(("name", "seed"), [("anchor", 7), ("random-loss-cubic", 1)])
+@pytest.mark.parametrize(("name", "seed"), [("random-loss-cubic", 1)])
 def test_computed_sizes_differ_only_after_a_narrow_crc(name, seed):
     """Sizes computed without msgpack assume a 5-byte CRC.  The runs agree
     datagram for datagram up to the first segment whose CRC packs narrower
@@ -237,9 +237,9 @@ def test_engine_orders_ties_by_scheduling_and_skips_cancelled_entries():
 
 
 # ------------------------------- the congestion model checks, on the engine
-# (tests/test_congestion.py runs them on the trio engine; here the cheaper
-# half of each, so that the suite stays fast: benchmarks/simulation.py
-# --checks runs all of them, in full, on the engine.)
+# (tests/test_congestion.py runs them on the trio engine; here two, shortened,
+# so that the suite stays fast: ``python benchmarks/simulation.py --checks``
+# runs checks 1, 2, 4 and 5 in full on the engine.)
 
 
 def _sim(seed=1, rate=10e6, rtt=0.05, config=None, **impairments):
@@ -270,12 +270,6 @@ def test_check2_newreno_follows_the_mathis_model():
     r = bulk_flows(net, a, b, duration=30.0, window=(5.0, 30.0))
     ratio = r["goodput"][0] / mathis(MSS, 0.05, p)
     assert 0.5 <= ratio <= 2.0, ratio
-
-
-def test_check5_two_flows_share_fairly():
-    net, a, b = _sim(config=emutcp.Config(congestion="newreno"))
-    r = bulk_flows(net, a, b, flows=2, duration=8.0, window=(3.0, 8.0))
-    assert jain(r["goodput"]) >= 0.9, r["goodput"]
 
 
 # ------------------------------------------------------------- applications
@@ -309,8 +303,8 @@ def test_request_response_and_on_off_applications():
 
 @pytest.mark.parametrize(
     "impairments",
-    [{}, {"loss": 0.02}, {"reorder": 0.03, "duplicate": 0.02, "jitter": 0.002}],
-    ids=["clean", "lossy", "reordering"],
+    [{}, {"loss": 0.02, "reorder": 0.03, "duplicate": 0.02, "jitter": 0.002}],
+    ids=["clean", "lossy-reordering"],
 )
 def test_header_prediction_changes_nothing_on_the_wire(monkeypatch, impairments):
     """The fast path (Connection._header_predicted) takes the steps the full
