@@ -234,6 +234,11 @@ def test_engine_orders_ties_by_scheduling_and_skips_cancelled_entries():
     engine.cancel(gone)
     assert engine.run(until=2.0) == 2.0
     assert seen == ["soon", ("a", 1.0), "b"]
+    # call_at with a time already past: now, after what is due now.
+    engine.schedule(3.0, lambda: engine.call_at(1.0, lambda: seen.append(("late", engine.now()))))
+    engine.schedule(3.0, seen.append, "c")
+    engine.run()
+    assert seen[-2:] == ["c", ("late", 3.0)]
 
 
 # ------------------------------- the congestion model checks, on the engine

@@ -61,7 +61,9 @@ class Engine:
         return self._t
 
     def call_at(self, when: float, fn: Callable[[], None]) -> None:
-        heapq.heappush(self._heap, [when, next(self._count), fn, ()])
+        """Run ``fn()`` at ``when``: never before, and a time already past means
+        now, after what is already due now (the protocol's contract)."""
+        heapq.heappush(self._heap, [max(when, self._t), next(self._count), fn, ()])
 
     # --------------------------------------------------------------- extras
 
