@@ -38,7 +38,7 @@ from .frto import GO_BACK, NEW_DATA
 from .output import Output
 from .plpmtud import BASE_DATAGRAM, MtuSearch
 from .recovery import is_duplicate_ack
-from .segment import ACK, CWR, ECE, FIN, RST, SYN, Options, Segment, segment_overhead
+from .segment import ACK, CWR, ECE, FIN, PSH, RST, SYN, Options, Segment, segment_overhead
 from .seq import SEQ_MASK, seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
 from .state import SYNCHRONIZED, TRANSITIONS, State, check_user_call
 from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Timer, Tracer
@@ -118,6 +118,13 @@ class Connection(Output):
             self._maybe_window_update()
         return data
 
+    @property
+    def ack_due(self) -> bool:
+        """An ACK waits to be sent (after ``receive``: a window update).  Reading
+        changes nothing else the output path looks at, so a shell may skip the
+        output pass after a ``receive`` that leaves this False."""
+        return self._ack_now
+
     def shutdown_write(self, now: float) -> None:
         """RFC 9293 3.10.4 CLOSE: no more data from us; send FIN after the queue."""
         check_user_call("shutdown", self.state)
@@ -182,6 +189,8 @@ class Connection(Output):
         self._clock = now
         self._trace_segment("in", seg, "", now)
         st = self.state
+        if st is S.ESTABLISHED and self._header_predicted(seg, now):
+            return
         if st is S.CLOSED:
             return  # the mux answers for closed connections (3.10.7.1)
         if st is S.LISTEN:
@@ -190,6 +199,48 @@ class Connection(Output):
             self._segment_in_syn_sent(seg, now)
         else:
             self._segment_in_other(seg, now)
+
+    def _header_predicted(self, seg: Segment, now: float) -> bool:
+        """Header prediction (Van Jacobson's fast path; Linux tcp_rcv_established):
+        in ESTABLISHED, a segment with ACK (and PSH) alone, exactly at RCV.NXT, no
+        SACK blocks, a timestamp PAWS accepts and a nonzero window is, in the
+        common case, either the next in-order data acknowledging nothing new or
+        a pure ACK advancing SND.UNA.  Such a segment passes every test of RFC
+        9293 3.10.7.4 first to fifth, so this takes only the steps that act on
+        it, in the RFC's order; anything else returns False for the full path."""
+        if seg.flags & ~PSH != ACK or seg.seq != self.rcv_nxt or self._peer_fin_offset is not None:
+            return False
+        options = seg.options
+        ts = options.timestamps
+        if options.sack_blocks or (self.ts_ok and ts is not None and seq_lt(ts[0], self.ts_recent)):
+            return False
+        ack, payload = seg.ack, seg.payload
+        wnd = seg.window << self.snd_wscale
+        if not (wnd and self.snd_wnd):
+            return False  # zero windows: the persist logic of the full path
+        if payload:
+            # In-order data acknowledging nothing new, inside the window (3.10.7.4 first).
+            if (
+                ack != self.snd_una
+                or len(payload) > self.rcv_wnd
+                or self.recv_buf.ooo_bytes
+                or self.user_closed
+            ):
+                return False
+        elif not (seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_max)):
+            return False  # a pure ACK must advance SND.UNA (else: duplicate ACK logic)
+        self._icmp_unreachable = 0
+        if Timer.KEEPALIVE in self.timers:
+            self.arm_keepalive(now)
+        self._update_ts_recent(seg)  # fifth: the ACK is acceptable
+        if not payload:
+            self._ack_advance(ack, now, seg)
+        self._persist_unanswered = 0
+        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
+            self._update_send_window(wnd, seg.seq, ack)  # SND.WL1/SND.WL2 rule
+        if payload:
+            self._process_text_and_fin(seg, now)  # seventh: the text
+        return True
 
     def path_mss_lowered(self, mss: int, now: float) -> None:
         """The path refused a segment for its size (RFC 1191 / RFC 8201: the path

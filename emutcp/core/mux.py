@@ -158,6 +158,10 @@ class Mux:
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
         self._heap: list[tuple[float, int, Connection]] = []
         self._tiebreak = itertools.count()
+        # How outgoing segments become datagrams.  A simulator that carries
+        # Segment objects (emutcp.sim) swaps in a wrapper holding the segment
+        # and its wire size, so nobody decodes msgpack; anything with len() will do.
+        self.encode: Callable[[Segment], bytes] = encode_segment
 
     # -------------------------------------------------------------- user side
 
@@ -255,6 +259,16 @@ class Mux:
         except MalformedSegment:
             self.stats["malformed"] += 1
             return
+        self.receive_segment(seg, len(data), addr, now, ecn)
+
+    def receive_segment(
+        self, seg: Segment, size: int, addr: Address, now: float, ecn: int = 0
+    ) -> None:
+        """A decoded segment of ``size`` wire bytes from ``addr`` (a simulator
+        that carries Segment objects enters here, skipping the codec)."""
+        if len(seg.payload) > self.config.mss:
+            self.stats["malformed"] += 1  # what decode_segment's max_payload refuses
+            return
         self.stats["segments_in"] += 1
         conn = self.connections.get(addr)
         if conn is not None and conn.state is S.TIME_WAIT and self._reopens_time_wait(seg, conn):
@@ -263,7 +277,7 @@ class Mux:
         if conn is not None:
             budget = self._unvalidated.get(conn)
             if budget is not None:
-                budget[0] += len(data)
+                budget[0] += size
             if ecn:  # the ECN field rides with the segment for traces and pcap
                 seg = replace(seg, ecn=ecn)
             conn.receive_segment(seg, now, ecn)
@@ -277,7 +291,7 @@ class Mux:
             return
         lst = self.listener
         if lst is not None and seg.flags & (SYN | ACK | RST) == SYN:
-            self._syn_for_listener(lst, seg, addr, now, len(data))
+            self._syn_for_listener(lst, seg, addr, now, size)
             return
         if (
             lst is not None
@@ -341,7 +355,7 @@ class Mux:
             Options(mss=self.config.mss, wscale=our_ws, sack_permitted=sack),
         )
         self.stats["syn_cookies_sent"] += 1
-        self._out.append((encode_segment(reply), addr, 0))
+        self._out.append((self.encode(reply), addr, 0))
 
     def _redeem_cookie(self, lst: Listener, seg: Segment, addr: Address, now: float) -> bool:
         """An ACK from a stranger may complete a SYN-cookie handshake."""
@@ -381,7 +395,7 @@ class Mux:
         reply = closed_port_reply(seg, self.local[1])
         if reply is not None:
             self.stats["rst_sent"] += 1
-            self._out.append((encode_segment(reply), addr, 0))
+            self._out.append((self.encode(reply), addr, 0))
 
     def path_mss_lowered(self, addr: Address, mss: int, now: float) -> None:
         """The path to ``addr`` now carries segments of at most ``mss`` bytes."""
@@ -430,7 +444,7 @@ class Mux:
             for conn in dirty:
                 budget = self._unvalidated.get(conn)
                 for seg in conn.segments_to_send(now):
-                    data = encode_segment(seg)
+                    data = self.encode(seg)
                     if budget is not None:
                         # Anti-amplification: an unvalidated peer gets at most 3x
                         # the bytes it sent us (its address may be spoofed).

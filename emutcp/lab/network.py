@@ -31,9 +31,9 @@ from ..core.congestion import CONTROLLERS
 from ..emulated import EmulatedHost, EmulatedNetwork
 from ..transport.link import GilbertElliott, Link, LinkProfile
 from ..transport.qdisc import QDISCS
+from .flows import A, B
 from .units import bdp_queue, parse_duration, parse_queue
 
-A, B = "10.0.0.1", "10.0.0.2"
 TOPOLOGIES = ("path", "dumbbell", "parking_lot")
 
 # Experiment key -> (the disciplines it applies to, their parameter name).

@@ -26,6 +26,12 @@ Experiment files are TOML (``benchmarks/experiments/*.toml``)::
 
 ``--real`` runs the same trials in real time over loopback UDP through the
 impairment relay (one at a time), to compare the emulation with a real path.
+
+Big sweeps: every result is appended to ``NAME.trials.jsonl`` in the output
+directory the moment it finishes (``TrialLog``), so an interrupted sweep
+loses only the trials in flight, and ``--resume`` runs only the trials whose
+(parameters, seed) are not in that file yet.  ``--cluster`` spreads the
+trials over a Dask cluster instead of local processes (cluster.py).
 """
 
 from __future__ import annotations
@@ -37,11 +43,12 @@ import multiprocessing
 import os
 import pathlib
 import statistics
+import time
 import tomllib
 
 from ..transport.link import validate_drops
 from .network import CHOICES, NETWORK_DEFAULTS, coerce_network
-from .trial import DEFAULTS, run_trial
+from .trial import DEFAULTS, ENGINES, run_trial
 from .units import parse_duration, parse_queue, parse_rate
 
 METRICS = (
@@ -73,6 +80,10 @@ def coerce(key: str, value):
     if key == "queue":  # packets, bytes or BDPs: checked here, read by link_profiles
         parse_queue(value)
         return str(value)
+    if key == "engine":
+        if value not in ENGINES:
+            raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {value!r}")
+        return value
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)
@@ -119,8 +130,11 @@ def combinations(base: dict, sweep: dict) -> list[dict]:
 
 
 def _trial(job) -> tuple[int, dict]:
+    """One trial; ``wall_s`` is the wall time of its simulation alone."""
     index, params, seed, series, files = job
-    return index, {"params": params, **run_trial(params, seed, series=series, **files)}
+    t0 = time.perf_counter()
+    result = run_trial(params, seed, series=series, **files)
+    return index, {"params": params, **result, "wall_s": time.perf_counter() - t0}
 
 
 def _trial_files(exp: dict, index: int, seed: int) -> dict[str, str]:
@@ -134,39 +148,108 @@ def _trial_files(exp: dict, index: int, seed: int) -> dict[str, str]:
     return files
 
 
+def trial_key(params: dict, seed: int) -> str:
+    """What identifies a trial across runs: its parameters and its seed."""
+    return json.dumps({"params": params, "seed": seed}, sort_keys=True, default=str)
+
+
+class TrialLog:
+    """Trial results streamed to disk as they finish, one JSON line each
+    (``NAME.trials.jsonl`` in the output directory), so an interrupted sweep
+    keeps what it did and ``--resume`` skips it."""
+
+    def __init__(self, path: pathlib.Path, *, resume: bool) -> None:
+        self.path = path
+        self.done: dict[str, dict] = {}
+        if resume and path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.done[entry["key"]] = entry["trial"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short when the last run was killed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Rewrite what is kept (dropping a torn last line), then append.
+        with open(path, "w") as f:
+            for key, trial in self.done.items():
+                f.write(json.dumps({"key": key, "trial": trial}, default=str) + "\n")
+        self._file = open(path, "a")  # noqa: SIM115 - closed by close()
+
+    def add(self, key: str, trial: dict) -> None:
+        self._file.write(json.dumps({"key": key, "trial": trial}, default=str) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def run_sweep(
-    exp: dict, *, processes: int | None = None, real: bool = False, progress: bool = True
+    exp: dict,
+    *,
+    processes: int | None = None,
+    real: bool = False,
+    progress: bool = True,
+    cluster: str | None = None,
+    out_dir: str | None = None,
+    resume: bool = False,
 ) -> list[dict]:
-    """Every (combination, seed) trial; results in a stable order."""
+    """Every (combination, seed) trial; results in a stable order.  With
+    ``out_dir`` each result is streamed to ``NAME.trials.jsonl`` there as it
+    finishes, and ``resume`` reuses the results already in it.  ``cluster``
+    (``tcp://HOST:PORT`` or ``local:N``) runs the trials on Dask."""
     combos = combinations(exp["base"], exp["sweep"])
     jobs = [
         (i, c, seed, i == 0, _trial_files(exp, i, seed))
         for i, (c, seed) in enumerate((c, s) for c in combos for s in range(1, exp["seeds"] + 1))
     ]
+    keys = {i: trial_key(c, seed) for i, c, seed, *_ in jobs}
     results: dict[int, dict] = {}
+    log = None
+    if out_dir is not None:
+        log = TrialLog(pathlib.Path(out_dir) / f"{exp['name']}.trials.jsonl", resume=resume)
+        for i, *_ in jobs:
+            if keys[i] in log.done:
+                results[i] = log.done[keys[i]]
+    todo = [job for job in jobs if job[0] not in results]
     from rich.progress import Progress
 
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task(f"{exp['name']}: {len(jobs)} trials", total=len(jobs))
-        if real:
-            from .realtrial import run_real_trial
+    try:
+        with Progress(transient=True, disable=not progress) as bar:
+            task = bar.add_task(
+                f"{exp['name']}: {len(jobs)} trials", total=len(jobs), completed=len(results)
+            )
 
-            for i, params, seed, _series, _files in jobs:
-                results[i] = {"params": params, **run_real_trial({**DEFAULTS, **params}, seed)}
+            def done(i: int, r: dict) -> None:
+                results[i] = r
+                if log is not None:
+                    log.add(keys[i], r)
                 bar.advance(task)
-        else:
-            n = processes or os.cpu_count() or 1
-            if n > 1 and len(jobs) > 1:
-                ctx = multiprocessing.get_context("spawn")
-                with ctx.Pool(min(n, len(jobs))) as pool:
-                    for i, r in pool.imap_unordered(_trial, jobs):
-                        results[i] = r
-                        bar.advance(task)
+
+            if real:
+                from .realtrial import run_real_trial
+
+                for i, params, seed, _series, _files in todo:
+                    t0 = time.perf_counter()
+                    r = run_real_trial({**DEFAULTS, **params}, seed)
+                    done(i, {"params": params, **r, "wall_s": time.perf_counter() - t0})
+            elif cluster is not None:
+                from .cluster import open_cluster, run_on_cluster
+
+                with open_cluster(cluster) as client:
+                    run_on_cluster(client, _trial, todo, done)
             else:
-                for job in jobs:
-                    i, r = _trial(job)
-                    results[i] = r
-                    bar.advance(task)
+                n = processes or os.cpu_count() or 1
+                if n > 1 and len(todo) > 1:
+                    ctx = multiprocessing.get_context("spawn")
+                    with ctx.Pool(min(n, len(todo))) as pool:
+                        for i, r in pool.imap_unordered(_trial, todo):
+                            done(i, r)
+                else:
+                    for job in todo:
+                        done(*_trial(job))
+    finally:
+        if log is not None:
+            log.close()
     return [results[i] for i in sorted(results)]
 
 

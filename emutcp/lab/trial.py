@@ -12,7 +12,7 @@ time over loopback UDP through the relay.
 from __future__ import annotations
 
 from ..core.config import Config
-from .flows import jain, mathis, run_flow_pairs, run_flows, run_transfers
+from .flows import A, B, jain, mathis, run_flow_pairs, run_flows, run_transfers
 from .network import (
     NETWORK_DEFAULTS,
     bottleneck_profiles,
@@ -47,7 +47,12 @@ DEFAULTS: dict = {
     "warmup": 2.0,  # seconds excluded from goodput (slow start)
     "drop": (),  # data packets to drop, numbered from 1 on the data path (link.drop)
     **NETWORK_DEFAULTS,  # topology, rtts, qdisc and its parameters, ecn (network.py)
+    # "auto": the discrete-event engine (emutcp.sim) when it models everything the
+    # trial asks for (see sim_unsupported), else the trio emulated network.
+    "engine": "auto",
 }
+
+ENGINES = ("auto", "sim", "trio")
 
 
 def trial_config(p: dict) -> Config:
@@ -148,18 +153,78 @@ def flow_metrics(r: dict, p: dict, flows: int) -> dict:
     return out
 
 
+def sim_unsupported(p: dict, *, series: bool = False, files: bool = False) -> str:
+    """What the discrete-event engine cannot model in trial ``p`` ("" if nothing):
+    it drives one path of the link model; routers, queue disciplines, ECN,
+    scripted drops, per-trial captures and plot series run on the trio engine."""
+    reasons = []
+    if p["topology"] != "path":
+        reasons.append(f"topology {p['topology']}")
+    if p["qdisc"] != "fifo":
+        reasons.append(f"qdisc {p['qdisc']}")
+    if p["ecn"]:
+        reasons.append("ecn")
+    if p["drop"]:
+        reasons.append("drop")
+    if p.get("queue"):
+        reasons.append("queue")
+    if series or files:
+        reasons.append("plots, pcap or trace files")
+    return ", ".join(reasons)
+
+
+def run_trial_sim(p: dict, seed: int, *, series: bool = False) -> dict:
+    """The same trial on the discrete-event engine (``emutcp.sim``): same network,
+    same seeds, same applications, no trio."""
+    from ..sim import SimNetwork, bulk_flows, transfers
+
+    net = SimNetwork(seed=seed)
+    config = trial_config(p)
+    segments: list[tuple[float, int]] = []
+
+    def trace(record, local, remote) -> None:
+        if getattr(record, "direction", None) == "out" and record.length:
+            segments.append((record.time, record.seq))
+
+    a = net.add_host(A, config=config, trace=trace if series else None)
+    b = net.add_host(B, config=config)
+    data, acks = link_profiles(p)
+    net.add_link(A, B, profile=data, reverse=acks)
+    flows = int(p["flows"])
+    if p["bytes"]:
+        r = transfers(net, a, b, flows=flows, nbytes=int(p["bytes"]))
+    else:
+        window = (min(p["warmup"], p["duration"] / 2), p["duration"])
+        r = bulk_flows(net, a, b, flows=flows, duration=p["duration"], window=window)
+    out = flow_metrics(r, p, flows)
+    out["link_drops"] = sum(net.link(A, B).stats.dropped.values())
+    return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
+
+
 def run_trial(
     p: dict, seed: int, series: bool = False, *, pcap: str | None = None, trace: str | None = None
 ) -> dict:
-    """Run one trial in its own trio run under a MockClock (virtual time)."""
-    import trio.testing
-
+    """Run one trial in virtual time on the engine ``p["engine"]`` names: the
+    discrete-event engine, or a trio run under a MockClock.  A pure function
+    of ``(p, seed)``; ``pcap``/``trace`` keep host A's capture and trace."""
     params = {**DEFAULTS, **p}
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    pin_trio_scheduling(seed)
-    result = trio.run(
-        lambda: run_trial_async(params, seed, series=series, pcap=pcap, trace=trace), clock=clock
-    )
+    engine = params["engine"]
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    unsupported = sim_unsupported(params, series=series, files=bool(pcap or trace))
+    if engine == "sim" and unsupported:
+        raise ValueError(f'engine sim cannot model {unsupported}: use engine = "trio"')
+    if engine == "sim" or (engine == "auto" and not unsupported):
+        result = run_trial_sim(params, seed, series=series)
+    else:
+        import trio.testing
+
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        pin_trio_scheduling(seed)
+        result = trio.run(
+            lambda: run_trial_async(params, seed, series=series, pcap=pcap, trace=trace),
+            clock=clock,
+        )
     return {"seed": seed, **result}
 
 

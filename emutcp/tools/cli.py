@@ -340,12 +340,29 @@ def cmd_experiment(args) -> int:
         exp["seeds"] = args.seeds
     if args.duration is not None:
         exp["base"]["duration"] = args.duration
+    if args.engine is not None:
+        exp["base"]["engine"] = args.engine
     if args.real:
         exp["name"] += "-real"
     if args.real and (args.pcap_dir or args.trace_dir):
         raise UsageError("--pcap-dir and --trace-dir keep emulated trials (not --real)")
     exp["pcap_dir"], exp["trace_dir"] = args.pcap_dir, args.trace_dir
-    trials = run_sweep(exp, processes=args.processes, real=args.real, progress=not args.json)
+    if args.cluster and args.real:
+        raise UsageError("--cluster runs trials in virtual time; it does not combine with --real")
+    from ..lab.cluster import ClusterError
+
+    try:
+        trials = run_sweep(
+            exp,
+            processes=args.processes,
+            real=args.real,
+            progress=not args.json,
+            cluster=args.cluster,
+            out_dir=args.out,
+            resume=args.resume,
+        )
+    except ClusterError as exc:
+        raise UsageError(str(exc)) from None
     rows = summarize(exp, trials)
     files = write_outputs(exp, trials, rows, args.out, plots=not args.no_plots)
     if args.json:
@@ -653,6 +670,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=positive_int, help="repetitions per combination")
     p.add_argument("--duration", type=duration, help="seconds per trial")
     p.add_argument("--processes", type=positive_int, help="parallel trials (default: all cores)")
+    p.add_argument(
+        "--engine",
+        choices=("sim", "trio"),
+        help="sim: the discrete-event engine (default, fast); trio: the emulated network",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the trials on Dask: tcp://HOST:8786 (a running scheduler) or local:N",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the trials already in OUT/NAME.trials.jsonl (an interrupted sweep)",
+    )
     p.add_argument("--out", default="experiment-results", help="directory for CSV/JSON/PNG")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--pcap-dir", metavar="DIR", help="keep a capture (pcapng) of each trial here")
