@@ -233,8 +233,15 @@ class Connection(Output):
         if Timer.KEEPALIVE in self.timers:
             self.arm_keepalive(now)
         self._update_ts_recent(seg)  # fifth: the ACK is acceptable
+        prior_una, prior_samples = self.snd_una, self.rtt.samples
         if not payload:
             self._ack_advance(ack, now, seg)
+        # What the full path does after every ACK: RACK-TLP/PRR, then the
+        # controller's delivery-rate sample.
+        self._after_ack(now)
+        if self.snd_una != prior_una:
+            rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
+            self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
         self._persist_unanswered = 0
         if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
             self._update_send_window(wnd, seg.seq, ack)  # SND.WL1/SND.WL2 rule
