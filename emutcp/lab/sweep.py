@@ -323,6 +323,13 @@ def render_table(exp: dict, rows: list[dict]):
         "queue_delay_p99_ms": "queue p99 ms",
     }
     present = [m for m in METRICS if any(m in r for r in rows)]
+    # The queue's columns when the experiment is about the network (keeps the
+    # table of a plain loss sweep as narrow as it was).
+    network = {"qdisc", "topology", "ecn", "rtts"} & (set(exp["base"]) | set(exp["sweep"]))
+    if not network:
+        present = [
+            m for m in present if m not in ("ce_marks", "queue_delay_ms", "queue_delay_p99_ms")
+        ]
     for m in present:
         table.add_column(names[m], justify="right")
     for r in rows:
