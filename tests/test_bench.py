@@ -27,8 +27,10 @@ def _check_shape(doc: dict, streams: int) -> None:
     assert len(end["streams"]) == streams
     # Both ends are in this process: what was sent is what was received.
     assert end["sum_sent"]["bytes"] == end["sum_received"]["bytes"] > 0
+    # The intervals add up to the total, less a last sliver under a tenth of an
+    # interval, which iperf3 (and so bench) leaves out of the interval reports.
     intervals_total = sum(iv["sum"]["bytes"] for iv in doc["intervals"])
-    assert intervals_total == end["sum_sent"]["bytes"]
+    assert 0.8 * end["sum_sent"]["bytes"] <= intervals_total <= end["sum_sent"]["bytes"]
 
 
 def test_four_parallel_streams_over_loopback_report_every_second(capsys):
