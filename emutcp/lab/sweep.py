@@ -39,7 +39,8 @@ import pathlib
 import statistics
 import tomllib
 
-from .trial import DEFAULTS, run_trial
+from ..core.algorithms import check_name
+from .trial import DEFAULTS, pacing_setting, run_trial
 from .units import parse_duration, parse_rate
 
 METRICS = (
@@ -61,6 +62,10 @@ def coerce(key: str, value):
         known = ", ".join(sorted(DEFAULTS))
         raise ValueError(f"unknown parameter {key!r} (known: {known})")
     default = DEFAULTS[key]
+    if key == "congestion":
+        check_name(str(value))  # names the known algorithms
+    if key == "pacing":
+        return pacing_setting(value)
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import trio
 
+from ..core.algorithms import CONTROLLERS, check_name
 from ..core.config import Config
 from ..lab.units import parse_duration, parse_rate
 
@@ -151,6 +152,15 @@ class _Sinks:
     def close(self) -> None:
         for c in self.closers:
             c.close()
+
+
+def congestion_name(text: str) -> str:
+    """argparse type: a known congestion control name, else a usage error."""
+    try:
+        check_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def config_from_args(args) -> Config:
@@ -382,7 +392,12 @@ def cmd_relay(args) -> int:
 
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=positive_int, help="maximum segment size (payload bytes)")
-    p.add_argument("--congestion", help="congestion control algorithm (newreno, ...)")
+    p.add_argument(
+        "-C",
+        "--congestion",
+        type=congestion_name,
+        help="congestion control algorithm (as iperf3 -C): " + ", ".join(sorted(CONTROLLERS)),
+    )
     p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
     _add_trace_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
