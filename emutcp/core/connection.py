@@ -555,7 +555,9 @@ class Connection(Output):
                 self.stats.fast_retransmits += 1
                 self._retransmit_first(now, reason)
                 self._sample_history(now)
-        if self.snd_una != prior_una or (self.sack_ok and seg.options.sack_blocks):
+        if self.cc_samples and (
+            self.snd_una != prior_una or (self.sack_ok and seg.options.sack_blocks)
+        ):
             rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
             self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
 
