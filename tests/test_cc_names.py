@@ -47,3 +47,16 @@ def test_the_cli_rejects_an_unknown_name_in_one_line(argv, capsys):
     err = capsys.readouterr().err
     assert exc.value.code == 2
     assert "Traceback" not in err and "known: bbr, cubic, dctcp" in err
+
+
+def test_the_experiment_keys_congestion_and_pacing():
+    from emutcp.lab.sweep import coerce
+    from emutcp.lab.trial import DEFAULTS, trial_config
+
+    assert coerce("pacing", "auto") is None and coerce("pacing", "on") is True
+    assert coerce("pacing", False) is False
+    with pytest.raises(ValueError, match="true, false or auto"):
+        coerce("pacing", "maybe")
+    assert coerce("congestion", "bbr") == "bbr"
+    assert trial_config({**DEFAULTS, "congestion": "bbr"}).pacing is None  # BBR's default
+    assert trial_config({**DEFAULTS, "pacing": True}).pacing is True
