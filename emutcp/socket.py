@@ -339,10 +339,11 @@ class Socket:
             changes["nodelay"] = bool(value)
         elif level == IPPROTO_TCP and option == TCP_CONGESTION:
             name = value.decode() if isinstance(value, bytes | bytearray) else str(value)
-            from .core.congestion import CONTROLLERS
+            from .core.algorithms import CONTROLLERS
 
             if name.rstrip("\0") not in CONTROLLERS:
-                raise OSError(errno.ENOENT, f"unknown congestion control {name!r}")
+                known = ", ".join(sorted(CONTROLLERS))
+                raise OSError(errno.ENOENT, f"unknown congestion control {name!r} (known: {known})")
             if self._conn is not None:
                 raise OSError(errno.EISCONN, "TCP_CONGESTION must be set before connecting")
             changes["congestion"] = name.rstrip("\0")

@@ -23,6 +23,11 @@ The gains come from a state machine:
   segments for 200 ms and a round trip, so the queue drains and the true
   propagation delay can be seen.
 
+As in Linux since 4.19, once the pipe is full cwnd also allows for ACK
+aggregation: the most data that arrived in an ACK burst beyond what BtlBw
+explains (10-round max, capped at 100 ms of BtlBw).  Without it a host whose
+ACKs come in batches (loopback under load) would sit at 4 segments.
+
 Loss is not a signal of the model; in recovery BBR only conserves packets
 (cwnd = what is in flight plus what was just delivered) for the first round
 and restores the window it had when recovery ends, as Linux's tcp_bbr.c does.
@@ -49,6 +54,7 @@ MIN_CWND = 4  # segments
 FULL_BW_THRESH = 1.25  # STARTUP ends when BtlBw grows by less than this ...
 FULL_BW_ROUNDS = 3  # ... for this many rounds
 PACING_MARGIN = 0.01  # pace 1 % below the estimate (Linux bbr_pacing_margin_percent)
+EXTRA_ACKED_MAX = 0.1  # seconds of BtlBw the aggregation allowance is capped at
 
 STARTUP, DRAIN, PROBE_BW, PROBE_RTT = "startup", "drain", "probe_bw", "probe_rtt"
 
@@ -82,6 +88,9 @@ class Bbr(CongestionController):
         self._was_in_recovery = False
         self._rate: float | None = None  # the pacing rate, bytes/s
         self._initial_window = initial_window
+        self._extra_acked: deque[tuple[int, float]] = deque()  # (round, extra ACKed)
+        self._epoch_stamp = 0.0
+        self._epoch_acked = 0
 
     # ------------------------------------------------------------ the model
 
@@ -92,9 +101,41 @@ class Bbr(CongestionController):
         return self.btlbw * self.rtprop
 
     def target_cwnd(self, gain: float) -> int:
-        """gain x BDP, plus 3 segments for ACK aggregation (Linux's quantization
-        budget), never below 4 segments."""
-        return max(int(gain * self.bdp) + 3 * self.mss, MIN_CWND * self.mss)
+        """gain x BDP, plus what ACK aggregation has been seen to need once the
+        pipe is full, plus Linux's quantization budget (3 x the segments sent
+        per millisecond at the pacing rate, at least 2); never below 4 segments."""
+        cwnd = gain * self.bdp
+        if self.full_bw_reached:
+            cwnd += self.extra_acked
+        per_ms = max(2 * self.mss, int((self._rate or 0.0) * 0.001))
+        return max(int(cwnd) + 3 * per_ms, MIN_CWND * self.mss)
+
+    @property
+    def extra_acked(self) -> float:
+        """Linux's bbr_ack_aggregation_cwnd: the most data ACKed beyond what BtlBw
+        explains over the last 10 rounds, capped at 100 ms of BtlBw."""
+        if not self._extra_acked:
+            return 0.0
+        return min(max(e for _, e in self._extra_acked), self.btlbw * EXTRA_ACKED_MAX)
+
+    def _update_ack_aggregation(self, s: AckSample) -> None:
+        """Linux bbr_update_ack_aggregation: compare what arrives in an ACK epoch
+        with what BtlBw would have delivered in that time."""
+        acked = s.rate.newly_delivered if s.rate is not None else s.acked
+        expected = self.btlbw * (s.now - self._epoch_stamp)
+        if self._epoch_acked <= expected:  # the epoch is over: start a new one
+            self._epoch_acked = 0
+            self._epoch_stamp = s.now
+            expected = 0.0
+        self._epoch_acked += acked
+        extra = min(self._epoch_acked - expected, float(self.cwnd))
+        win = self._extra_acked
+        if win and win[-1][0] == self.round_count:
+            win[-1] = (self.round_count, max(win[-1][1], extra))
+        else:
+            win.append((self.round_count, extra))
+        while win and win[0][0] <= self.round_count - BTLBW_ROUNDS:
+            win.popleft()
 
     def _update_model(self, s: AckSample) -> None:
         rs = s.rate
@@ -120,9 +161,11 @@ class Bbr(CongestionController):
         if self._bw_samples:
             self.btlbw = max(b for _, b in self._bw_samples)
         # RTprop: min over 10 s.
-        rtt = min((r for r in (s.rtt, rs.rtt) if r is not None), default=None)
+        # The record's own send time measures finer than TCP timestamps (1 ms
+        # ticks: 0 on loopback), so it comes first.
+        rtt = rs.rtt if rs.rtt is not None else s.rtt
         expired = s.now > self.rtprop_stamp + RTPROP_WINDOW
-        if rtt is not None and (rtt <= self.rtprop or expired):
+        if rtt is not None and rtt > 0 and (rtt <= self.rtprop or expired):
             self.rtprop = rtt
             self.rtprop_stamp = s.now
         if expired and self.state != PROBE_RTT and not math.isinf(self.rtprop):
@@ -161,9 +204,9 @@ class Bbr(CongestionController):
         gain = self.pacing_gain
         full_length = s.now - self._cycle_stamp > self.rtprop
         if gain > 1:
-            done = full_length and s.in_flight >= self.target_cwnd(gain) - 3 * self.mss
+            done = full_length and s.in_flight >= gain * self.bdp
         elif gain < 1:
-            done = full_length or s.in_flight <= self.target_cwnd(1.0) - 3 * self.mss
+            done = full_length or s.in_flight <= self.bdp
         else:
             done = full_length
         if done:
@@ -177,7 +220,7 @@ class Bbr(CongestionController):
             self.state = DRAIN
             self.pacing_gain = DRAIN_GAIN
             self.cwnd_gain = HIGH_GAIN
-        if self.state == DRAIN and s.in_flight <= self.target_cwnd(1.0) - 3 * self.mss:
+        if self.state == DRAIN and s.in_flight <= self.bdp:
             self._enter_probe_bw(s.now)
         elif self.state == PROBE_BW:
             self._advance_cycle(s)
@@ -245,6 +288,7 @@ class Bbr(CongestionController):
         cwnd = self.cwnd
         if sample.rate is not None:
             self._update_model(sample)
+            self._update_ack_aggregation(sample)
             self._update_state(sample)
             self._set_pacing_rate(None)
             cwnd = self.cwnd  # a PROBE_RTT exit may have restored it

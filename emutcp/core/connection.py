@@ -239,7 +239,7 @@ class Connection(Output):
         # What the full path does after every ACK: RACK-TLP/PRR, then the
         # controller's delivery-rate sample.
         self._after_ack(now)
-        if self.snd_una != prior_una:
+        if self.cc_samples and self.snd_una != prior_una:
             rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
             self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
         self._persist_unanswered = 0
@@ -704,7 +704,9 @@ class Connection(Output):
                 self._retransmit_first(now, reason)
                 self._sample_history(now)
         self._after_ack(now)
-        if self.snd_una != prior_una or (self.sack_ok and seg.options.sack_blocks):
+        if self.cc_samples and (
+            self.snd_una != prior_una or (self.sack_ok and seg.options.sack_blocks)
+        ):
             rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
             self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
 

@@ -30,6 +30,7 @@ from enum import Enum
 from .algorithms import make_controller
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
+from .congestion import CongestionController
 from .ecn import EcnState
 from .events import (
     ConnectionStats,
@@ -153,7 +154,9 @@ class Tcb:
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window
         )
         self.pacer = Pacer() if pacing_enabled(config.pacing, self.cc) else None
-        # Per-segment delivery records, kept only for a controller that uses them.
+        # Per-ACK samples and per-segment delivery records, only for a controller
+        # that uses them (NewReno pays nothing).
+        self.cc_samples = type(self.cc).on_ack_sample is not CongestionController.on_ack_sample
         self.rate = DeliveryRateEstimator() if self.cc.wants_rate_samples else None
         self.recovery = LossRecovery(
             self.cc,

@@ -46,9 +46,10 @@ import statistics
 import time
 import tomllib
 
+from ..core.algorithms import check_name
 from ..transport.link import validate_drops
 from .network import CHOICES, NETWORK_DEFAULTS, coerce_network
-from .trial import DEFAULTS, ENGINES, run_trial
+from .trial import DEFAULTS, ENGINES, pacing_setting, run_trial
 from .units import parse_duration, parse_queue, parse_rate
 
 METRICS = (
@@ -84,6 +85,10 @@ def coerce(key: str, value):
         if value not in ENGINES:
             raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {value!r}")
         return value
+    if key == "congestion":
+        check_name(str(value))  # names the known algorithms
+    if key == "pacing":
+        return pacing_setting(value)
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)

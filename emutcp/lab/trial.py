@@ -58,7 +58,7 @@ ENGINES = ("auto", "sim", "trio")
 def trial_config(p: dict) -> Config:
     return Config(
         congestion=p["congestion"],
-        pacing=_pacing(p["pacing"]),
+        pacing=pacing_setting(p["pacing"]),
         mss=int(p["mss"]),
         send_buffer=int(p["send_buffer"]),
         recv_buffer=int(p["recv_buffer"]),
@@ -68,7 +68,7 @@ def trial_config(p: dict) -> Config:
     )
 
 
-def _pacing(value) -> bool | None:
+def pacing_setting(value) -> bool | None:
     """The ``pacing`` key: a bool, or "auto" for the algorithm's default."""
     if isinstance(value, bool) or value is None:
         return value

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import trio
 
+from ..core.algorithms import CONTROLLERS, check_name
 from ..core.config import Config
 from ..lab.units import parse_duration, parse_rate, parse_size
 from ..transport.registry import UnknownTransport
@@ -157,6 +158,15 @@ def host_maker(args) -> Callable[..., object] | None:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return lambda **kwargs: Host(transport=factory, **kwargs)
+
+
+def congestion_name(text: str) -> str:
+    """argparse type: a known congestion control name, else a usage error."""
+    try:
+        check_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def config_from_args(args) -> Config:
@@ -526,7 +536,12 @@ def cmd_dissector(args) -> int:
 
 def _add_tcp_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mss", type=positive_int, help="maximum segment size (payload bytes)")
-    p.add_argument("-C", "--congestion", help="congestion control algorithm (newreno, cubic)")
+    p.add_argument(
+        "-C",
+        "--congestion",
+        type=congestion_name,
+        help="congestion control algorithm (as iperf3 -C): " + ", ".join(sorted(CONTROLLERS)),
+    )
     p.add_argument("-w", "--window", type=size, help="socket buffer sizes, e.g. 256K (as iperf3)")
     p.add_argument("--nodelay", action="store_true", help="disable Nagle's algorithm")
     _add_trace_options(p)
