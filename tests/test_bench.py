@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from emutcp.tools.cli import main
 
 
@@ -65,5 +67,7 @@ def test_text_output_looks_like_iperf3(capsys):
 
 
 def test_an_unknown_algorithm_is_a_usage_error(capsys):
-    assert main(["bench", "--local", "-C", "bogus"]) == 2
+    with pytest.raises(SystemExit) as exc:  # argparse's own usage error
+        main(["bench", "--local", "-C", "bogus"])
+    assert exc.value.code == 2
     assert "bogus" in capsys.readouterr().err

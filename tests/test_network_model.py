@@ -198,7 +198,7 @@ BAD_NETWORK_KEYS = [
     (["--sweep", "topology=path,ring"], "valid: path, dumbbell, parking_lot"),
     (["--set", "rtts=20ms,soon"], "rtts: expected durations"),
     (["--set", "codel_target=-5ms"], "codel_target"),
-    (["--set", "congestion=bogus"], "valid: newreno, reno, bbr, cubic, vegas"),
+    (["--set", "congestion=bogus"], "valid: newreno, reno, bbr, cubic, dctcp, vegas"),
 ]
 
 
