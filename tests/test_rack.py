@@ -206,7 +206,7 @@ def test_check_reordering_without_loss_leaves_no_congestion_response():
 
 
 def _delay_spike(config: Config):
-    """1.6 MB over 10 Mbit/s, 50 ms RTT; data sent between 1.00 and 1.05 s takes 2 s
+    """1.6 MB over 10 Mbit/s, 50 ms RTT; data sent between 0.50 and 0.55 s takes 2 s
     longer (later datagrams queue behind it: a spike, not reordering, no loss)."""
     log: list = []
 
@@ -222,7 +222,7 @@ def _delay_spike(config: Config):
         link = net.link(A, B)
 
         async def spike() -> None:
-            await trio.sleep(1.0)
+            await trio.sleep(0.5)
             base = link.profile
             link.profile = dataclasses.replace(base, delay=2.025)
             await trio.sleep(0.05)
@@ -262,3 +262,12 @@ def test_delay_spike_without_frto_is_undone_by_dsack():
     assert info.retransmits > 100  # go-back-N resent the window ...
     assert info.spurious_retransmits >= info.retransmits - 2  # ... all of it reported twice
     assert info.undos == 1 and info.ssthresh == 1 << 30
+
+
+def test_a_probe_that_repairs_a_lone_tail_loss_reduces_cwnd_once():
+    # The last data packet is lost: the probe resends it and nothing else is
+    # missing, so no RACK episode sees the loss; RFC 8985 7.4.2 reduces cwnd once.
+    r = _transfer(140_000, rate=10e6, delay=0.025, drop=(100,))
+    info = r.client_info
+    assert (info.tlp_probes, info.rack_retransmits, info.rto_expirations) == (1, 0, 0)
+    assert info.fast_retransmits == 0 and info.ssthresh < 1 << 30

@@ -15,8 +15,15 @@ class Config:
     # Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 3.4.2).  30 s, so
     # TIME-WAIT is 60 s as on Linux.
     msl: float = 30.0
+    # Initial buffer sizes; autotuning (autotune.py, Linux's dynamic right sizing)
+    # grows them up to the ceilings (Linux tcp_rmem[2] 6 MiB, tcp_wmem[2] 4 MiB)
+    # unless turned off, as SO_RCVBUF/SO_SNDBUF do for one socket.
     send_buffer: int = 256 * 1024
     recv_buffer: int = 256 * 1024
+    send_buffer_max: int = 4 << 20
+    recv_buffer_max: int = 6 << 20
+    autotune_send: bool = True
+    autotune_recv: bool = True
     congestion: str = "newreno"
     initial_window: int = 10  # segments (RFC 6928)
     nodelay: bool = False  # True disables Nagle's algorithm (RFC 9293 3.7.4)
@@ -59,12 +66,19 @@ class Config:
     def replace(self, **changes: Any) -> Config:  # values of any field type
         return dataclasses.replace(self, **changes)
 
+    @property
+    def recv_window_ceiling(self) -> int:
+        """The largest receive buffer this connection may reach (sets the window scale)."""
+        if self.autotune_recv:
+            return max(self.recv_buffer, self.recv_buffer_max)
+        return self.recv_buffer
+
     def __post_init__(self) -> None:
         if not 64 <= self.mss <= 65_000:
             raise ValueError(f"mss must be in [64, 65000], got {self.mss}")
         if self.send_buffer < self.mss or self.recv_buffer < self.mss:
             raise ValueError("send_buffer and recv_buffer must hold at least one MSS")
-        if self.recv_buffer > (65_535 << 14):
+        if max(self.recv_buffer, self.recv_buffer_max) > (65_535 << 14):
             raise ValueError("recv_buffer exceeds the largest scaled window (RFC 7323 2.3)")
         if not 0 < self.rto_min <= self.initial_rto <= self.rto_max:
             raise ValueError("need 0 < rto_min <= initial_rto <= rto_max")

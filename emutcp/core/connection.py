@@ -32,6 +32,7 @@ import errno
 from collections.abc import Callable
 from typing import ClassVar
 
+from .autotune import send_buffer_size
 from .events import Event, TcpInfo, Transition
 from .frto import GO_BACK, NEW_DATA
 from .output import Output
@@ -109,6 +110,10 @@ class Connection(Output):
         """RFC 9293 3.10.3 RECEIVE: in-order bytes, b"" if none are buffered."""
         data = self.recv_buf.read(max_bytes)
         if data and self.state in SYNCHRONIZED:
+            # Receive-buffer autotuning (autotune.py, Linux tcp_rcv_space_adjust).
+            self.recv_buf.capacity = self.rcv_tune.read(
+                len(data), now, self.recv_buf.capacity, self.config.mss, self.rtt.srtt
+            )
             self._maybe_window_update()
         return data
 
@@ -667,6 +672,10 @@ class Connection(Output):
         payload = seg.payload
         fin = bool(seg.flags & FIN)
         dup_acked = False  # this segment's duplicate ACK went out already
+        ts = seg.options.timestamps
+        if payload and self.ts_ok and ts is not None and ts[1]:
+            # The receiver's RTT from the echoed timestamp (RFC 7323 4.2), for autotuning.
+            self.rcv_tune.rtt_sample(((self._tsval(now) - ts[1]) & SEQ_MASK) / 1000)
         if payload and accepts_text:
             if self.user_closed:
                 # Data after close(): nobody will read it.  Linux answers RST
@@ -863,6 +872,10 @@ class Connection(Output):
             self._start_timer(Timer.REORDER, deadline)
         self._arm_probe(now)
         self._trace_recovery_events(now)
+        if self.config.autotune_send:  # Linux tcp_sndbuf_expand: room for 2 cwnd
+            self.send_buf.capacity = send_buffer_size(
+                self.send_buf.capacity, self.cc.cwnd, self.config.send_buffer_max
+            )
 
     def _on_reorder_timeout(self, now: float) -> None:
         """RFC 8985 6.3: the reordering window passed; look for losses again."""

@@ -125,7 +125,9 @@ class LossRecovery:
         "scoreboard",
         "sent",
         "spurious",
+        "tlp_dsacked",
         "tlp_end",
+        "tlp_episodes",
         "tlp_retrans",
         "undos",
     )
@@ -168,6 +170,8 @@ class LossRecovery:
         self.iw = initial_window  # segments (RFC 4015 4 uses IW)
         self.tlp_end: int | None = None  # RFC 8985 TLP.end_seq, a stream offset
         self.tlp_retrans = False
+        self.tlp_dsacked = False  # the probe was reported a duplicate
+        self.tlp_episodes = 0  # ``episodes`` when the probe went out
         # Counters for info() and the trace.
         self.episodes = 0  # recovery episodes RACK started
         self.dsacks = 0  # D-SACK blocks received
@@ -235,6 +239,12 @@ class LossRecovery:
         """A D-SACK for [start, end): count it against the undo (RFC 3708 3)."""
         self.dsacks += 1
         self.rack.on_dsack(una, snd_nxt)
+        if (
+            self.tlp_end is not None
+            and self.tlp_retrans
+            and start < self.tlp_end <= end + self.cc.mss
+        ):
+            self.tlp_dsacked = True  # RFC 8985 7.4.1: the probe was not needed
         marker = self._undo_marker
         if marker is None or end <= marker or self._undo_retrans <= 0:
             return
@@ -437,7 +447,15 @@ class LossRecovery:
         self._delivered, self._delivered_bytes = [], 0
         self._try_undo()
         if self.tlp_end is not None and una >= self.tlp_end:
-            self.tlp_end = None  # RFC 8985 7.4: the probe's episode is over
+            # RFC 8985 7.4.2: a probe that resent data and was not reported a
+            # duplicate repaired a loss no recovery saw: one cwnd reduction
+            # (as Linux's tcp_process_tlp_ack).
+            repaired = self.tlp_retrans and not self.tlp_dsacked
+            if repaired and not self.in_recovery and self.episodes == self.tlp_episodes:
+                self._init_undo(una)
+                self.cc.on_loss(high - una, now)
+                self.events.append(f"TLP loss recovery: cwnd {self.cc.cwnd}")
+            self.tlp_end = None
         if not self.racking:
             return None
         rack = self.rack
@@ -497,6 +515,8 @@ class LossRecovery:
         """A tail loss probe went out (RFC 8985 7.3)."""
         self.tlp_end = snd_max_offset
         self.tlp_retrans = retransmission
+        self.tlp_dsacked = False
+        self.tlp_episodes = self.episodes
         self.events.append(
             "TLP probe (" + ("retransmission" if retransmission else "new data") + ")"
         )

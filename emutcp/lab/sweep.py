@@ -64,6 +64,11 @@ def coerce(key: str, value):
     default = DEFAULTS[key]
     if key == "drop":
         return validate_drops(value)  # a list of data-packet numbers from 1
+    if key in ("send_buffer", "recv_buffer"):  # bytes; unset: autotuned defaults
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}: not a number of bytes: {value!r}") from None
     if isinstance(value, str):
         if key == "rate":
             return parse_rate(value)

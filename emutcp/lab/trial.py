@@ -30,8 +30,8 @@ DEFAULTS: dict = {
     "queue_bdp": 1.0,  # drop-tail queue, in bandwidth-delay products
     "congestion": "newreno",
     "mss": 1400,
-    "send_buffer": 1 << 20,
-    "recv_buffer": 1 << 20,
+    "send_buffer": None,  # bytes; None: the library's default (autotuned)
+    "recv_buffer": None,
     "sack": True,
     "timestamps": True,
     "flows": 1,
@@ -43,13 +43,19 @@ DEFAULTS: dict = {
 
 
 def trial_config(p: dict) -> Config:
+    """The TCP configuration of a trial: the library's defaults, except what ``p``
+    sets; buffer sizes it sets are fixed (no autotuning), as SO_RCVBUF/SO_SNDBUF."""
+    buffers: dict = {}
+    if p.get("send_buffer") is not None:
+        buffers.update(send_buffer=int(p["send_buffer"]), autotune_send=False)
+    if p.get("recv_buffer") is not None:
+        buffers.update(recv_buffer=int(p["recv_buffer"]), autotune_recv=False)
     return Config(
         congestion=p["congestion"],
         mss=int(p["mss"]),
-        send_buffer=int(p["send_buffer"]),
-        recv_buffer=int(p["recv_buffer"]),
         sack=bool(p["sack"]),
         timestamps=bool(p["timestamps"]),
+        **buffers,
     )
 
 
