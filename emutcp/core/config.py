@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+DEFAULT_BUFFER = 256 * 1024
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
@@ -16,14 +18,15 @@ class Config:
     # TIME-WAIT is 60 s as on Linux.
     msl: float = 30.0
     # Initial buffer sizes; autotuning (autotune.py, Linux's dynamic right sizing)
-    # grows them up to the ceilings (Linux tcp_rmem[2] 6 MiB, tcp_wmem[2] 4 MiB)
-    # unless turned off, as SO_RCVBUF/SO_SNDBUF do for one socket.
-    send_buffer: int = 256 * 1024
-    recv_buffer: int = 256 * 1024
+    # grows them up to the ceilings (Linux tcp_rmem[2] 6 MiB, tcp_wmem[2] 4 MiB).
+    # A size set here (or by SO_RCVBUF/SO_SNDBUF) stays fixed, as on Linux, unless
+    # autotune_* is also set to True; None means exactly that default.
+    send_buffer: int = DEFAULT_BUFFER
+    recv_buffer: int = DEFAULT_BUFFER
     send_buffer_max: int = 4 << 20
     recv_buffer_max: int = 6 << 20
-    autotune_send: bool = True
-    autotune_recv: bool = True
+    autotune_send: bool | None = None
+    autotune_recv: bool | None = None
     congestion: str = "newreno"
     initial_window: int = 10  # segments (RFC 6928)
     nodelay: bool = False  # True disables Nagle's algorithm (RFC 9293 3.7.4)
@@ -74,6 +77,10 @@ class Config:
         return self.recv_buffer
 
     def __post_init__(self) -> None:
+        if self.autotune_send is None:  # tune only the default size (see above)
+            object.__setattr__(self, "autotune_send", self.send_buffer == DEFAULT_BUFFER)
+        if self.autotune_recv is None:
+            object.__setattr__(self, "autotune_recv", self.recv_buffer == DEFAULT_BUFFER)
         if not 64 <= self.mss <= 65_000:
             raise ValueError(f"mss must be in [64, 65000], got {self.mss}")
         if self.send_buffer < self.mss or self.recv_buffer < self.mss:
