@@ -17,7 +17,9 @@ from tcptest import ACK, LOCAL_ISS, MSS, PSH, SYN, State, TcpTest
 from emutcp.core.config import Config
 from emutcp.core.events import MetricsSample, RecoveryEvent
 from emutcp.core.frto import GO_BACK, NEW_DATA, SPURIOUS, Frto
+from emutcp.core.prr import Prr
 from emutcp.core.segment import Options
+from emutcp.core.sentmap import SentMap
 from emutcp.emulated import EmulatedNetwork
 from emutcp.lab.sweep import coerce
 from emutcp.testing import A, B, bulk_transfer, payload, run_virtual, two_hosts
@@ -338,3 +340,44 @@ def test_frto_conventional_after_a_duplicate_ack_goes_back():
     assert t.conn.cc.cwnd <= 3 * MSS
     t.expect(ACK, seq=1 + 2 * MSS, length=MSS)
     assert t.conn.info().undos == 0
+
+
+# ============================================================ PRR and the sent map, unit
+
+
+def test_prr_proportional_then_slow_start_reduction_bound():
+    prr = Prr(1000)
+    prr.begin(ssthresh=5000, flight=10_000)  # RecoverFS 10 MSS
+    # pipe above ssthresh: sndcnt = ceil(delivered * ssthresh / RecoverFS) - out.
+    assert prr.on_ack(1000, pipe=8000) == 500
+    prr.sent(1000)
+    assert prr.on_ack(1000, pipe=7000) == 0  # ceil(2000 / 2) - 1000
+    assert prr.on_ack(2000, pipe=6000) == 1000  # ceil(4000 / 2) - 1000
+    prr.sent(1000)
+    # pipe below ssthresh (more was lost): PRR-SSRB, at most one MSS beyond delivery.
+    assert prr.on_ack(500, pipe=2000) == min(5000 - 2000, max(4500 - 2000, 500) + 1000)
+    assert prr.on_ack(0, pipe=4900) == 100  # never beyond ssthresh
+
+
+def test_sent_map_splits_sacks_acks_and_counts():
+    m = SentMap()
+    for i in range(5):
+        m.record(i * 1000, (i + 1) * 1000, 0.0, False)
+    assert [s.sacked for s in m.sack(1500, 3000)] == [True, True]  # split at 1500
+    assert [(s.start, s.end) for s in m.segs[:4]] == [
+        (0, 1000),
+        (1000, 1500),
+        (1500, 2000),
+        (2000, 3000),
+    ]
+    assert m.sacked_bytes == 1500
+    m.mark_lost(m.segs[0])
+    assert m.lost_bytes == 1000 and [s.start for s in m.lost_ranges()] == [0]
+    m.record(0, 1000, 0.5, True)  # the retransmission clears "lost"
+    assert m.lost_bytes == 0 and m.segs[0].retrans and m.segs[0].time == 0.5
+    assert m.is_retransmitted(0, 500) and not m.is_retransmitted(3000, 4000)
+    delivered = m.ack(2500)  # newly delivered: the unSACKed ranges and a cut one
+    assert [(s.start, s.end) for s in delivered] == [(0, 1000), (1000, 1500)]
+    assert m.sacked_bytes == 500 and m.segs[0].start == 2500
+    m.record(4000, 6000, 1.0, True)  # part resent, part new
+    assert m.end == 6000 and m.segs[-1].start == 5000
