@@ -571,7 +571,7 @@ class Connection(Output):
                 self.stats.fast_retransmits += 1
                 self._retransmit_first(now, reason)
                 self._sample_history(now)
-        self._after_ack(now)
+        self._after_ack(now, seg)
 
         self._persist_unanswered = 0  # the peer answers: keep probing patiently
         # Window update (RFC 9293 3.10.7.4, SND.WL1/SND.WL2 rule).  A closed window
@@ -844,10 +844,15 @@ class Connection(Output):
         self.rtt.backoff()  # RFC 6298 5.5
         self._rtx_cause = f"retransmission (RTO #{self._retries})"
 
-    def _after_ack(self, now: float) -> None:
+    def _after_ack(self, now: float, seg: Segment | None = None) -> None:
         """D-SACK undo, RACK loss detection and PRR (recovery.py) after each ACK,
         then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
         high = min(self._send_offset(self.snd_max), self.send_buf.end)
+        ts = seg.options.timestamps if seg is not None and self.ts_ok else None
+        # When the echoed TSval was stamped (RFC 7323 4), to tell which transmission
+        # of a retransmitted segment an ACK is for (RFC 8985 6.2 step 2).
+        now_ms = int(now * 1000)  # our TSval clock (tcb._tsval), unwrapped
+        echoed = (now_ms - ((now_ms - ts[1]) & SEQ_MASK)) / 1000 if ts and ts[1] else None
         deadline = self.recovery.after_ack(
             now=now,
             srtt=self.rtt.srtt,
@@ -855,6 +860,7 @@ class Connection(Output):
             snd_max=self.snd_max,
             una=self.send_buf.base,
             high=high,
+            echoed=echoed,
         )
         action, self.recovery.frto_action = self.recovery.frto_action, None
         if action == NEW_DATA and self.send_buf.end <= self._send_offset(self.snd_max):

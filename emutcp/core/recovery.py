@@ -159,7 +159,7 @@ class LossRecovery:
         self.sent = SentMap()
         self.rack = Rack()
         self.prr = Prr(cc.mss)
-        self._delivered: list[Sent] = []  # ranges delivered by the ACK being processed
+        self._delivered: list[tuple[Sent, bool]] = []  # (range, by SACK) of this ACK
         self._delivered_bytes = 0
         self._undo_marker: int | None = None  # stream offset; None: nothing to undo
         self._undo_retrans = 0
@@ -232,7 +232,7 @@ class LossRecovery:
             if una <= start < end <= high:  # nonsense is ignored
                 self.scoreboard.add(start, end)
                 for r in self.sent.sack(start, end):
-                    self._delivered.append(r)
+                    self._delivered.append((r, True))
                     self._delivered_bytes += r.end - r.start
 
     def _on_dsack(self, start: int, end: int, una: int, snd_nxt: int) -> None:
@@ -333,7 +333,7 @@ class LossRecovery:
         retransmission of the segment at SND.UNA to send now, or None."""
         self.scoreboard.advance(una)
         for r in self.sent.ack(una):
-            self._delivered.append(r)
+            self._delivered.append((r, False))
             self._delivered_bytes += r.end - r.start
         cc, mss = self.cc, self.cc.mss
         retransmit = None
@@ -341,6 +341,7 @@ class LossRecovery:
         if verdict == SPURIOUS:
             self._eifel_response(acked, flight)
             self.dupacks = 0
+            self.recover = ack  # no loss happened: a new one starts a new episode
             return None
         self.frto_action = verdict
         if self.racking:
@@ -438,11 +439,13 @@ class LossRecovery:
         snd_max: int,
         una: int,
         high: int,
+        echoed: float | None = None,
     ) -> float | None:
         """After an ACK (SACK blocks and cumulative ACK taken): D-SACK undo, the
         TLP episode, and RACK loss detection (RFC 8985 6.2).  ``una``/``high``:
-        SND.UNA and SND.MAX as stream offsets.  Returns the deadline of RACK's
-        reorder timer, or None."""
+        SND.UNA and SND.MAX as stream offsets; ``echoed``: when the segment whose
+        TSval the ACK echoes was sent (RFC 7323), if known.  Returns the deadline
+        of RACK's reorder timer, or None."""
         delivered, delivered_bytes = self._delivered, self._delivered_bytes
         self._delivered, self._delivered_bytes = [], 0
         self._try_undo()
@@ -459,8 +462,10 @@ class LossRecovery:
         if not self.racking:
             return None
         rack = self.rack
-        for r in delivered:
-            rack.delivered(r, now)
+        for r, by_sack in delivered:
+            # A SACK's echo is not the SACKed segment's (RFC 7323 4.3): only a
+            # cumulative ACK's TSecr tells which transmission arrived.
+            rack.delivered(r, now, None if by_sack else echoed)
         mss = self.cc.mss
         reo_wnd = rack.reo_wnd(
             in_recovery=self.in_recovery,
