@@ -879,9 +879,12 @@ class Connection(Output):
         self._arm_probe(now)
         self._trace_recovery_events(now)
         if self.config.autotune_send:  # Linux tcp_sndbuf_expand: room for 2 cwnd
-            self.send_buf.capacity = send_buffer_size(
+            size = send_buffer_size(
                 self.send_buf.capacity, self.cc.cwnd, self.config.send_buffer_max
             )
+            if size > self.send_buf.capacity:
+                self.send_buf.capacity = size
+                self._events.append(Event.WRITABLE)  # a blocked writer may go on
 
     def _on_reorder_timeout(self, now: float) -> None:
         """RFC 8985 6.3: the reordering window passed; look for losses again."""
