@@ -863,8 +863,13 @@ class Connection(Output):
             echoed=echoed,
         )
         action, self.recovery.frto_action = self.recovery.frto_action, None
-        if action == NEW_DATA and self.send_buf.end <= self._send_offset(self.snd_max):
-            # RFC 5682 2 step 2b: nothing new to send; conventional recovery.
+        if action == NEW_DATA and (
+            self.send_buf.end <= self._send_offset(self.snd_max)
+            or self.snd_wnd - self.flight_size < min(self.snd_mss, self.snd_wnd)
+            or self.snd_wnd == 0
+        ):
+            # RFC 5682 2 step 2b: nothing new to send, or the window forbids it;
+            # conventional recovery.
             self.recovery.frto.step = 0
         elif action == NEW_DATA:  # RFC 5682 2 step 2b / RFC 4015 4: no go-back-N
             self.snd_nxt = self.snd_max
