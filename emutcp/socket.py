@@ -356,12 +356,14 @@ class Socket:
             changes["user_timeout"] = millis / 1000 or None
         elif level == SOL_SOCKET and option == SO_SNDBUF:
             changes["send_buffer"] = int(_number(value))
+            changes["autotune_send"] = False  # as Linux: an explicit size stays
             if self._conn is not None:
                 self._conn.send_buf.capacity = int(_number(value))
         elif level == SOL_SOCKET and option == SO_RCVBUF:
             if self._conn is not None:
                 raise OSError(errno.EISCONN, "SO_RCVBUF must be set before connecting")
             changes["recv_buffer"] = int(_number(value))
+            changes["autotune_recv"] = False
         elif level == SOL_SOCKET and option == SO_KEEPALIVE:
             changes["keepalive"] = bool(value)
         elif level == IPPROTO_TCP and option == TCP_KEEPIDLE:

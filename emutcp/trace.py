@@ -5,7 +5,8 @@ a ``Transition``, a ``MetricsSample`` (cwnd, ssthresh, srtt, rto on every
 ACK that moves the window) or a ``SegmentRecord`` (every segment sent or received, with
 why it was sent: new data, retransmission (RTO n / fast / SACK recovery),
 delayed ACK, duplicate ACK, window update, zero-window probe, challenge ACK,
-RST and why).  Pass one as ``trace=`` to a host (``UdpHost(trace=...)``,
+RST and why) or a ``RecoveryEvent`` (an undo of a congestion response, a tail
+loss probe).  Pass one as ``trace=`` to a host (``UdpHost(trace=...)``,
 ``net.add_host(..., trace=...)``).  This module provides:
 
 * ``JsonlTrace(file)``: one JSON object per line, for programs;
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from .core.events import MetricsSample, SegmentRecord, Transition
+from .core.events import MetricsSample, RecoveryEvent, SegmentRecord, Transition
 
 Address = tuple[str, int]
 # A trace sink: called with each record (Transition, SegmentRecord or
@@ -50,6 +51,8 @@ def record_to_dict(record: object, local: Address, remote: Address | None) -> di
             rto=record.rto,
             bytes_in_flight=record.bytes_in_flight,
         )
+    elif isinstance(record, RecoveryEvent):
+        out.update(kind="recovery", what=record.what)  # an undo or a tail loss probe
     elif isinstance(record, SegmentRecord):
         out.update(
             kind="segment",

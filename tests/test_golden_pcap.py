@@ -19,7 +19,7 @@ import trio
 import emutcp
 from emutcp.testing import run_virtual
 
-GOLDEN_MD5 = "2fd08e60f1d7f65767c8f7b7fbaf5196"
+GOLDEN_MD5 = "4389cff90a80080512c94c2b06a61389"
 
 
 async def _lossy_transfer(path: str) -> None:

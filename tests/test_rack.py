@@ -16,7 +16,10 @@ from tcptest import ACK, LOCAL_ISS, MSS, PSH, SYN, State, TcpTest
 
 from emutcp.core.config import Config
 from emutcp.core.events import MetricsSample, RecoveryEvent
+from emutcp.core.frto import GO_BACK, NEW_DATA, SPURIOUS, Frto
+from emutcp.core.prr import Prr
 from emutcp.core.segment import Options
+from emutcp.core.sentmap import SentMap
 from emutcp.emulated import EmulatedNetwork
 from emutcp.lab.sweep import coerce
 from emutcp.testing import A, B, bulk_transfer, payload, run_virtual, two_hosts
@@ -161,12 +164,13 @@ def test_drop_counts_data_packets_from_one_retransmissions_included():
     assert info.retransmits >= 2
 
 
-@pytest.mark.parametrize("bad", [(0,), (-1,), (1.5,), ("x",), (True,), "98"])
+@pytest.mark.parametrize("bad", [(0,), (-1,), (1.5,), ("x",), (True,), "98", 7])
 def test_drop_rejects_what_is_not_a_packet_number(bad):
     with pytest.raises(ValueError, match="drop"):
         LinkProfile(drop=bad)
-    with pytest.raises(ValueError, match="drop"):
-        coerce("drop", list(bad) if isinstance(bad, tuple) else bad)
+    if isinstance(bad, tuple):
+        with pytest.raises(ValueError, match="drop"):
+            coerce("drop", list(bad))
     assert coerce("drop", [100, 98, 99]) == (98, 99, 100)
 
 
@@ -206,7 +210,7 @@ def test_check_reordering_without_loss_leaves_no_congestion_response():
 
 
 def _delay_spike(config: Config):
-    """1.6 MB over 10 Mbit/s, 50 ms RTT; data sent between 1.00 and 1.05 s takes 2 s
+    """1.6 MB over 10 Mbit/s, 50 ms RTT; data sent between 0.50 and 0.55 s takes 2 s
     longer (later datagrams queue behind it: a spike, not reordering, no loss)."""
     log: list = []
 
@@ -222,7 +226,7 @@ def _delay_spike(config: Config):
         link = net.link(A, B)
 
         async def spike() -> None:
-            await trio.sleep(1.0)
+            await trio.sleep(0.5)
             base = link.profile
             link.profile = dataclasses.replace(base, delay=2.025)
             await trio.sleep(0.05)
@@ -262,3 +266,118 @@ def test_delay_spike_without_frto_is_undone_by_dsack():
     assert info.retransmits > 100  # go-back-N resent the window ...
     assert info.spurious_retransmits >= info.retransmits - 2  # ... all of it reported twice
     assert info.undos == 1 and info.ssthresh == 1 << 30
+
+
+def test_a_probe_that_repairs_a_lone_tail_loss_reduces_cwnd_once():
+    # The last data packet is lost: the probe resends it and nothing else is
+    # missing, so no RACK episode sees the loss; RFC 8985 7.4.2 reduces cwnd once.
+    r = _transfer(140_000, rate=10e6, delay=0.025, drop=(100,))
+    info = r.client_info
+    assert (info.tlp_probes, info.rack_retransmits, info.rto_expirations) == (1, 0, 0)
+    assert info.fast_retransmits == 0 and info.ssthresh < 1 << 30
+
+
+@pytest.mark.parametrize("value", ["0", "x", "5,-1"])
+def test_a_bad_drop_on_the_command_line_is_a_usage_error(value, capsys):
+    from emutcp.tools.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        raise SystemExit(main(["experiment", "--set", f"drop={value}"]))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    assert "emutcp experiment: error: drop" in err  # argparse's usage line, then one error
+
+
+def test_an_experiment_file_drops_the_packets_it_names(tmp_path):
+    from emutcp.lab.sweep import load_experiment
+
+    f = tmp_path / "tail.toml"
+    f.write_text("[link]\ndrop = [98, 99, 100]\nrate = '10mbit'\n[run]\nbytes = 140000\n")
+    exp = load_experiment(str(f))
+    assert exp["base"]["drop"] == (98, 99, 100)
+    assert coerce("drop", "98, 99,100") == (98, 99, 100)
+    (f.parent / "bad.toml").write_text("[link]\ndrop = [0]\n")
+    with pytest.raises(ValueError, match="count from 1"):
+        load_experiment(str(f.parent / "bad.toml"))
+
+
+# ============================================================ F-RTO, unit
+
+
+def test_frto_verdicts_follow_rfc5682_steps():
+    f = Frto()
+    f.on_rto(first=True, snd_una=1000, snd_max=11_000, mss=1000, flight=10_000, ssthresh=5000)
+    assert (f.step, f.pipe_prev) == (1, 10_000)
+    assert f.on_ack(3000) == NEW_DATA  # step 2b: beyond the retransmission
+    assert f.on_ack(4000) == SPURIOUS  # step 3b: data never retransmitted
+    f.on_rto(first=True, snd_una=4000, snd_max=11_000, mss=1000, flight=7000, ssthresh=5000)
+    assert f.on_ack(5000) == NEW_DATA
+    assert f.on_duplicate_ack() == GO_BACK  # step 3a
+    f.on_rto(first=True, snd_una=5000, snd_max=11_000, mss=1000, flight=6000, ssthresh=5000)
+    assert f.on_ack(5500) is None and f.step == 0  # step 2a: not all retransmitted data
+    f.on_rto(first=True, snd_una=5000, snd_max=11_000, mss=1000, flight=6000, ssthresh=5000)
+    assert f.on_ack(11_000) is None  # step 2a: covers "recover": no verdict
+    f.on_rto(first=False, snd_una=5000, snd_max=11_000, mss=1000, flight=6000, ssthresh=5000)
+    assert f.step == 0  # a repeated timeout is not tested
+    assert Frto(enabled=False).on_ack(1) is None
+
+
+def test_frto_conventional_after_a_duplicate_ack_goes_back():
+    t = _established()
+    t.conn.send(b"d" * 14 * MSS, t.now)
+    assert len(t.drain()) == 10
+    t.at(0.31)  # the loss probe (RFC 8985 7.3) sends one new segment
+    t.expect(ACK, seq=1 + 10 * MSS, length=MSS)
+    t.at(1.32)  # the RTO, restarted by the probe
+    t.expect(ACK, seq=1, length=MSS)
+    t.expect_nothing()
+    t.inject(ACK, 1, 1 + 2 * MSS, window=WINDOW)  # first ACK: advances beyond it
+    t.expect(ACK, seq=1 + 11 * MSS, length=MSS)  # step 2b: two new segments
+    t.expect(ACK, seq=1 + 12 * MSS, length=MSS)
+    t.expect_nothing()
+    t.inject(ACK, 1, 1 + 2 * MSS, window=WINDOW)  # second: a duplicate
+    # Step 3a: conventional recovery, cwnd at most three segments, go back.
+    assert t.conn.cc.cwnd <= 3 * MSS
+    t.expect(ACK, seq=1 + 2 * MSS, length=MSS)
+    assert t.conn.info().undos == 0
+
+
+# ============================================================ PRR and the sent map, unit
+
+
+def test_prr_proportional_then_slow_start_reduction_bound():
+    prr = Prr(1000)
+    prr.begin(ssthresh=5000, flight=10_000)  # RecoverFS 10 MSS
+    # pipe above ssthresh: sndcnt = ceil(delivered * ssthresh / RecoverFS) - out.
+    assert prr.on_ack(1000, pipe=8000) == 500
+    prr.sent(1000)
+    assert prr.on_ack(1000, pipe=7000) == 0  # ceil(2000 / 2) - 1000
+    assert prr.on_ack(2000, pipe=6000) == 1000  # ceil(4000 / 2) - 1000
+    prr.sent(1000)
+    # pipe below ssthresh (more was lost): PRR-SSRB, at most one MSS beyond delivery.
+    assert prr.on_ack(500, pipe=2000) == min(5000 - 2000, max(4500 - 2000, 500) + 1000)
+    assert prr.on_ack(0, pipe=4900) == 100  # never beyond ssthresh
+
+
+def test_sent_map_splits_sacks_acks_and_counts():
+    m = SentMap()
+    for i in range(5):
+        m.record(i * 1000, (i + 1) * 1000, 0.0, False)
+    assert [s.sacked for s in m.sack(1500, 3000)] == [True, True]  # split at 1500
+    assert [(s.start, s.end) for s in m.segs[:4]] == [
+        (0, 1000),
+        (1000, 1500),
+        (1500, 2000),
+        (2000, 3000),
+    ]
+    assert m.sacked_bytes == 1500
+    m.mark_lost(m.segs[0])
+    assert m.lost_bytes == 1000 and [s.start for s in m.lost_ranges()] == [0]
+    m.record(0, 1000, 0.5, True)  # the retransmission clears "lost"
+    assert m.lost_bytes == 0 and m.segs[0].retrans and m.segs[0].time == 0.5
+    assert m.is_retransmitted(0, 500) and not m.is_retransmitted(3000, 4000)
+    delivered = m.ack(2500)  # newly delivered: the unSACKed ranges and a cut one
+    assert [(s.start, s.end) for s in delivered] == [(0, 1000), (1000, 1500)]
+    assert m.sacked_bytes == 500 and m.segs[0].start == 2500
+    m.record(4000, 6000, 1.0, True)  # part resent, part new
+    assert m.end == 6000 and m.segs[-1].start == 5000

@@ -8,6 +8,8 @@ from typing import Any
 
 from .algorithms import check_name
 
+DEFAULT_BUFFER = 256 * 1024
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
@@ -17,8 +19,16 @@ class Config:
     # Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 3.4.2).  30 s, so
     # TIME-WAIT is 60 s as on Linux.
     msl: float = 30.0
-    send_buffer: int = 256 * 1024
-    recv_buffer: int = 256 * 1024
+    # Initial buffer sizes; autotuning (autotune.py, Linux's dynamic right sizing)
+    # grows them up to the ceilings (Linux tcp_rmem[2] 6 MiB, tcp_wmem[2] 4 MiB).
+    # A size set here (or by SO_RCVBUF/SO_SNDBUF) stays fixed, as on Linux, unless
+    # autotune_* is also set to True; None means exactly that default.
+    send_buffer: int = DEFAULT_BUFFER
+    recv_buffer: int = DEFAULT_BUFFER
+    send_buffer_max: int = 4 << 20
+    recv_buffer_max: int = 6 << 20
+    autotune_send: bool | None = None
+    autotune_recv: bool | None = None
     congestion: str = "newreno"
     # Space segments at the controller's pacing rate (Linux: 2x cwnd/srtt in slow
     # start, 1.2x after; BBR's own).  None: the algorithm's default (on for BBR).
@@ -69,12 +79,23 @@ class Config:
     def replace(self, **changes: Any) -> Config:  # values of any field type
         return dataclasses.replace(self, **changes)
 
+    @property
+    def recv_window_ceiling(self) -> int:
+        """The largest receive buffer this connection may reach (sets the window scale)."""
+        if self.autotune_recv:
+            return max(self.recv_buffer, self.recv_buffer_max)
+        return self.recv_buffer
+
     def __post_init__(self) -> None:
+        if self.autotune_send is None:  # tune only the default size (see above)
+            object.__setattr__(self, "autotune_send", self.send_buffer == DEFAULT_BUFFER)
+        if self.autotune_recv is None:
+            object.__setattr__(self, "autotune_recv", self.recv_buffer == DEFAULT_BUFFER)
         if not 64 <= self.mss <= 65_000:
             raise ValueError(f"mss must be in [64, 65000], got {self.mss}")
         if self.send_buffer < self.mss or self.recv_buffer < self.mss:
             raise ValueError("send_buffer and recv_buffer must hold at least one MSS")
-        if self.recv_buffer > (65_535 << 14):
+        if max(self.recv_buffer, self.recv_buffer_max) > (65_535 << 14):
             raise ValueError("recv_buffer exceeds the largest scaled window (RFC 7323 2.3)")
         if not 0 < self.rto_min <= self.initial_rto <= self.rto_max:
             raise ValueError("need 0 < rto_min <= initial_rto <= rto_max")

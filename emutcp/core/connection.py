@@ -32,6 +32,7 @@ import errno
 from collections.abc import Callable
 from typing import ClassVar
 
+from .autotune import send_buffer_size
 from .congestion import AckSample
 from .events import Event, TcpInfo, Transition
 from .frto import GO_BACK, NEW_DATA
@@ -115,6 +116,10 @@ class Connection(Output):
         """RFC 9293 3.10.3 RECEIVE: in-order bytes, b"" if none are buffered."""
         data = self.recv_buf.read(max_bytes)
         if data and self.state in SYNCHRONIZED:
+            # Receive-buffer autotuning (autotune.py, Linux tcp_rcv_space_adjust).
+            self.recv_buf.capacity = self.rcv_tune.read(
+                len(data), now, self.recv_buf.capacity, self.config.mss, self.rtt.srtt
+            )
             self._maybe_window_update()
         return data
 
@@ -238,7 +243,7 @@ class Connection(Output):
             self._ack_advance(ack, now, seg)
         # What the full path does after every ACK: RACK-TLP/PRR, then the
         # controller's delivery-rate sample.
-        self._after_ack(now)
+        self._after_ack(now, seg)
         if self.cc_samples and self.snd_una != prior_una:
             rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
             self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
@@ -703,7 +708,7 @@ class Connection(Output):
                 self.stats.fast_retransmits += 1
                 self._retransmit_first(now, reason)
                 self._sample_history(now)
-        self._after_ack(now)
+        self._after_ack(now, seg)
         if self.cc_samples and (
             self.snd_una != prior_una or (self.sack_ok and seg.options.sack_blocks)
         ):
@@ -840,6 +845,10 @@ class Connection(Output):
         payload = seg.payload
         fin = bool(seg.flags & FIN)
         dup_acked = False  # this segment's duplicate ACK went out already
+        ts = seg.options.timestamps
+        if payload and self.ts_ok and ts is not None and ts[1]:
+            # The receiver's RTT from the echoed timestamp (RFC 7323 4.2), for autotuning.
+            self.rcv_tune.rtt_sample(((self._tsval(now) - ts[1]) & SEQ_MASK) / 1000)
         if payload and accepts_text:
             if self.user_closed:
                 # Data after close(): nobody will read it.  Linux answers RST
@@ -1010,10 +1019,15 @@ class Connection(Output):
         self.rtt.backoff()  # RFC 6298 5.5
         self._rtx_cause = f"retransmission (RTO #{self._retries})"
 
-    def _after_ack(self, now: float) -> None:
+    def _after_ack(self, now: float, seg: Segment | None = None) -> None:
         """D-SACK undo, RACK loss detection and PRR (recovery.py) after each ACK,
         then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
         high = min(self._send_offset(self.snd_max), self.send_buf.end)
+        ts = seg.options.timestamps if seg is not None and self.ts_ok else None
+        # When the echoed TSval was stamped (RFC 7323 4), to tell which transmission
+        # of a retransmitted segment an ACK is for (RFC 8985 6.2 step 2).
+        now_ms = int(now * 1000)  # our TSval clock (tcb._tsval), unwrapped
+        echoed = (now_ms - ((now_ms - ts[1]) & SEQ_MASK)) / 1000 if ts and ts[1] else None
         deadline = self.recovery.after_ack(
             now=now,
             srtt=self.rtt.srtt,
@@ -1021,10 +1035,16 @@ class Connection(Output):
             snd_max=self.snd_max,
             una=self.send_buf.base,
             high=high,
+            echoed=echoed,
         )
         action, self.recovery.frto_action = self.recovery.frto_action, None
-        if action == NEW_DATA and self.send_buf.end <= self._send_offset(self.snd_max):
-            # RFC 5682 2 step 2b: nothing new to send; conventional recovery.
+        if action == NEW_DATA and (
+            self.send_buf.end <= self._send_offset(self.snd_max)
+            or self.snd_wnd - self.flight_size < min(self.snd_mss, self.snd_wnd)
+            or self.snd_wnd == 0
+        ):
+            # RFC 5682 2 step 2b: nothing new to send, or the window forbids it;
+            # conventional recovery.
             self.recovery.frto.step = 0
         elif action == NEW_DATA:  # RFC 5682 2 step 2b / RFC 4015 4: no go-back-N
             self.snd_nxt = self.snd_max
@@ -1038,6 +1058,13 @@ class Connection(Output):
             self._start_timer(Timer.REORDER, deadline)
         self._arm_probe(now)
         self._trace_recovery_events(now)
+        if self.config.autotune_send:  # Linux tcp_sndbuf_expand: room for 2 cwnd
+            size = send_buffer_size(
+                self.send_buf.capacity, self.cc.cwnd, self.config.send_buffer_max
+            )
+            if size > self.send_buf.capacity:
+                self.send_buf.capacity = size
+                self._events.append(Event.WRITABLE)  # a blocked writer may go on
 
     def _on_reorder_timeout(self, now: float) -> None:
         """RFC 8985 6.3: the reordering window passed; look for losses again."""

@@ -344,7 +344,7 @@ class Mux:
         cookie = self.cookies.make(
             self.local, addr, seg.seq, mss=o.mss or DEFAULT_MSS, wscale=ws, sack=sack, now=now
         )
-        our_ws = None if ws is None else wscale_for(self.config.recv_buffer)
+        our_ws = None if ws is None else wscale_for(self.config.recv_window_ceiling)
         reply = Segment(
             self.local[1],
             seg.src_port,

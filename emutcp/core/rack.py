@@ -59,11 +59,15 @@ class Rack:
         self.reo_wnd_persist = 0
         self.dsack_round: int | None = None
 
-    def delivered(self, s: Sent, now: float) -> None:
-        """RFC 8985 6.2 steps 2 and 3 for one range newly ACKed or SACKed."""
+    def delivered(self, s: Sent, now: float, echoed: float | None = None) -> None:
+        """RFC 8985 6.2 steps 2 and 3 for one range newly ACKed or SACKed;
+        ``echoed``: the TSval (in seconds) the ACK echoes, so the TSval of the
+        transmission it answers (RFC 7323 4; same millisecond clock)."""
         rtt = now - s.time
-        if s.retrans and rtt < self.min_rtt:
-            return  # step 2: an ACK of the original, not of the retransmission
+        if s.retrans and (
+            rtt < self.min_rtt or (echoed is not None and echoed < int(s.time * 1000) / 1000)
+        ):
+            return  # step 2: an ACK of an earlier transmission, not of the last
         self.min_rtt = min(self.min_rtt, rtt)
         if s.time > self.xmit_ts or (s.time == self.xmit_ts and s.end > self.end_seq):
             self.xmit_ts, self.end_seq, self.rtt = s.time, s.end, rtt

@@ -125,7 +125,9 @@ class LossRecovery:
         "scoreboard",
         "sent",
         "spurious",
+        "tlp_dsacked",
         "tlp_end",
+        "tlp_episodes",
         "tlp_retrans",
         "undos",
     )
@@ -157,7 +159,7 @@ class LossRecovery:
         self.sent = SentMap()
         self.rack = Rack()
         self.prr = Prr(cc.mss)
-        self._delivered: list[Sent] = []  # ranges delivered by the ACK being processed
+        self._delivered: list[tuple[Sent, bool]] = []  # (range, by SACK) of this ACK
         self._delivered_bytes = 0
         self._undo_marker: int | None = None  # stream offset; None: nothing to undo
         self._undo_retrans = 0
@@ -168,6 +170,8 @@ class LossRecovery:
         self.iw = initial_window  # segments (RFC 4015 4 uses IW)
         self.tlp_end: int | None = None  # RFC 8985 TLP.end_seq, a stream offset
         self.tlp_retrans = False
+        self.tlp_dsacked = False  # the probe was reported a duplicate
+        self.tlp_episodes = 0  # ``episodes`` when the probe went out
         # Counters for info() and the trace.
         self.episodes = 0  # recovery episodes RACK started
         self.dsacks = 0  # D-SACK blocks received
@@ -230,7 +234,7 @@ class LossRecovery:
             if una <= start < end <= high:  # nonsense is ignored
                 self.scoreboard.add(start, end)
                 for r in self.sent.sack(start, end):
-                    self._delivered.append(r)
+                    self._delivered.append((r, True))
                     self._delivered_bytes += r.end - r.start
                     newly = True
         return newly
@@ -239,6 +243,12 @@ class LossRecovery:
         """A D-SACK for [start, end): count it against the undo (RFC 3708 3)."""
         self.dsacks += 1
         self.rack.on_dsack(una, snd_nxt)
+        if (
+            self.tlp_end is not None
+            and self.tlp_retrans
+            and start < self.tlp_end <= end + self.cc.mss
+        ):
+            self.tlp_dsacked = True  # RFC 8985 7.4.1: the probe was not needed
         marker = self._undo_marker
         if marker is None or end <= marker or self._undo_retrans <= 0:
             return
@@ -327,7 +337,7 @@ class LossRecovery:
         retransmission of the segment at SND.UNA to send now, or None."""
         self.scoreboard.advance(una)
         for r in self.sent.ack(una):
-            self._delivered.append(r)
+            self._delivered.append((r, False))
             self._delivered_bytes += r.end - r.start
         cc, mss = self.cc, self.cc.mss
         retransmit = None
@@ -335,6 +345,7 @@ class LossRecovery:
         if verdict == SPURIOUS:
             self._eifel_response(acked, flight)
             self.dupacks = 0
+            self.recover = ack  # no loss happened: a new one starts a new episode
             return None
         self.frto_action = verdict
         if self.racking:
@@ -432,21 +443,33 @@ class LossRecovery:
         snd_max: int,
         una: int,
         high: int,
+        echoed: float | None = None,
     ) -> float | None:
         """After an ACK (SACK blocks and cumulative ACK taken): D-SACK undo, the
         TLP episode, and RACK loss detection (RFC 8985 6.2).  ``una``/``high``:
-        SND.UNA and SND.MAX as stream offsets.  Returns the deadline of RACK's
-        reorder timer, or None."""
+        SND.UNA and SND.MAX as stream offsets; ``echoed``: when the segment whose
+        TSval the ACK echoes was sent (RFC 7323), if known.  Returns the deadline
+        of RACK's reorder timer, or None."""
         delivered, delivered_bytes = self._delivered, self._delivered_bytes
         self._delivered, self._delivered_bytes = [], 0
         self._try_undo()
         if self.tlp_end is not None and una >= self.tlp_end:
-            self.tlp_end = None  # RFC 8985 7.4: the probe's episode is over
+            # RFC 8985 7.4.2: a probe that resent data and was not reported a
+            # duplicate repaired a loss no recovery saw: one cwnd reduction
+            # (as Linux's tcp_process_tlp_ack).
+            repaired = self.tlp_retrans and not self.tlp_dsacked
+            if repaired and not self.in_recovery and self.episodes == self.tlp_episodes:
+                self._init_undo(una)
+                self.cc.on_loss(high - una, now)
+                self.events.append(f"TLP loss recovery: cwnd {self.cc.cwnd}")
+            self.tlp_end = None
         if not self.racking:
             return None
         rack = self.rack
-        for r in delivered:
-            rack.delivered(r, now)
+        for r, by_sack in delivered:
+            # A SACK's echo is not the SACKed segment's (RFC 7323 4.3): only a
+            # cumulative ACK's TSecr tells which transmission arrived.
+            rack.delivered(r, now, None if by_sack else echoed)
         mss = self.cc.mss
         reo_wnd = rack.reo_wnd(
             in_recovery=self.in_recovery,
@@ -501,6 +524,8 @@ class LossRecovery:
         """A tail loss probe went out (RFC 8985 7.3)."""
         self.tlp_end = snd_max_offset
         self.tlp_retrans = retransmission
+        self.tlp_dsacked = False
+        self.tlp_episodes = self.episodes
         self.events.append(
             "TLP probe (" + ("retransmission" if retransmission else "new data") + ")"
         )

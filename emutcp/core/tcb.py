@@ -28,6 +28,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from .algorithms import make_controller
+from .autotune import RecvAutotune
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import Config
 from .congestion import CongestionController
@@ -122,13 +123,16 @@ class Tcb:
         self.irs = 0
         self.rcv_nxt = 0
         self.rcv_adv = 0  # right edge of the window we advertised; never moves left
-        self.rcv_wscale = wscale_for(config.recv_buffer) if config.window_scaling else 0
+        self.rcv_wscale = wscale_for(config.recv_window_ceiling) if config.window_scaling else 0
         self._peer_sent_wscale = False
 
         self.ecn = EcnState(config.ecn)  # RFC 3168 (ecn.py)
         self.send_buf = SendBuffer(config.send_buffer)
         self.recv_buf = ReceiveBuffer(config.recv_buffer)
         self.sack_reporter = SackReporter(dsack=config.dsack)  # receiver's SACK/D-SACK
+        self.rcv_tune = RecvAutotune(  # receive-buffer autotuning (autotune.py)
+            ceiling=config.recv_buffer_max if config.autotune_recv else 0, now=now
+        )
         self._syn_acked = False
         self._fin_queued = False  # user shut down the write side
         self._fin_sent = False

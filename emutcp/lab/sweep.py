@@ -74,8 +74,19 @@ def coerce(key: str, value):
         known = ", ".join(sorted(DEFAULTS))
         raise ValueError(f"unknown parameter {key!r} (known: {known})")
     default = DEFAULTS[key]
-    if key == "drop":
-        return validate_drops(value)  # a list of data-packet numbers from 1
+    if key == "drop":  # data-packet numbers from 1: a TOML list, or "98,99,100"
+        if isinstance(value, str):
+            try:
+                value = [int(x) for x in value.replace(",", " ").split()]
+            except ValueError:
+                msg = f"drop: expected packet numbers like 98,99,100, got {value!r}"
+                raise ValueError(msg) from None
+        return validate_drops(value)
+    if key in ("send_buffer", "recv_buffer"):  # bytes; unset: autotuned defaults
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}: not a number of bytes: {value!r}") from None
     if key in CHOICES or (key in NETWORK_DEFAULTS and default is None) or key == "rtts":
         return coerce_network(key, value)
     if key == "queue":  # packets, bytes or BDPs: checked here, read by link_profiles

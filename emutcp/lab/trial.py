@@ -37,8 +37,8 @@ DEFAULTS: dict = {
     "congestion": "newreno",
     "pacing": "auto",  # true / false, or auto: the algorithm's default (on for BBR)
     "mss": 1400,
-    "send_buffer": 1 << 20,
-    "recv_buffer": 1 << 20,
+    "send_buffer": None,  # bytes; None: the library's default (autotuned)
+    "recv_buffer": None,
     "sack": True,
     "timestamps": True,
     "flows": 1,
@@ -56,15 +56,21 @@ ENGINES = ("auto", "sim", "trio")
 
 
 def trial_config(p: dict) -> Config:
+    """The TCP configuration of a trial: the library's defaults, except what ``p``
+    sets; buffer sizes it sets are fixed (no autotuning), as SO_RCVBUF/SO_SNDBUF."""
+    buffers: dict = {}
+    if p.get("send_buffer") is not None:
+        buffers.update(send_buffer=int(p["send_buffer"]), autotune_send=False)
+    if p.get("recv_buffer") is not None:
+        buffers.update(recv_buffer=int(p["recv_buffer"]), autotune_recv=False)
     return Config(
         congestion=p["congestion"],
         pacing=pacing_setting(p["pacing"]),
         mss=int(p["mss"]),
-        send_buffer=int(p["send_buffer"]),
-        recv_buffer=int(p["recv_buffer"]),
         sack=bool(p["sack"]),
         timestamps=bool(p["timestamps"]),
         ecn=bool(p["ecn"]),
+        **buffers,
     )
 
 
