@@ -42,7 +42,7 @@ everything above works as before, without ECN.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 Address = tuple[str, int]
@@ -121,6 +121,17 @@ class EcnTransport(DatagramTransport, Protocol):
         ...
 
     def send(self, data: bytes, addr: Address, ecn: int = NOT_ECT) -> bool: ...
+
+
+@runtime_checkable
+class BatchTransport(DatagramTransport, Protocol):
+    """A transport that takes a pass's datagrams at once (``UdpTransport``: runs
+    to one peer leave as one UDP GSO ``sendmsg``)."""
+
+    def send_many(self, items: Sequence[tuple[bytes, Address, int]]) -> int:
+        """Send ``(data, addr, ecn)`` datagrams in order (``ecn`` ignored unless
+        ECN is enabled); return how many went before the socket would block."""
+        ...
 
 
 # What a transport's optional junk filter looks like: it sees each datagram's
