@@ -38,6 +38,11 @@ travels beside the datagram, as QUIC carries it (RFC 9000 13.4).  After
 the outgoing datagram and ``recv_batch`` yields ``(data, addr, ecn)``
 triples.  A transport without it (or answering False) carries none, and
 everything above works as before, without ECN.
+
+Batching is another optional extension, ``BatchTransport``: ``send_many``
+takes all of a pass's ``(data, addr, ecn)`` datagrams at once, so a real UDP
+socket can hand runs to one peer to the kernel as one GSO ``sendmsg``.  The
+endpoint uses it when present and ``send`` one by one otherwise.
 """
 
 from __future__ import annotations
