@@ -189,3 +189,18 @@ async def test_emutcp_bulk_over_gso(gso: bool, monkeypatch: pytest.MonkeyPatch) 
     assert result.intact
     sends = sum(t.gso_sends for t in made)
     assert sends >= 10 if gso else sends == 0
+
+
+@linux_only
+async def test_large_runs_use_gso_only_on_loopback() -> None:
+    """Beyond loopback, runs above Ethernet size go one by one (a veth would
+    carry a GSO run past its MTU: see transport/udp.py)."""
+    assert udp._is_loopback("127.0.0.1") and udp._is_loopback("::1")
+    assert not udp._is_loopback("192.168.79.2") and not udp._is_loopback("10.0.0.1")
+    tx, rx = UdpTransport(LOCAL), UdpTransport(LOCAL)
+    try:
+        await _roundtrip(tx, rx, _datagrams(20, 3000, seed=9))
+        assert tx.gso_sends == 1  # loopback: 20 x 3000 B in one sendmsg
+    finally:
+        tx.close()
+        rx.close()

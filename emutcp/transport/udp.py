@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import ipaddress
 import os
 import socket as stdsocket
 import struct
@@ -80,8 +82,22 @@ _GSO_MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
 _GSO_MAX_BYTES = 65_000  # one sendmsg carries at most a 64 KiB UDP datagram's worth
 # Errors that mean "this system cannot do GSO", not "this datagram is lost".
 _GSO_UNSUPPORTED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
+# Beyond loopback, GSO only for datagrams every Ethernet path carries: a GSO
+# run crosses a virtual link (veth) as one packet, exempt from that link's MTU
+# check, so larger segments would get through where the same ones sent one by
+# one are dropped; how we batch must not change what the path carries, or
+# PLPMTUD's black-hole detection (RFC 8899 4.3) learns a wrong size.
+_GSO_SAFE: dict[int, int] = {stdsocket.AF_INET: 1500 - 20 - 8, stdsocket.AF_INET6: 1500 - 40 - 8}
 _U16 = struct.Struct("=H")  # UDP_SEGMENT's value: the segment size, a u16
 _I32 = struct.Struct("=i")  # UDP_GRO's value on receive: the segment size, an int
+
+
+@functools.lru_cache(maxsize=256)
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def family_of(host: str) -> int:
@@ -133,6 +149,7 @@ class UdpTransport:
             gso = _LINUX and os.environ.get("EMUTCP_NO_GSO", "") in ("", "0")
         self.gso = bool(gso and _LINUX and _CMSG_SPACE)  # send runs with UDP_SEGMENT
         self.gro = False  # the kernel may coalesce arrivals (UDP_GRO)
+        self._gso_safe = _GSO_SAFE[self._family]
         if self.gso:
             try:
                 self._sock.setsockopt(_SOL_UDP, _UDP_GRO, 1)
@@ -329,7 +346,7 @@ class UdpTransport:
                 j += 1
                 if length < size:
                     break
-            if j - i < 2:
+            if j - i < 2 or (size > self._gso_safe and not _is_loopback(addr[0])):
                 if not self.send(data, addr, ecn):
                     return i
                 i += 1
