@@ -25,6 +25,7 @@ import pathlib
 import resource
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -36,6 +37,65 @@ from emutcp.lab.bulk import bulk_transfer
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 OVERHEAD = 40  # emutcp framing per datagram (bytes), roughly
+# Linux UDP segmentation offload (see emutcp/transport/udp.py).
+SOL_UDP, UDP_SEGMENT, UDP_GRO, IP_MTU = 17, 103, 104, 14
+
+
+def path_mss() -> int:
+    """The loopback path MSS: lo's MTU (IP_MTU of a connected socket) less the IP,
+    UDP and emutcp headers, capped at what Config.mss accepts (65,000)."""
+    from emutcp.core.segment import segment_overhead
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("127.0.0.1", 9))
+        try:
+            mtu = probe.getsockopt(socket.IPPROTO_IP, IP_MTU)
+        except OSError:
+            mtu = 65_535
+    return min(65_000, mtu - 20 - 8 - segment_overhead())
+
+
+def raw_udp_gso_one_process(size: int, seconds: float = 1.0) -> float | None:
+    """As ``raw_udp_one_process``, the sender handing runs of datagrams to the kernel
+    as one GSO ``sendmsg`` (64 KiB at most) and the receiver reading with GRO;
+    None where the system has no UDP GSO."""
+    per = min(64, 65_000 // size)
+    if not sys.platform.startswith("linux") or per < 2:
+        return None
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    rx.bind(("127.0.0.1", 0))
+    rx.setblocking(False)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.setsockopt(SOL_UDP, UDP_GRO, 1)
+        tx.connect(rx.getsockname())
+        tx.setblocking(False)
+        chunks = [os.urandom(size)] * per
+        cmsg = [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))]
+        buf = bytearray(65_536)
+        space = socket.CMSG_SPACE(4)
+        received = 0
+        t0 = time.perf_counter()
+        deadline = t0 + seconds
+        while time.perf_counter() < deadline:
+            for _ in range(4):
+                try:
+                    tx.sendmsg(chunks, cmsg)
+                except BlockingIOError:
+                    break
+            while True:
+                try:
+                    received += rx.recvmsg_into([buf], space)[0]
+                except BlockingIOError:
+                    break
+        elapsed = time.perf_counter() - t0
+    except OSError:
+        return None
+    finally:
+        tx.close()
+        rx.close()
+    return received / elapsed / 1e6
 
 
 def raw_udp_one_process(size: int, seconds: float = 1.0) -> float:
@@ -120,6 +180,86 @@ async def _emutcp_one_process(nbytes: int, mss: int) -> float:
 
 def emutcp_one_process(nbytes: int, mss: int) -> float:
     return trio.run(_emutcp_one_process, nbytes, mss)
+
+
+def emutcp_one_process_cpu(nbytes: int, mss: int) -> tuple[float, float]:
+    """(MB/s, CPU seconds per GB moved) of one in-process transfer: the CPU of
+    both ends, so it is not inflated by waiting for a core on a busy machine."""
+    cpu = time.process_time()
+    rate = trio.run(_emutcp_one_process, nbytes, mss)
+    return rate, (time.process_time() - cpu) / (nbytes / 1e9)
+
+
+async def _round_trips(ping, rounds: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        await ping()
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    return statistics.median(samples) * 1e6, samples[int(0.99 * (len(samples) - 1))] * 1e6
+
+
+async def _udp_ping_pong(rounds: int) -> tuple[float, float]:
+    a = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    b = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await a.bind(("127.0.0.1", 0))
+    await b.bind(("127.0.0.1", 0))
+    await a.connect(b.getsockname())
+
+    async def echo():
+        while True:
+            data, addr = await b.recvfrom(64)
+            await b.sendto(data, addr)
+
+    async def ping():
+        await a.send(b"x")
+        await a.recv(64)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(echo)
+        result = await _round_trips(ping, rounds)
+        nursery.cancel_scope.cancel()
+    a.close()
+    b.close()
+    return result
+
+
+def udp_ping_pong(rounds: int = 2000) -> tuple[float, float]:
+    """(median, p99) microseconds of a 1-byte round trip between two trio UDP sockets."""
+    return trio.run(_udp_ping_pong, rounds)
+
+
+async def _emutcp_echo(rounds: int) -> tuple[float, float]:
+    host = emutcp.UdpHost(config=emutcp.Config(nodelay=True))
+    listener = host.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    async def echo():
+        conn, _ = await listener.accept()
+        while data := await conn.recv(64):
+            await conn.sendall(data)
+        conn.close()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(echo)
+        client = host.socket()
+        await client.connect(listener.getsockname())
+
+        async def ping():
+            await client.sendall(b"x")
+            await client.recv(64)
+
+        result = await _round_trips(ping, rounds)
+        client.close()
+    listener.close()
+    return result
+
+
+def emutcp_echo(rounds: int = 2000) -> tuple[float, float]:
+    """(median, p99) microseconds of a 1-byte emutcp echo round trip (TCP_NODELAY)."""
+    return trio.run(_emutcp_echo, rounds)
 
 
 def emutcp_two_processes(nbytes: int, mss: int) -> float:

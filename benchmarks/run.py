@@ -4,13 +4,19 @@
 
 Rows (medians of ``--runs``; min-max shown):
 
-* emutcp bulk goodput over loopback UDP, MSS 1400 and 60 KB, in one process
-  and across two processes, each next to the raw UDP ceiling for the same
-  datagram size (plain non-blocking socket drained in a loop);
+* emutcp bulk goodput over loopback UDP at MSS 1400 and at the loopback path
+  MSS (lo's MTU less the IP, UDP and emutcp headers, capped at 65,000), in
+  one process and across two processes, each next to the plain UDP ceiling
+  for the same datagram size (a non-blocking socket drained in a loop), with
+  and (Linux) without UDP GSO/GRO on the plain socket; emutcp with its own
+  GSO turned off (``EMUTCP_NO_GSO=1``) too;
+* CPU seconds per GB moved (both ends of the in-process transfer): unlike
+  goodput, it does not count time spent waiting for a core;
 * kernel TCP through trio, and aioquic (Python QUIC) if installed
   (``pip install '.[bench]'``): what "fast" and "Python" look like here;
 * connection setup rate and memory per idle connection (1,000 connections);
-* 1-byte echo round trip over emutcp next to a UDP ping-pong;
+* 1-byte echo round trip over emutcp, median and p99, next to a trio UDP
+  ping-pong;
 * emulated-network simulation speed (virtual seconds per wall second).
 
 Writes benchmarks/results/run.json.  The machines are noisy: compare medians
@@ -20,7 +26,9 @@ from the same run, not figures from different days.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import pathlib
 import statistics
 import sys
@@ -49,6 +57,40 @@ def measure(fn, runs: int) -> dict:
     }
 
 
+class Pair:
+    """Runs a function returning two figures once per measurement of the first;
+    the second is read from what those same runs returned."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.seconds = fn, []
+
+    def first(self):
+        a, b = self.fn()
+        self.seconds.append(b)
+        return a
+
+    def second(self):
+        return self.seconds.pop(0) if self.seconds else None
+
+
+@contextlib.contextmanager
+def no_gso():
+    old = os.environ.get("EMUTCP_NO_GSO")
+    os.environ["EMUTCP_NO_GSO"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["EMUTCP_NO_GSO"]
+        else:
+            os.environ["EMUTCP_NO_GSO"] = old
+
+
+def emutcp_without_gso(nbytes: int, mss: int) -> float:
+    with no_gso():
+        return loopback.emutcp_one_process(nbytes, mss)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -60,37 +102,46 @@ def main() -> None:
     console = Console()
     rows: dict[str, dict] = {}
     unit: dict[str, str] = {}
-    ref: dict[str, str] = {}
+    ref: dict[str, list[str]] = {}
     plan = []
-    for mss in (1400, 60_000):
+    for mss in (1400, loopback.path_mss()):
         size = mss + loopback.OVERHEAD
         raw1, raw2 = f"raw UDP {size} B, 1 process", f"raw UDP {size} B, 2 processes"
+        gso1 = f"raw UDP {size} B, 1 process, GSO+GRO"
+        one = f"emutcp MSS {mss}, 1 process"
+        cpu = Pair(lambda m=mss: loopback.emutcp_one_process_cpu(args.bytes, m))
+        batched = mss * 2 <= 65_000  # GSO needs two datagrams in 64 KiB
         plan += [
-            (raw1, lambda s=size: loopback.raw_udp_one_process(s), "MB/s", None),
-            (raw2, lambda s=size: loopback.raw_udp_two_processes(s), "MB/s", None),
-            (
-                f"emutcp MSS {mss}, 1 process",
-                lambda m=mss: loopback.emutcp_one_process(args.bytes, m),
-                "MB/s",
-                raw1,
-            ),
+            (raw1, lambda s=size: loopback.raw_udp_one_process(s), "MB/s", []),
+            (raw2, lambda s=size: loopback.raw_udp_two_processes(s), "MB/s", []),
+            (one, cpu.first, "MB/s", [raw1, gso1] if batched else [raw1]),
+            (f"emutcp MSS {mss}, CPU per GB", cpu.second, "CPU s/GB", []),
             (
                 f"emutcp MSS {mss}, 2 processes",
                 lambda m=mss: loopback.emutcp_two_processes(args.bytes, m),
                 "MB/s",
-                raw2,
+                [raw2],
             ),
         ]
+        if batched:
+            plan += [
+                (gso1, lambda s=size: loopback.raw_udp_gso_one_process(s), "MB/s", []),
+                (
+                    f"emutcp MSS {mss}, 1 process, GSO off",
+                    lambda m=mss: emutcp_without_gso(args.bytes, m),
+                    "MB/s",
+                    [raw1],
+                ),
+            ]
+    ping = Pair(lambda: loopback.udp_ping_pong(2000))
+    echo = Pair(lambda: loopback.emutcp_echo(2000))
     plan += [
-        ("kernel TCP through trio", lambda: references.kernel_tcp(4 * args.bytes), "MB/s", None),
-        ("aioquic bulk stream", lambda: references.aioquic_bulk(args.bytes // 2), "MB/s", None),
-        ("UDP ping-pong, 1 byte", lambda: references.udp_ping_pong(2000), "us", None),
-        (
-            "emutcp echo, 1 byte",
-            lambda: references.emutcp_echo(2000),
-            "us",
-            "UDP ping-pong, 1 byte",
-        ),
+        ("kernel TCP through trio", lambda: references.kernel_tcp(4 * args.bytes), "MB/s", []),
+        ("aioquic bulk stream", lambda: references.aioquic_bulk(args.bytes // 2), "MB/s", []),
+        ("UDP ping-pong, 1 byte, median", ping.first, "us", []),
+        ("UDP ping-pong, 1 byte, p99", ping.second, "us", []),
+        ("emutcp echo, 1 byte, median", echo.first, "us", ["UDP ping-pong, 1 byte, median"]),
+        ("emutcp echo, 1 byte, p99", echo.second, "us", ["UDP ping-pong, 1 byte, p99"]),
     ]
     with console.status("measuring") as status:
         for name, fn, u, reference in plan:
@@ -115,9 +166,7 @@ def main() -> None:
         unit["simulation speed, 1 flow 10 Mbit/s 50 ms"] = "x real time"
     aioquic = rows["aioquic bulk stream"]["median"]
     if aioquic:
-        for name in list(rows):
-            if name.startswith("emutcp MSS 1400"):
-                ref.setdefault(name + " vs aioquic", "aioquic bulk stream")
+        ref["emutcp MSS 1400, 1 process"].append("aioquic bulk stream")
 
     table = Table(title=f"emutcp benchmarks (medians of {args.runs} runs, this machine)")
     for col, just in (
@@ -130,13 +179,14 @@ def main() -> None:
         table.add_column(col, justify=just)
     for name, r in rows.items():
         med = r.get("median")
-        ratio = ""
-        if name in ref and med and rows[ref[name]].get("median"):
-            r["ratio"] = med / rows[ref[name]]["median"]
-            ratio = f"{r['ratio']:.2f}x {ref[name]}"
-        if name.startswith("emutcp MSS 1400") and aioquic:
-            ratio += f"; {med / aioquic:.1f}x aioquic"
-        span = f"{r['min']:.1f}-{r['max']:.1f}" if "min" in r else ""
+        ratios = {}
+        for other in ref.get(name, []):
+            if med and rows[other].get("median"):
+                ratios[other] = med / rows[other]["median"]
+        if ratios:
+            r["ratios"] = ratios
+        ratio = "; ".join(f"{v:.2f}x {k}" for k, v in ratios.items())
+        span = f"{r['min']:,.1f}-{r['max']:,.1f}" if "min" in r else ""
         table.add_row(name, "n/a" if med is None else f"{med:,.1f}", span, unit[name], ratio)
     console.print(table)
     if aioquic is None:

@@ -63,7 +63,7 @@ from .core.mux import Mux
 from .core.segment import segment_overhead
 from .core.state import State
 from .transport import runtime
-from .transport.base import Address, DatagramTransport, EcnTransport
+from .transport.base import Address, BatchTransport, DatagramTransport, EcnTransport
 
 if TYPE_CHECKING:
     from .host import Host
@@ -105,6 +105,9 @@ class Endpoint:
         self._ecn = bool(
             mux.config.ecn and isinstance(transport, EcnTransport) and transport.enable_ecn()
         )
+        # All of a pass's datagrams in one call: runs to one peer become one
+        # UDP GSO sendmsg (transport/udp.py).
+        self._send_many = transport.send_many if isinstance(transport, BatchTransport) else None
         transport.set_arrival_callback(self._service_now)
 
     @property
@@ -199,21 +202,32 @@ class Endpoint:
         """Send what the core queued, wake waiters, re-arm the timer."""
         if now is None:
             now = self._now()
+        send_many = self._send_many
         try:
             mux = self.mux
-            datagrams = mux.datagrams_to_send_ecn(now) if self._ecn else mux.datagrams_to_send(now)
+            datagrams = (
+                mux.datagrams_to_send_ecn(now)
+                if self._ecn or send_many is not None
+                else mux.datagrams_to_send(now)
+            )
         except Exception:
             self.internal_errors += 1
             log.exception("emutcp: error producing segments")
             datagrams = []
         if self.failure is not None:
             return  # the transport failed: nothing can be sent any more
-        send = self.transport.send
         pending = self._pending
         try:
-            for item in datagrams:
-                if pending or not send(*item):
-                    pending.append(item)
+            if send_many is not None and not pending:
+                if datagrams:
+                    sent = send_many(datagrams)  # type: ignore[arg-type]  # triples here
+                    if sent < len(datagrams):
+                        pending.extend(datagrams[sent:])
+            else:
+                send = self.transport.send
+                for item in datagrams:
+                    if pending or not send(*item):
+                        pending.append(item)
             too_big = self.transport.take_too_big()
         except Exception as exc:  # a user call flushes: it must not get the transport's error
             self._transport_failed(exc)
@@ -297,6 +311,11 @@ class Endpoint:
     async def _drain_pending(self) -> None:
         while self._pending and not self.closed:
             await self.transport.wait_writable()
+            if self._send_many is not None:  # its items are (data, addr, ecn)
+                items = list(self._pending)
+                for _ in range(self._send_many(items)):  # type: ignore[arg-type]
+                    self._pending.popleft()
+                continue
             while self._pending and self.transport.send(*self._pending[0]):
                 self._pending.popleft()
 

@@ -123,11 +123,16 @@ travels beside the datagram, as QUIC carries it (RFC 9000 13.4).  After
 the outgoing datagram and ``recv_batch`` yields ``(data, addr, ecn)``
 triples.  A transport without it (or answering False) carries none, and
 everything above works as before, without ECN.
+
+Batching is another optional extension, ``BatchTransport``: ``send_many``
+takes all of a pass's ``(data, addr, ecn)`` datagrams at once, so a real UDP
+socket can hand runs to one peer to the kernel as one GSO ``sendmsg``.  The
+endpoint uses it when present and ``send`` one by one otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 Address = tuple[str, int]
@@ -206,6 +211,17 @@ class EcnTransport(DatagramTransport, Protocol):
         ...
 
     def send(self, data: bytes, addr: Address, ecn: int = NOT_ECT) -> bool: ...
+
+
+@runtime_checkable
+class BatchTransport(DatagramTransport, Protocol):
+    """A transport that takes a pass's datagrams at once (``UdpTransport``: runs
+    to one peer leave as one UDP GSO ``sendmsg``)."""
+
+    def send_many(self, items: Sequence[tuple[bytes, Address, int]]) -> int:
+        """Send ``(data, addr, ecn)`` datagrams in order (``ecn`` ignored unless
+        ECN is enabled); return how many went before the socket would block."""
+        ...
 
 
 # What a transport's optional junk filter looks like: it sees each datagram's

@@ -19,15 +19,32 @@ ECN (RFC 3168, the way QUIC carries it, RFC 9000 13.4): after
 so a bulk sender pays one system call per change, not per datagram), and
 arrivals are read with ``recvmsg`` and ``IP_RECVTOS``/``IPV6_RECVTCLASS`` so
 their ECN field, possibly CE from a router on the path, reaches the core.
+
+Segmentation offload (Linux): ``send_many`` hands a run of equal-sized
+datagrams to one peer (the last may be shorter) to the kernel in one
+``sendmsg`` with a ``UDP_SEGMENT`` control message (GSO); the kernel, or the
+NIC, cuts it into the same datagrams one by one sends would have made, so the
+wire is unchanged.  The first refusal (an old kernel, a device without it:
+EIO, EINVAL, ENOPROTOOPT...) turns GSO off for this socket and the run goes
+out datagram by datagram, as everywhere else.  On receive, ``UDP_GRO`` lets
+the kernel hand back several datagrams of one sender as one buffer, with a
+control message giving the segment size to cut it at; each piece passes the
+accept filter on its own.  GRO coalesces only datagrams whose IP headers match
+(TOS included), so the ECN field read once applies to every piece.
+``EMUTCP_NO_GSO=1`` in the environment, or ``gso=False``, turns both off.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import ipaddress
+import os
 import socket as stdsocket
+import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from . import runtime
@@ -63,6 +80,28 @@ _TOS_OPTIONS: dict[int, tuple[int, int, int]] = {
     ),
 }
 _CMSG_SPACE = stdsocket.CMSG_SPACE(4) if hasattr(stdsocket, "CMSG_SPACE") else 0
+# UDP segmentation offload (Linux 4.18+ send, 5.0+ receive): SOL_UDP options.
+_SOL_UDP, _UDP_SEGMENT, _UDP_GRO = 17, 103, 104
+_GSO_MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
+_GSO_MAX_BYTES = 65_000  # one sendmsg carries at most a 64 KiB UDP datagram's worth
+# Errors that mean "this system cannot do GSO", not "this datagram is lost".
+_GSO_UNSUPPORTED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP)
+# Beyond loopback, GSO only for datagrams every Ethernet path carries: a GSO
+# run crosses a virtual link (veth) as one packet, exempt from that link's MTU
+# check, so larger segments would get through where the same ones sent one by
+# one are dropped; how we batch must not change what the path carries, or
+# PLPMTUD's black-hole detection (RFC 8899 4.3) learns a wrong size.
+_GSO_SAFE: dict[int, int] = {stdsocket.AF_INET: 1500 - 20 - 8, stdsocket.AF_INET6: 1500 - 40 - 8}
+_U16 = struct.Struct("=H")  # UDP_SEGMENT's value: the segment size, a u16
+_I32 = struct.Struct("=i")  # UDP_GRO's value on receive: the segment size, an int
+
+
+@functools.lru_cache(maxsize=256)
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def family_of(host: str) -> int:
@@ -76,7 +115,9 @@ class UdpTransport:
     copied; ``False`` drops it and counts it in ``junk``.  The host hands in
     the core's cheap segment check; the relay, which carries any UDP, none."""
 
-    def __init__(self, local: Address, *, accept: AcceptFilter | None = None) -> None:
+    def __init__(
+        self, local: Address, *, accept: AcceptFilter | None = None, gso: bool | None = None
+    ) -> None:
         self._sock = stdsocket.socket(family_of(local[0]), stdsocket.SOCK_DGRAM)
         self._sock.setblocking(False)
         for opt, size in ((stdsocket.SO_RCVBUF, 4 << 20), (stdsocket.SO_SNDBUF, 4 << 20)):
@@ -108,6 +149,19 @@ class UdpTransport:
         self._view = memoryview(self._buf)
         self._ecn = False
         self._tos = 0  # the ECN field outgoing datagrams carry now
+        if gso is None:
+            gso = _LINUX and os.environ.get("EMUTCP_NO_GSO", "") in ("", "0")
+        self.gso = bool(gso and _LINUX and _CMSG_SPACE)  # send runs with UDP_SEGMENT
+        self.gro = False  # the kernel may coalesce arrivals (UDP_GRO)
+        self._gso_safe = _GSO_SAFE[self._family]
+        if self.gso:
+            try:
+                self._sock.setsockopt(_SOL_UDP, _UDP_GRO, 1)
+                self.gro = True
+            except OSError:
+                pass
+        self.gso_sends = 0  # sendmsg calls that carried a run (for tests, benchmarks)
+        self.gro_merged = 0  # arrivals that held more than one datagram
 
     @property
     def _rt(self) -> runtime.Runtime:
@@ -174,6 +228,8 @@ class UdpTransport:
         garbage, keeping up with the socket is what protects real data."""
         if self._ecn:
             return self._recv_batch_ecn(limit)  # type: ignore[return-value]  # EcnArrival
+        if self.gro:
+            return self._recv_batch_msg(limit, False)  # type: ignore[return-value]
         out: list[Arrival] = []
         if self._refusals and self.peer is not None:
             out.extend((None, self.peer) for _ in range(self._refusals))
@@ -202,35 +258,53 @@ class UdpTransport:
 
     def _recv_batch_ecn(self, limit: int) -> list[EcnArrival]:
         """``recv_batch`` with each datagram's ECN field, from its TOS byte."""
-        out: list[EcnArrival] = []
-        if self._refusals and self.peer is not None:
-            out.extend((None, self.peer, 0) for _ in range(self._refusals))
+        return self._recv_batch_msg(limit, True)  # type: ignore[return-value]
+
+    def _recv_batch_msg(self, limit: int, with_ecn: bool) -> list[tuple[object, ...]]:
+        """``recv_batch`` through ``recvmsg``: the ECN field (``with_ecn``: triples)
+        and, with GRO, several datagrams per read cut at the segment size."""
+        out: list[tuple[object, ...]] = []
+        peer = self.peer
+        if self._refusals and peer is not None:
+            refusal = (None, peer, 0) if with_ecn else (None, peer)
+            out.extend(refusal for _ in range(self._refusals))
         self._refusals = 0
         recvmsg_into = self._sock.recvmsg_into
         buf, view, accept = self._buf, self._view, self._accept
         bufs = [buf]
-        for _ in range(limit):
+        space = (_CMSG_SPACE if with_ecn else 0) + (_CMSG_SPACE if self.gro else 0)
+        tos_level = _TOS_OPTIONS[self._family][0]
+        count = 0
+        while count < limit:
             try:
-                n, ancdata, _flags, addr = recvmsg_into(bufs, _CMSG_SPACE)
+                n, ancdata, _flags, addr = recvmsg_into(bufs, space)
             except BlockingIOError:
                 break
             except ConnectionRefusedError:
-                if self.peer is not None:
-                    out.append((None, self.peer, 0))
+                if peer is not None:
+                    out.append((None, peer, 0) if with_ecn else (None, peer))
                 continue
             except OSError as exc:
                 if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EMSGSIZE):
                     continue
                 raise
-            data = view[:n]
-            if accept is not None and not accept(data):
-                self.junk += 1
-                continue
-            ecn = 0
-            for _level, _type, value in ancdata:
-                if value:  # IP_TOS: one byte; IPV6_TCLASS: an int (low byte first)
+            ecn, size = 0, n
+            for level, kind, value in ancdata:
+                if level == _SOL_UDP and kind == _UDP_GRO and len(value) >= 4:
+                    size = _I32.unpack_from(value)[0] or n
+                elif level == tos_level and value:
+                    # IP_TOS: one byte; IPV6_TCLASS: an int (low byte first)
                     ecn = value[0] & 3
-            out.append((bytes(data), addr[:2], ecn))
+            source = addr[:2]
+            if size < n:
+                self.gro_merged += 1
+            for start in range(0, n, size):
+                count += 1
+                data = view[start : min(start + size, n)]
+                if accept is not None and not accept(data):
+                    self.junk += 1
+                    continue
+                out.append((bytes(data), source, ecn) if with_ecn else (bytes(data), source))
         return out
 
     def send(self, data: bytes, addr: Address, ecn: int = 0) -> bool:
@@ -256,6 +330,86 @@ class UdpTransport:
             if exc.errno == errno.EMSGSIZE:  # the path MTU fell below this datagram
                 self._too_big.append(self.peer or addr)
             return True  # soft errors: the datagram is lost; TCP retransmits
+        return True
+
+    def send_many(self, items: Sequence[tuple[bytes, Address, int]]) -> int:
+        """Send ``(data, addr, ecn)`` datagrams in order; return how many went out
+        before the socket would block (the caller keeps the rest).  Runs to one
+        peer with one ECN field, of equal size but the last, leave as one GSO
+        ``sendmsg`` where the kernel can (see the module docstring)."""
+        total = len(items)
+        if not self.gso:
+            send = self.send
+            for i, (data, addr, ecn) in enumerate(items):
+                if not send(data, addr, ecn):
+                    return i
+            return total
+        i = 0
+        while i < total:
+            data, addr, ecn = items[i]
+            size = len(data)
+            # The run: same peer and ECN field, equal sizes, the last may be shorter.
+            j = i + 1
+            most = min(total, i + _GSO_MAX_SEGMENTS, i + max(1, _GSO_MAX_BYTES // max(size, 1)))
+            while j < most:
+                nxt = items[j]
+                length = len(nxt[0])
+                if nxt[1] != addr or nxt[2] != ecn or length > size:
+                    break
+                j += 1
+                if length < size:
+                    break
+            if j - i < 2 or (size > self._gso_safe and not _is_loopback(addr[0])):
+                if not self.send(data, addr, ecn):
+                    return i
+                i += 1
+                continue
+            sent = self._send_run(items, i, j, size)
+            if sent is None:
+                # Refused: send the run one by one.  If those go out whole, the
+                # kernel cannot do GSO (old kernel, device): never again.  If
+                # they are too big too, the path MTU fell (PLPMTUD, ICMP): keep it.
+                too_big = len(self._too_big)
+                self.gso = False
+                done = self.send_many(items[i:j])
+                self.gso = len(self._too_big) > too_big
+                if done < j - i:
+                    return i + done
+            elif not sent:
+                return i
+            i = j
+        return total
+
+    def _send_run(
+        self, items: Sequence[tuple[bytes, Address, int]], i: int, j: int, size: int
+    ) -> bool | None:
+        """One GSO ``sendmsg`` of ``items[i:j]``: True sent (or lost to a soft
+        error), False would block, None the kernel cannot do GSO."""
+        _, addr, ecn = items[i]
+        if ecn != self._tos and self._ecn:
+            level, option, _ = _TOS_OPTIONS[self._family]
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(level, option, ecn)
+                self._tos = ecn
+        chunks = [item[0] for item in items[i:j]]
+        cmsg = [(_SOL_UDP, _UDP_SEGMENT, _U16.pack(size))]
+        try:
+            if self.peer is not None:
+                self._sock.sendmsg(chunks, cmsg)
+            else:
+                self._sock.sendmsg(chunks, cmsg, 0, addr)
+        except BlockingIOError:
+            return False
+        except ConnectionRefusedError:
+            self._refusals += 1
+            return True
+        except OSError as exc:
+            if exc.errno in _GSO_UNSUPPORTED:
+                return None
+            if exc.errno == errno.EMSGSIZE:
+                self._too_big.append(self.peer or addr)
+            return True
+        self.gso_sends += 1
         return True
 
     def take_too_big(self) -> list[Address]:
