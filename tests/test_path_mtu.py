@@ -24,10 +24,10 @@ SERVE_FLAGS = ("--discard", "--once", "--json")
 JUMBO_SERVE = (*SERVE_FLAGS, "--mss", "8000")
 
 
-def _start_server(pair, *flags: str) -> subprocess.Popen:
-    """``emutcp serve`` in namespace A, returned once it listens."""
+def _start_server(net, *flags: str, address: str = A_ADDR) -> subprocess.Popen:
+    """``emutcp serve`` in namespace A of ``net``, returned once it listens."""
     server = subprocess.Popen(
-        pair.run(pair.a, *PY, "serve", "--port", "9000", "--address", A_ADDR, *flags),
+        net.run(net.a, *PY, "serve", "--port", "9000", "--address", address, *flags),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -35,27 +35,35 @@ def _start_server(pair, *flags: str) -> subprocess.Popen:
     return server
 
 
+def _send_through(
+    net, payload: bytes, *client_flags: str, address: str = A_ADDR, serve=SERVE_FLAGS
+):
+    """``emutcp connect`` in B pipes ``payload`` to ``emutcp serve`` in A; returns
+    the (server, client) JSON summaries."""
+    server = _start_server(net, *serve, address=address)
+    try:
+        client = subprocess.run(
+            net.run(net.b, *PY, "connect", address, "9000", "--json", *client_flags),
+            input=payload,
+            capture_output=True,
+            timeout=120,
+        )
+        assert client.returncode == 0, client.stderr.decode()
+        out, _ = server.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    served = json.loads(out.decode().strip().splitlines()[-1])
+    return served, json.loads(client.stderr.decode().strip().splitlines()[-1])
+
+
 @pytest.mark.netns
 @pytest.mark.parametrize("mtu", [1280, 9000])
 def test_ten_megabytes_cross_a_path_of_mtu_with_no_ip_fragment(mtu):
     with veth_pair(mtu=mtu) as pair:
         before = {ns: pair.snmp(ns) for ns in (pair.a, pair.b)}
-        server = _start_server(pair, *SERVE_FLAGS)
-        try:
-            payload = os.urandom(10_000_000)
-            client = subprocess.run(
-                pair.run(pair.b, *PY, "connect", A_ADDR, "9000", "--json"),
-                input=payload,
-                capture_output=True,
-                timeout=120,
-            )
-            assert client.returncode == 0, client.stderr.decode()
-            out, _ = server.communicate(timeout=60)
-        finally:
-            server.kill()
-            server.wait()
-        served = json.loads(out.decode().strip().splitlines()[-1])
-        sent = json.loads(client.stderr.decode().strip().splitlines()[-1])
+        payload = os.urandom(10_000_000)
+        served, sent = _send_through(pair, payload)
         assert served["sha256"] == hashlib.sha256(payload).hexdigest()
         assert served["bytes"] == len(payload)
         # The segments fit the path: MSS + framing + UDP/IP headers <= MTU.
@@ -108,29 +116,10 @@ def test_a_black_hole_is_found_and_the_path_size_learned_by_probing():
     (PLPMTUD, on by default over real UDP) to the largest size that passes;
     10 MB arrive intact."""
     with black_hole_path() as path:
-        server = subprocess.Popen(
-            path.run(
-                path.a, *PY, "serve", "--port", "9000", "--address", path.a_addr, *JUMBO_SERVE
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        payload = os.urandom(10_000_000)
+        served, sent = _send_through(
+            path, payload, "--mss", "8000", address=path.a_addr, serve=JUMBO_SERVE
         )
-        try:
-            assert b"listening" in server.stderr.readline()
-            payload = os.urandom(10_000_000)
-            client = subprocess.run(
-                path.run(path.b, *PY, "connect", path.a_addr, "9000", "--json", "--mss", "8000"),
-                input=payload,
-                capture_output=True,
-                timeout=120,
-            )
-            assert client.returncode == 0, client.stderr.decode()
-            out, _ = server.communicate(timeout=60)
-        finally:
-            server.kill()
-            server.wait()
-        served = json.loads(out.decode().strip().splitlines()[-1])
-        sent = json.loads(client.stderr.decode().strip().splitlines()[-1])
         assert served["sha256"] == hashlib.sha256(payload).hexdigest()
         fits = 1500 - IP_UDP_HEADERS - segment_overhead()  # worst-case framing
         assert fits <= sent["mss"] <= 1500 - IP_UDP_HEADERS - 40, sent

@@ -90,10 +90,8 @@ def _assert_found_the_path_size(conn) -> None:
     assert LINK_MTU - segment_overhead() <= conn.snd_mss <= LINK_MTU - smallest_framing
 
 
-async def _transfer(config: Config, nbytes: int, net_hosts) -> tuple[bytes, object]:
-    _net, a, b = net_hosts
-    data = payload(nbytes)
-    client, server = await stream_pair(b, B, config=config, client_host=a)
+async def _move(client, server, data: bytes) -> None:
+    """Send ``data`` and the FIN, read to EOF; sha256-equal at the far end."""
     received = bytearray()
 
     async def read_all() -> None:
@@ -105,9 +103,15 @@ async def _transfer(config: Config, nbytes: int, net_hosts) -> tuple[bytes, obje
             nursery.start_soon(read_all)
             await client.send_all(data)
             await client.send_eof()
-    conn = connection_of(client)
     assert hashlib.sha256(received).hexdigest() == hashlib.sha256(data).hexdigest()
-    return bytes(received), conn
+
+
+async def _transfer(config: Config, nbytes: int, net_hosts) -> tuple[bytes, object]:
+    _net, a, b = net_hosts
+    data = payload(nbytes)
+    client, server = await stream_pair(b, B, config=config, client_host=a)
+    await _move(client, server, data)
+    return data, connection_of(client)
 
 
 async def test_black_hole_is_detected_and_the_largest_working_size_found(mock_clock):
@@ -144,19 +148,7 @@ async def test_probing_up_from_a_small_start_reaches_the_path_size(mock_clock):
     conn.path_mss_lowered(600, trio.current_time())  # a PTB told us 600 ...
     assert conn.snd_mss == 600
     conn.mtu_search.high = conn.mtu_search.ceiling  # ... and the path since healed
-    data = payload(1_500_000)
-    received = bytearray()
-
-    async def read_all() -> None:
-        while chunk := await server.receive_some(65536):
-            received.extend(chunk)
-
-    with trio.fail_after(600):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(read_all)
-            await client.send_all(data)
-            await client.send_eof()
-    assert received == data
+    await _move(client, server, payload(1_500_000))
     _assert_found_the_path_size(conn)
     assert conn.stats.mtu_black_holes == 0 and conn.stats.rto_expirations == 0
 
