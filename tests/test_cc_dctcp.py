@@ -56,3 +56,19 @@ def test_loss_is_still_reno():
     cc = Dctcp(mss=MSS, initial_window=10)
     cc.on_loss(40 * MSS, 0.0)
     assert cc.cwnd == cc.ssthresh == 20 * MSS
+
+
+def test_dctcp_over_codel_with_ecn_fills_the_link_without_drops():
+    """RFC 8257 end to end (issue 17's check): DCTCP through CoDel with ECN at
+    10 Mbit/s, 50 ms base RTT, 8 BDP of buffer: no drops, >= 85 % utilization,
+    mean RTT <= 80 ms.  Both ends run DCTCP, so the receiver echoes each
+    segment's CE mark (RFC 8257 3.2) instead of holding ECE until CWR."""
+    from emutcp.lab.trial import run_trial
+
+    r = run_trial(
+        {"congestion": "dctcp", "ecn": True, "qdisc": "codel", "queue_bdp": 8, "duration": 10.0},
+        1,
+    )
+    assert r["link_drops"] == 0 and r["retransmits"] == 0
+    assert r["ce_marks"] > 0
+    assert r["utilization"] >= 0.85 and r["rtt_mean_ms"] <= 80

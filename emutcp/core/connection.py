@@ -831,7 +831,10 @@ class Connection(Output):
         """RFC 3168 6.1.2: an ACK with ECE: reduce the window as for a loss, at most
         once per window, and say so with CWR on the next new data segment."""
         if self.cc.handles_ece:
-            self.ecn.ece_received += 1  # the controller counts ECE itself (on_ecn_ack)
+            # The controller reduces by itself (on_ecn_ack); CWR still goes out
+            # once per window, as Linux's DCTCP sends it.
+            if self.ecn.should_reduce(ack, self.recovery.in_recovery):
+                self.ecn.reduced(self.snd_max)
             return
         if self.ecn.should_reduce(ack, self.recovery.in_recovery):
             self.cc.on_ecn_ce(self.flight_size, now)

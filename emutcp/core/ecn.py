@@ -36,6 +36,7 @@ class EcnState:
         "ece_pending",
         "ece_received",
         "enabled",
+        "mirror_ce",
         "ok",
         "recover",
         "reductions",
@@ -46,6 +47,9 @@ class EcnState:
         self.ok = False  # negotiated on the handshake
         self.ece_pending = False  # receiver: echo ECE until CWR arrives
         self.cwr_pending = False  # sender: mark the next new data segment CWR
+        # RFC 8257 3.2: a DCTCP receiver echoes each data segment's CE state
+        # instead of holding ECE until CWR (set when our controller is DCTCP).
+        self.mirror_ce = False
         self.recover: int | None = None  # SND.MAX at the last reduction
         self.ce_received = 0  # CE-marked segments that reached us
         self.ece_received = 0  # ACKs carrying ECE
@@ -75,10 +79,15 @@ class EcnState:
         """A segment arrived with ``ecn`` in its ECN field (RFC 3168 6.1.3)."""
         if not self.ok:
             return
+        if ecn == CE:
+            self.ce_received += 1
+        if self.mirror_ce:
+            if ecn != NOT_ECT:  # data: ECE says whether this one was marked
+                self.ece_pending = ecn == CE
+            return
         if flags & CWR:
             self.ece_pending = False  # the sender has reduced: stop echoing
         if ecn == CE:
-            self.ce_received += 1
             self.ece_pending = True
 
     def ack_flags(self) -> int:

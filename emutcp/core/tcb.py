@@ -157,6 +157,7 @@ class Tcb:
         self.cc = make_controller(
             config.congestion, mss=self.snd_mss, initial_window=config.initial_window
         )
+        self.ecn.mirror_ce = self.cc.handles_ece  # DCTCP receivers echo per segment
         self.pacer = Pacer() if pacing_enabled(config.pacing, self.cc) else None
         # Per-ACK samples and per-segment delivery records, only for a controller
         # that uses them (NewReno pays nothing).
