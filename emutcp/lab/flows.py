@@ -46,6 +46,52 @@ def mathis(mss: int, rtt: float, p: float) -> float:
     return mss * 8 / rtt * math.sqrt(3 / (2 * p))
 
 
+async def _bulk(flows: int, duration: float, window, open_pair) -> dict:
+    """``flows`` bulk flows for ``duration`` seconds; ``await open_pair(i)`` gives
+    flow ``i``'s (sending, receiving) streams.  Goodput per flow in bits/s over
+    ``window``, each sender's final TcpInfo, RTT samples, the first cwnd history."""
+    received = [0] * flows
+    marks: dict[float, list[int]] = {}
+    chunk = bytes(65536)
+    start = trio.current_time()
+    window = window or (0.0, duration)
+
+    async def sink(stream, i):
+        while data := await stream.receive_some(1 << 20):
+            received[i] += len(data)
+
+    async def source(stream):
+        while True:
+            await stream.send_all(chunk)
+
+    streams = []
+    try:
+        async with trio.open_nursery() as nursery:
+            senders = []
+            for i in range(flows):
+                out, inn = await open_pair(i)
+                streams += [out, inn]
+                senders.append(out)
+                nursery.start_soon(source, out)
+                nursery.start_soon(sink, inn, i)
+            for t in window:
+                await trio.sleep_until(start + t)
+                marks[t] = list(received)
+            await trio.sleep_until(start + duration)
+            infos = [s.socket.info() for s in senders]
+            rtt_samples = [x for s in senders for x in s.socket.rtt_samples()]
+            history = senders[0].socket.history()
+            nursery.cancel_scope.cancel()
+    finally:
+        # The measurement is over: close what was opened here (with RST for
+        # the data still in flight, as a kernel does on close with unread data).
+        for stream in streams:
+            stream.socket.close()
+    span = window[1] - window[0]
+    goodput = [(marks[window[1]][i] - marks[window[0]][i]) * 8 / span for i in range(flows)]
+    return {"goodput": goodput, "info": infos, "rtt_samples": rtt_samples, "history": history}
+
+
 async def run_flows(
     net: EmulatedNetwork | None,
     src,
@@ -66,53 +112,16 @@ async def run_flows(
     own = listener is None
     listeners = [listener] if listener is not None else await dst.open_listeners(80, backlog=flows)
     target = connect_to or (dst.address, 80)
-    received = [0] * flows
-    marks: dict[float, list[int]] = {}
-    infos: list = [None] * flows
-    chunk = bytes(65536)
-    start = trio.current_time()
-    window = window or (0.0, duration)
 
-    async def sink(stream, i):
-        while data := await stream.receive_some(1 << 20):
-            received[i] += len(data)
+    async def open_pair(i):
+        out = await src.open_stream(*target, config=configs[i] if configs else None)
+        return out, await listeners[0].accept()
 
-    async def source(stream):
-        while True:
-            await stream.send_all(chunk)
-
-    streams = []
     try:
-        async with trio.open_nursery() as nursery:
-            senders = []
-            for i in range(flows):
-                config = configs[i] if configs else None
-                out = await src.open_stream(*target, config=config)
-                streams.append(out)
-                inn = await listeners[0].accept()
-                streams.append(inn)
-                senders.append(out)
-                nursery.start_soon(source, out)
-                nursery.start_soon(sink, inn, i)
-            for t in window:
-                await trio.sleep_until(start + t)
-                marks[t] = list(received)
-            await trio.sleep_until(start + duration)
-            for i, s in enumerate(senders):
-                infos[i] = s.socket.info()
-            rtt_samples = [x for s in senders for x in s.socket.rtt_samples()]
-            history = senders[0].socket.history()
-            nursery.cancel_scope.cancel()
+        return await _bulk(flows, duration, window, open_pair)
     finally:
-        # The measurement is over: close what was opened here (with RST for
-        # the data still in flight, as a kernel does on close with unread data).
-        for stream in streams:
-            stream.socket.close()
         if own:
             listeners[0].socket.close()
-    span = window[1] - window[0]
-    goodput = [(marks[window[1]][i] - marks[window[0]][i]) * 8 / span for i in range(flows)]
-    return {"goodput": goodput, "info": infos, "rtt_samples": rtt_samples, "history": history}
 
 
 async def run_flow_pairs(
@@ -125,53 +134,21 @@ async def run_flow_pairs(
 ) -> dict:
     """One bulk flow per (sender, receiver) pair (a dumbbell's or parking lot's
     hosts), for ``duration`` seconds; the same results as ``run_flows``."""
-    flows = len(pairs)
     listeners = {}
     for _, dst in pairs:
         if dst not in listeners:
-            listeners[dst] = (await dst.open_listeners(port, backlog=flows))[0]
-    received = [0] * flows
-    marks: dict[float, list[int]] = {}
-    infos: list = [None] * flows
-    chunk = bytes(65536)
-    start = trio.current_time()
-    window = window or (0.0, duration)
+            listeners[dst] = (await dst.open_listeners(port, backlog=len(pairs)))[0]
 
-    async def sink(stream, i):
-        while data := await stream.receive_some(1 << 20):
-            received[i] += len(data)
+    async def open_pair(i):
+        src, dst = pairs[i]
+        out = await src.open_stream(dst.address, port, config=config)
+        return out, await listeners[dst].accept()
 
-    async def source(stream):
-        while True:
-            await stream.send_all(chunk)
-
-    streams = []
     try:
-        async with trio.open_nursery() as nursery:
-            senders = []
-            for i, (src, dst) in enumerate(pairs):
-                out = await src.open_stream(dst.address, port, config=config)
-                inn = await listeners[dst].accept()
-                streams += [out, inn]
-                senders.append(out)
-                nursery.start_soon(source, out)
-                nursery.start_soon(sink, inn, i)
-            for t in window:
-                await trio.sleep_until(start + t)
-                marks[t] = list(received)
-            await trio.sleep_until(start + duration)
-            infos = [s.socket.info() for s in senders]
-            rtt_samples = [x for s in senders for x in s.socket.rtt_samples()]
-            history = senders[0].socket.history()
-            nursery.cancel_scope.cancel()
+        return await _bulk(len(pairs), duration, window, open_pair)
     finally:
-        for stream in streams:
-            stream.socket.close()
         for listener in listeners.values():
             listener.socket.close()
-    span = window[1] - window[0]
-    goodput = [(marks[window[1]][i] - marks[window[0]][i]) * 8 / span for i in range(flows)]
-    return {"goodput": goodput, "info": infos, "rtt_samples": rtt_samples, "history": history}
 
 
 async def run_transfers(src, dst, *, flows: int, nbytes: int) -> dict:
