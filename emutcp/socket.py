@@ -360,10 +360,15 @@ class Socket:
             if self._conn is not None:
                 self._conn.send_buf.capacity = int(_number(value))
         elif level == SOL_SOCKET and option == SO_RCVBUF:
-            if self._conn is not None:
-                raise OSError(errno.EISCONN, "SO_RCVBUF must be set before connecting")
             changes["recv_buffer"] = int(_number(value))
             changes["autotune_recv"] = False
+            if self._conn is not None:
+                # As Linux, at any time: tuning stops and the window follows the
+                # new size as data is read; the right edge already advertised is
+                # never withdrawn (RFC 9293 3.8.6.2.1), and the window scale
+                # stays what the SYN fixed.
+                self._conn.recv_buf.capacity = int(_number(value))
+                self._conn.rcv_tune.ceiling = 0
         elif level == SOL_SOCKET and option == SO_KEEPALIVE:
             changes["keepalive"] = bool(value)
         elif level == IPPROTO_TCP and option == TCP_KEEPIDLE:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+import trio
 from tcptest import ACK, SYN, TcpTest
 
 import emutcp
@@ -72,6 +73,35 @@ async def test_explicit_buffer_sizes_turn_autotuning_off(mock_clock):
     assert not s.config.autotune_recv and not s.config.autotune_send
     assert s.getsockopt(emutcp.SOL_SOCKET, emutcp.SO_RCVBUF) == 100_000
     s.close()
+
+
+def test_so_rcvbuf_on_a_connected_socket_stops_tuning_and_limits_the_window():
+    # As Linux: allowed after connect; the peer then sees the smaller window
+    # (and the right edge already advertised is kept), and the transfer stays intact.
+    async def main():
+        net = emutcp.EmulatedNetwork(seed=2)
+        a, b = net.add_host("10.0.0.1"), net.add_host("10.0.0.2")
+        net.add_link("10.0.0.1", "10.0.0.2", delay=0.01, rate=10e6)
+        listeners = await b.open_listeners(80)
+        client = await a.open_stream("10.0.0.2", 80)
+        server = await listeners[0].accept()
+        server.socket.setsockopt(emutcp.SOL_SOCKET, emutcp.SO_RCVBUF, 20_000)
+        assert server.socket.getsockopt(emutcp.SOL_SOCKET, emutcp.SO_RCVBUF) == 20_000
+        data = bytes(range(256)) * 4000  # 1 MB
+        windows = []
+        got = bytearray()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_all, data)
+            while len(got) < len(data):
+                await trio.sleep(0.05)  # a slow reader: the window is the limit
+                windows.append(client.socket.info().snd_wnd)
+                got += await server.receive_some(1 << 20)
+        return bytes(got), windows, server.socket.info()
+
+    got, windows, info = run_virtual(main, seed=2)
+    assert got == bytes(range(256)) * 4000
+    assert max(windows[5:]) <= 20_000 + 128  # window scale 7: 128-byte steps
+    assert info.rcv_wnd <= 20_000 + 128
 
 
 def test_experiments_use_the_library_defaults_unless_they_set_buffers():
