@@ -33,9 +33,9 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def two_hosts(seed: int = 0, config_b: emutcp.Config | None = None, **link: object):
+def two_hosts(seed: int = 0, **link: object):
     net = emutcp.EmulatedNetwork(seed=seed)
-    a, b = net.add_host(A), net.add_host(B, config=config_b)
+    a, b = net.add_host(A), net.add_host(B)
     net.add_link(A, B, **link)  # type: ignore[arg-type]
     return net, a, b
 
@@ -381,7 +381,7 @@ def test_cancelled_drain_leaves_the_stream_usable():
     data = payload(1_600_000, 8)  # half of it exceeds both TCP buffers (256 KiB each)
 
     async def main():
-        _net, a, b = two_hosts(seed=7, config_b=emutcp.Config(autotune_recv=False))
+        _net, a, b = two_hosts(seed=7)
         readers: asyncio.Queue = asyncio.Queue()
 
         async def handle(reader, writer):
@@ -390,13 +390,15 @@ def test_cancelled_drain_leaves_the_stream_usable():
         server = await aio.start_server(handle, B, 80, emu_host=b)
         _reader, writer = await aio.open_connection(B, 80, emu_host=a)
         peer_reader, peer_writer = await readers.get()
-        # Fixed buffers on both ends (SO_SNDBUF, and autotune_recv=False on the
-        # peer's host, as SO_RCVBUF would do).  Autotuning would grow the
-        # peer's receive buffer with what its StreamReader read before pausing
-        # (on the real clock that varies from run to run): the window might
-        # then never close.
+        # Fixed buffers on both ends (SO_SNDBUF/SO_RCVBUF stop autotuning, as
+        # in Linux).  Autotuning would grow the peer's receive buffer with what
+        # its StreamReader read before pausing (on the real clock that varies
+        # from run to run): the window might then never close.
         writer.get_extra_info("socket").setsockopt(
             stdsocket.SOL_SOCKET, stdsocket.SO_SNDBUF, 256 * 1024
+        )
+        peer_writer.get_extra_info("socket").setsockopt(
+            stdsocket.SOL_SOCKET, stdsocket.SO_RCVBUF, 256 * 1024
         )
         half = len(data) // 2
         writer.write(data[:half])  # the peer does not read: drain must block
