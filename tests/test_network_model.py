@@ -9,8 +9,8 @@ import pytest
 import trio
 
 import emutcp
-from emutcp.lab.flows import run_flows
 from emutcp.lab.trial import run_trial
+from emutcp.sim import RequestResponse, Responder, SimNetwork, bulk_flows
 from emutcp.transport.link import LinkProfile
 from emutcp.transport.scheduler import HeapScheduler
 from emutcp.transport.topology import Topology
@@ -173,48 +173,47 @@ def test_same_seed_same_bytes_with_routers_and_aqms(name):
     assert json.loads(runs[0])["queue_delay_ms"] > 0  # the queue did work
 
 
-async def test_fq_codel_sparse_flow_sees_no_queue(mock_clock):
+class Pinger(RequestResponse):
+    """A sparse flow: a 100-byte request, its 100-byte echo, then 0.1 s of
+    silence, for ``span`` seconds (what the trio version of this test did)."""
+
+    def __init__(self, span: float) -> None:
+        super().__init__(request=100, response=100, count=10**6)
+        self.span = span
+        self.until: float | None = None
+
+    def _ask(self, sock):
+        if self.until is None:
+            self.until = sock.now() + self.span
+        if self.latencies and sock.now() >= self.until:
+            sock.close()
+            return
+        if self.latencies:  # not the first request: pause first
+            sock.endpoint.engine.schedule(sock.now() + 0.1, super()._ask, sock)
+        else:
+            super()._ask(sock)
+
+
+def test_fq_codel_sparse_flow_sees_no_queue():
     """A request/response flow beside two bulk flows: FQ-CoDel answers it in about
     the base RTT (its queue is served first); FIFO makes it wait behind the
-    bulk flows' queue."""
+    bulk flows' queue.  On the discrete-event engine: one fixed run each."""
 
-    async def response_times(qdisc: str | None) -> list[float]:
-        net = emutcp.EmulatedNetwork(seed=2)
+    def response_times(qdisc: str | None) -> list[float]:
+        net = SimNetwork(seed=2)
         a, b = net.add_host("10.0.0.1"), net.add_host("10.0.0.2")
         net.add_link(
             "10.0.0.1", "10.0.0.2", delay=0.025, rate=10e6, queue=180, qdisc=qdisc
         )  # 4 BDP
-        times: list[float] = []
+        b.listen(7, Responder(request=100, response=100).start)
+        sparse = Pinger(span=2.0)
+        # At 1.5 s the bulk flows have filled the queue.
+        net.engine.schedule(1.5, lambda: a.connect(("10.0.0.2", 7), app=sparse))
+        bulk_flows(net, a, b, flows=2, duration=4.0)
+        return sparse.latencies
 
-        async def echo_server(lst):
-            s = await lst.accept()
-            while data := await s.receive_some(100):
-                await s.send_all(data)
-
-        async def sparse():
-            await trio.sleep(1.5)  # the bulk flows have filled the queue
-            s = await a.open_stream("10.0.0.2", 7)
-            start = trio.current_time()
-            while trio.current_time() < start + 2.0:
-                t0 = trio.current_time()
-                await s.send_all(b"q" * 100)
-                got = 0
-                while got < 100:
-                    got += len(await s.receive_some(100))
-                times.append(trio.current_time() - t0)
-                await trio.sleep(0.1)
-            s.socket.close()
-
-        async with trio.open_nursery() as n:
-            lst = (await b.open_listeners(7))[0]
-            n.start_soon(echo_server, lst)
-            n.start_soon(sparse)
-            await run_flows(net, a, b, flows=2, duration=4.0)
-            n.cancel_scope.cancel()
-        return times
-
-    fq = await response_times("fq_codel")
-    fifo = await response_times(None)
+    fq = response_times("fq_codel")
+    fifo = response_times(None)
     assert len(fq) >= 10 and len(fifo) >= 5
     assert max(fq[1:]) < 0.06  # the base RTT, 50 ms, and a few packet times
     assert min(fifo) > 0.15  # behind the bulk flows' queue
