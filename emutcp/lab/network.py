@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 ``build_network(p, seed, config)`` turns a trial's parameters into an
-``EmulatedNetwork`` and the (sender, receiver) host pairs its flows run
-between:
+``EmulatedNetwork`` (or, with ``network=SimNetwork``, the discrete-event
+engine's network: the two have the same building API) and the (sender,
+receiver) host pairs its flows run between:
 
 * ``topology = "path"``: hosts A and B joined by one link (today's trial);
 * ``"dumbbell"``: one sender/receiver pair per flow, sender i behind an
@@ -24,11 +25,12 @@ after the run: CE marks, mean and 99th-percentile sojourn time, drops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..core.config import Config
 from ..core.congestion import CONTROLLERS
-from ..emulated import EmulatedHost, EmulatedNetwork
+from ..emulated import EmulatedNetwork
 from ..transport.link import GilbertElliott, Link, LinkProfile
 from ..transport.qdisc import QDISCS
 from .flows import A, B
@@ -154,11 +156,20 @@ def bottleneck_profiles(p: dict[str, Any], *, delay: float) -> tuple[LinkProfile
 
 
 def build_network(
-    p: dict[str, Any], seed: int, config: Config, *, trace: Any = None, pcap: str | None = None
-) -> tuple[EmulatedNetwork, list[tuple[EmulatedHost, EmulatedHost]], list[Link]]:
+    p: dict[str, Any],
+    seed: int,
+    config: Config,
+    *,
+    trace: Any = None,
+    pcap: str | None = None,
+    network: Callable[..., Any] = EmulatedNetwork,
+) -> tuple[Any, list[tuple[Any, Any]], list[Link]]:
     """The trial's network, its flows' (sender, receiver) hosts and bottlenecks.
-    ``trace`` and ``pcap`` (if any) go on the first sender."""
-    net = EmulatedNetwork(seed=seed)
+    ``trace`` and ``pcap`` (if any) go on the first sender.  ``network(seed=)``
+    makes the network: ``EmulatedNetwork``, or ``emutcp.sim.SimNetwork``
+    (hosts, links, routers and builders alike; the returned types are then
+    its own)."""
+    net = network(seed=seed)
     topology = p["topology"]
     if topology == "path":
         data, acks = bottleneck_profiles(p, delay=p["delay"])
@@ -185,7 +196,7 @@ def build_network(
     return net, pairs, shape.bottlenecks
 
 
-def queue_metrics(net: EmulatedNetwork, bottlenecks: list[Link]) -> dict[str, Any]:
+def queue_metrics(net: Any, bottlenecks: list[Link]) -> dict[str, Any]:
     """CE marks in the whole network; sojourn time and drops at the bottlenecks."""
     sojourn = sorted(s for link in bottlenecks for s in link.queue_stats.sojourn)
     mean = sum(sojourn) / len(sojourn) if sojourn else 0.0

@@ -1,18 +1,22 @@
 """Experiment trials: one parameter set and one seed in, one row of figures out.
 
-A trial is a pure function of ``(params, seed)``: it builds a two-host
-emulated network whose data and ACK directions follow the parameters
-(``link_profiles``), runs bulk flows across it in virtual time under a
-``MockClock`` (``run_trial``), and reduces what happened to the figures the
-experiment keys name (``flow_metrics``).  ``pin_trio_scheduling`` makes the
-run repeatable bit for bit.  ``realtrial.py`` runs the same parameters in real
-time over loopback UDP through the relay.
+A trial is a pure function of ``(params, seed)``: it builds the network the
+parameters describe (``network.build_network``: a path, dumbbell or parking
+lot, its bottleneck's queue discipline and ECN), runs bulk flows across it in
+virtual time, and reduces what happened to the figures the experiment keys
+name (``flow_metrics``, ``queue_metrics``).  Two engines run it: the
+discrete-event engine (``emutcp.sim``, ``run_trial_sim``: one event heap,
+ties broken by scheduling order, so a seed gives the same bytes every time)
+and trio under a ``MockClock`` (``run_trial_async``; ``pin_trio_scheduling``
+makes it repeatable, except that trio breaks exact deadline ties by memory
+address, which event-driven queue disciplines make common).  ``realtrial.py``
+runs the same parameters in real time over loopback UDP through the relay.
 """
 
 from __future__ import annotations
 
 from ..core.config import Config
-from .flows import A, B, jain, mathis, run_flow_pairs, run_flows, run_transfers
+from .flows import jain, mathis, run_flow_pairs, run_flows, run_transfers
 from .network import (
     NETWORK_DEFAULTS,
     bottleneck_profiles,
@@ -48,7 +52,7 @@ DEFAULTS: dict = {
     "drop": (),  # data packets to drop, numbered from 1 on the data path (link.drop)
     **NETWORK_DEFAULTS,  # topology, rtts, qdisc and its parameters, ecn (network.py)
     # "auto": the discrete-event engine (emutcp.sim) when it models everything the
-    # trial asks for (see sim_unsupported), else the trio emulated network.
+    # trial asks for (see sim_unsupported: today all of it), else trio.
     "engine": "auto",
 }
 
@@ -97,28 +101,37 @@ async def run_trial_async(
 ) -> dict:
     """One trial in virtual time: ``flows`` bulk flows A -> B for ``duration`` s.
     ``pcap``/``trace``: write host A's capture (pcapng) / JSON Lines trace there."""
-    from ..trace import JsonlTrace, tee
-
     config = trial_config(p)
-    recorder = SeriesRecorder() if series else None
-    jsonl = JsonlTrace(trace) if trace else None
-    net, pairs, bottlenecks = build_network(p, seed, config, trace=tee(recorder, jsonl), pcap=pcap)
+    recorder, jsonl, tracer = _tracers(series, trace)
+    net, pairs, bottlenecks = build_network(p, seed, config, trace=tracer, pcap=pcap)
     a, b = pairs[0]
     flows = flow_count(p)
     if p["bytes"]:
         r = await run_transfers(a, b, flows=flows, nbytes=int(p["bytes"]))
     elif p["topology"] != "path":
-        window = (min(p["warmup"], p["duration"] / 2), p["duration"])
-        r = await run_flow_pairs(pairs, duration=p["duration"], window=window, config=config)
+        r = await run_flow_pairs(pairs, duration=p["duration"], window=_window(p), config=config)
     else:
-        r = await run_flows(
-            net,
-            a,
-            b,
-            flows=flows,
-            duration=p["duration"],
-            window=(min(p["warmup"], p["duration"] / 2), p["duration"]),
-        )
+        r = await run_flows(net, a, b, flows=flows, duration=p["duration"], window=_window(p))
+    return _trial_result(p, r, net, bottlenecks, a, recorder, jsonl)
+
+
+def _window(p: dict) -> tuple[float, float]:
+    """The measurement window: after the warm-up, to the end."""
+    return (min(p["warmup"], p["duration"] / 2), p["duration"])
+
+
+def _tracers(series: bool, trace: str | None):
+    """The plot-series recorder, the JSON Lines trace and the tracer feeding both."""
+    from ..trace import JsonlTrace, tee
+
+    recorder = SeriesRecorder() if series else None
+    jsonl = JsonlTrace(trace) if trace else None
+    return recorder, jsonl, tee(recorder, jsonl)
+
+
+def _trial_result(p: dict, r: dict, net, bottlenecks, a, recorder, jsonl) -> dict:
+    """A finished run's figures (either engine); closes the trial's files."""
+    flows = flow_count(p)
     out = flow_metrics(r, p, flows) | queue_metrics(net, bottlenecks)
     if p["topology"] == "parking_lot":  # the long flow loads every bottleneck
         g, hops = r["goodput"], int(p["hops"])
@@ -160,51 +173,34 @@ def flow_metrics(r: dict, p: dict, flows: int) -> dict:
 
 
 def sim_unsupported(p: dict, *, files: bool = False) -> str:
-    """What the discrete-event engine cannot model in trial ``p`` ("" if nothing):
-    it drives one path of the link model; routers, queue disciplines, ECN,
-    scripted drops and per-trial captures run on the trio engine."""
-    reasons = []
-    if p["topology"] != "path":
-        reasons.append(f"topology {p['topology']}")
-    if p["qdisc"] != "fifo":
-        reasons.append(f"qdisc {p['qdisc']}")
-    if p["ecn"]:
-        reasons.append("ecn")
-    if p["drop"]:
-        reasons.append("drop")
-    if p.get("queue"):
-        reasons.append("queue")
-    if files:
-        reasons.append("pcap or trace files")
-    return ", ".join(reasons)
+    """What the discrete-event engine cannot model in trial ``p`` ("" if nothing).
+    It runs the whole network model (routers, queue disciplines, ECN, scripted
+    drops), captures, traces and plot series, so today nothing: the seam stays
+    for a future key only the trio engine has."""
+    return ""
 
 
-def run_trial_sim(p: dict, seed: int, *, series: bool = False) -> dict:
-    """The same trial on the discrete-event engine (``emutcp.sim``): same network,
-    same seeds, same applications, no trio."""
-    from ..sim import SimNetwork, bulk_flows, transfers
+def run_trial_sim(
+    p: dict, seed: int, *, series: bool = False, pcap: str | None = None, trace: str | None = None
+) -> dict:
+    """The same trial on the discrete-event engine (``emutcp.sim``): the same
+    network (``build_network``), seeds, applications and figures, no trio."""
+    from ..sim import SimNetwork, bulk_flow_pairs, bulk_flows, transfers
 
-    net = SimNetwork(seed=seed)
     config = trial_config(p)
-    segments: list[tuple[float, int]] = []
-
-    def trace(record, local, remote) -> None:
-        if getattr(record, "direction", None) == "out" and record.length:
-            segments.append((record.time, record.seq))
-
-    a = net.add_host(A, config=config, trace=trace if series else None)
-    b = net.add_host(B, config=config)
-    data, acks = link_profiles(p)
-    net.add_link(A, B, profile=data, reverse=acks)
-    flows = int(p["flows"])
+    recorder, jsonl, tracer = _tracers(series, trace)
+    net, pairs, bottlenecks = build_network(
+        p, seed, config, trace=tracer, pcap=pcap, network=SimNetwork
+    )
+    a, b = pairs[0]
+    flows = flow_count(p)
     if p["bytes"]:
         r = transfers(net, a, b, flows=flows, nbytes=int(p["bytes"]))
+    elif p["topology"] != "path":
+        r = bulk_flow_pairs(net, pairs, duration=p["duration"], window=_window(p), config=config)
     else:
-        window = (min(p["warmup"], p["duration"] / 2), p["duration"])
-        r = bulk_flows(net, a, b, flows=flows, duration=p["duration"], window=window)
-    out = flow_metrics(r, p, flows)
-    out |= queue_metrics(net, [net.link(A, B)])  # type: ignore[arg-type]  # same links
-    return out | ({"series": {"history": r["history"], "segments": segments}} if series else {})
+        r = bulk_flows(net, a, b, flows=flows, duration=p["duration"], window=_window(p))
+    return _trial_result(p, r, net, bottlenecks, a, recorder, jsonl)
 
 
 def run_trial(
@@ -220,9 +216,8 @@ def run_trial(
     unsupported = sim_unsupported(params, files=bool(pcap or trace))
     if engine == "sim" and unsupported:
         raise ValueError(f'engine sim cannot model {unsupported}: use engine = "trio"')
-    # "auto" draws plot series on trio: its recorder has the ACK and SACK lines.
-    if engine == "sim" or (engine == "auto" and not unsupported and not series):
-        result = run_trial_sim(params, seed, series=series)
+    if engine == "sim" or (engine == "auto" and not unsupported):
+        result = run_trial_sim(params, seed, series=series, pcap=pcap, trace=trace)
     else:
         import trio.testing
 

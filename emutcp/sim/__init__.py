@@ -8,7 +8,7 @@ gives the same segments on both (tests/test_sim.py)."""
 from .apps import BulkSender, FixedSender, OnOff, RequestResponse, Responder, Sink
 from .engine import Engine, Scheduler
 from .network import SimHost, SimListener, SimNetwork, SimSocket
-from .scenario import bulk_flows, transfers
+from .scenario import bulk_flow_pairs, bulk_flows, transfers
 from .wire import WireSegment, wire_size
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "SimSocket",
     "Sink",
     "WireSegment",
+    "bulk_flow_pairs",
     "bulk_flows",
     "transfers",
     "wire_size",

@@ -1,19 +1,27 @@
-"""Hosts, endpoints and links on the discrete-event engine: the sans-IO core, driven directly.
+"""Hosts, routers, endpoints and links on the discrete-event engine: the core, driven directly.
 
 Theory of operation
 -------------------
 This is the trio emulated network (``emutcp/emulated.py``,
-``endpoint.py``) with the trio taken out.  A ``SimNetwork`` holds hosts and
-directed ``Link``s (the same pure, seeded link model, ``transport/link.py``,
+``endpoint.py``) with the trio taken out.  A ``SimNetwork`` holds hosts,
+routers and directed ``Link``s in a ``Topology`` (the same pure, seeded
+network model, ``transport/topology.py`` over ``link.py`` and ``qdisc.py``,
 with the same RNG names, so one seed gives both engines the same link
-decisions).  A ``SimHost`` holds ``SimEndpoint``s by port, one ``Mux`` each,
-created with the host's RNG in the same order as the trio host does it.
+decisions) whose ``Scheduler`` is the engine itself.  ``add_router``,
+``add_route``, ``dumbbell`` and ``parking_lot`` are ``EmulatedNetwork``'s.
+A ``SimHost`` holds ``SimEndpoint``s by port, one ``Mux`` each, created with
+the host's RNG in the same order as the trio host does it.
 
 A datagram's life: an endpoint's ``flush`` takes ``Mux.datagrams_to_send``
-and hands each to ``SimNetwork.transmit``, which asks the link for its
-fate and schedules each delivery on the engine; at delivery time the
-destination endpoint's ``arrive`` feeds the mux, fires due timers and flushes
-(the trio endpoint's ``_service``).  One timer entry per endpoint sits on the
+(``datagrams_to_send_ecn`` when its configuration asks for ECN: the ECN field
+rides beside each datagram, RFC 3168 5) and hands each to
+``SimNetwork.transmit``.  On a direct link without a queue discipline (the
+single path) that asks the link for its fate and schedules each delivery on
+the engine (``Link.plan``, the fast path); anything else goes through the
+topology: routers forward, queue disciplines are event-driven, AQMs drop or
+mark CE.  At delivery time the destination endpoint's ``arrive`` feeds the
+mux (with the ECN field, if its connection negotiated ECN), fires due timers
+and flushes (the trio endpoint's ``_service``).  One timer entry per endpoint sits on the
 heap: it moves earlier when the mux's earliest deadline does, and when it
 fires the endpoint re-reads the deadline (the trio endpoint's cancel scope).
 Applications (``apps.py``) are woken through ``Engine.soon`` after the event
@@ -26,7 +34,9 @@ computed from msgpack's rules (``wire.wire_size``: no msgpack at all, up to
 4 bytes too large for 1 segment in 65,536).  Real bytes are made where
 something needs them: everywhere with ``wire=True`` (what the test that
 compares the two engines byte for byte uses), and on a link that corrupts
-or truncates.
+or truncates (on any link, once a network has a route through routers).
+Scripted drops (``LinkProfile.drop``) tell data segments by their payload,
+object or bytes (``wire.carries_data``).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core.config import Config
@@ -46,8 +56,10 @@ from ..core.mux import Listener, Mux, closed_port_answer, closed_port_reply
 from ..core.segment import encode_segment, segment_overhead
 from ..core.tcb import Tracer
 from ..transport.link import PROFILE_FIELDS, Delivery, Link, LinkProfile
+from ..transport.qdisc import NOT_ECT
+from ..transport.topology import Shape, Topology, build_dumbbell, build_parking_lot
 from .engine import Engine, Entry
-from .wire import WireSegment, sized_exactly
+from .wire import WireSegment, carries_data, sized_exactly
 
 Address = tuple[str, int]
 Wake = Callable[[frozenset[Event]], None]
@@ -67,8 +79,12 @@ class SimNetwork:
         self.wire = wire
         self.exact_sizes = exact_sizes
         self.hosts: dict[str, SimHost] = {}
-        self.links: dict[tuple[str, str], Link] = {}
-        self.stats: Counter[str] = Counter()
+        self.routers: list[str] = []
+        # The network model, scheduled on this engine (Engine has now/call_at).
+        self.topology = Topology(self.engine, seed=seed, is_data=carries_data)
+        self.links: dict[tuple[str, str], Link] = self.topology.links
+        self.stats: Counter[str] = self.topology.stats
+        self._needs_bytes = False  # some link corrupts or truncates
         # (time, "ip:port", "ip:port", size) per datagram sent, when a list.
         self.trace_datagrams: list[tuple[float, str, str, int]] | None = None
 
@@ -88,6 +104,8 @@ class SimNetwork:
         is the writer, to close when done)."""
         if address in self.hosts:
             raise ValueError(f"host {address} already exists")
+        if address in self.topology.nodes:
+            raise ValueError(f"{address} is already a router")
         writer = None
         if pcap is not None:
             from ..pcap import PcapWriter
@@ -98,42 +116,99 @@ class SimNetwork:
             trace = tee(untyped, writer)
         host = SimHost(self, address, config=config, trace=trace)
         host.pcap = writer
+        self.topology.add_node(address, receive=host.arrive)
         self.hosts[address] = host
         return host
 
+    def add_router(self, name: str) -> str:
+        """A router (as ``EmulatedNetwork.add_router``): it forwards by its routes
+        (``add_route``, else shortest paths); join it with ``add_link``."""
+        self.topology.add_node(name, router=True)
+        self.routers.append(name)
+        return name
+
+    def add_route(self, node: str, prefix: str, via: str) -> None:
+        """Static route at ``node``: datagrams for ``prefix`` go to neighbour ``via``
+        (the longest matching prefix wins)."""
+        self.topology.add_route(node, prefix, via)
+
     def add_link(
         self,
-        a: str,
-        b: str,
+        a: str | SimHost,
+        b: str | SimHost,
         *,
         profile: LinkProfile | None = None,
         reverse: LinkProfile | None = None,
         **impairments: Any,
     ) -> tuple[Link, Link]:
-        """Join ``a`` and ``b`` (as ``EmulatedNetwork.add_link``, same RNG names)."""
+        """Join nodes (hosts or routers) ``a`` and ``b`` (as
+        ``EmulatedNetwork.add_link``, same RNG names)."""
+        a = a.address if isinstance(a, SimHost) else a
+        b = b.address if isinstance(b, SimHost) else b
         for h in (a, b):
-            if h not in self.hosts:
+            if h not in self.topology.nodes:
                 raise ValueError(f"unknown host {h}; add_host() it first")
         unknown = set(impairments) - PROFILE_FIELDS
         if unknown:
             raise TypeError(f"unknown link impairments: {', '.join(sorted(unknown))}")
         forward = profile or LinkProfile(**impairments)
-        backward = reverse or forward
-        ab = Link(a, b, forward, random.Random(f"{self.seed}/{a}->{b}"))
-        ba = Link(b, a, backward, random.Random(f"{self.seed}/{b}->{a}"))
-        self.links[(a, b)] = ab
-        self.links[(b, a)] = ba
-        return ab, ba
+        links = self.topology.add_link(a, b, forward, reverse or forward)
+        self._needs_bytes = any(
+            link.profile.corrupt or link.profile.truncate for link in self.links.values()
+        )
+        return links
+
+    def dumbbell(
+        self,
+        access_delays: Sequence[float],
+        *,
+        bottleneck: LinkProfile,
+        reverse: LinkProfile | None = None,
+        config: Config | None = None,
+    ) -> Shape:
+        """Senders 10.0.1.i with one-way access delays ``access_delays[i]``, routers
+        r1 -> r2 joined by ``bottleneck``, receivers 10.0.2.i (as
+        ``EmulatedNetwork.dumbbell``)."""
+        shape = build_dumbbell(
+            self.topology,
+            lambda a: self.add_host(a, config),
+            bottleneck=bottleneck,
+            reverse=reverse,
+            access_delays=access_delays,
+        )
+        self.routers += shape.routers
+        return shape
+
+    def parking_lot(
+        self,
+        hops: int,
+        *,
+        bottleneck: LinkProfile,
+        reverse: LinkProfile | None = None,
+        config: Config | None = None,
+    ) -> Shape:
+        """A chain of ``hops`` bottlenecks with one long flow and a cross flow per
+        bottleneck (as ``EmulatedNetwork.parking_lot``)."""
+        shape = build_parking_lot(
+            self.topology,
+            lambda a: self.add_host(a, config),
+            bottleneck=bottleneck,
+            reverse=reverse,
+            hops=hops,
+        )
+        self.routers += shape.routers
+        return shape
 
     def link(self, src: str, dst: str) -> Link:
         return self.links[(src, dst)]
 
     def max_datagram(self, src: Address, dst: Address) -> int | None:
-        link = self.links.get((src[0], dst[0]))
-        return link.profile.mtu if link is not None else None
+        """The smallest MTU on the path (None: no limit)."""
+        return self.topology.max_datagram(src[0], dst[0])
 
-    def transmit(self, src: Address, dst: Address, data: Any) -> None:
-        """``data`` (bytes or a WireSegment) leaves ``src`` for ``dst`` now."""
+    def transmit(self, src: Address, dst: Address, data: Any, ecn: int = NOT_ECT) -> None:
+        """``data`` (bytes or a WireSegment) with ECN field ``ecn`` leaves ``src``
+        for ``dst`` now."""
         engine = self.engine
         now = engine.now()
         if self.trace_datagrams is not None:
@@ -141,16 +216,21 @@ class SimNetwork:
                 (now, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", len(data))
             )
         if src[0] == dst[0]:
-            engine.schedule(now, self._deliver, Delivery(data), src, dst, None)  # loopback
+            engine.schedule(now, self._deliver, Delivery(data, ecn), src, dst, None)  # loopback
             return
         link = self.links.get((src[0], dst[0]))
-        if link is None:
-            self.stats["no_route"] += 1
+        if link is None or link.qdisc is not None:
+            # Routers or an event-driven queue: the topology forwards it.
+            if self._needs_bytes and type(data) is WireSegment:
+                data = encode_segment(data.seg)  # a link on the way flips bits
+            self.topology.send(src, dst, data, ecn)
             return
+        # A direct link with the closed-form queue: what Topology.send does for
+        # it, with one call less per datagram (the single-path fast path).
         if type(data) is WireSegment and (link.profile.corrupt or link.profile.truncate):
             data = encode_segment(data.seg)  # the link flips bits: it needs the bytes
         schedule, deliver = engine.schedule, self._deliver
-        for when, d in link.plan(data, now):
+        for when, d in link.plan(data, now, ecn):
             schedule(when, deliver, d, src, dst, link)
 
     def _deliver(self, d: Delivery, src: Address, dst: Address, link: Link | None) -> None:
@@ -160,7 +240,7 @@ class SimNetwork:
         if host is None:
             self.stats["no_host"] += 1
             return
-        host.deliver(d.payload, src, dst[1])
+        host.deliver(d.payload, src, dst[1], d.ecn)
 
 
 class SimHost:
@@ -227,10 +307,14 @@ class SimHost:
         ep.flush()
         return sock
 
-    def deliver(self, payload: Any, src: Address, dst_port: int) -> None:
+    def arrive(self, payload: Any, ecn: int, src: Address, dst: Address) -> None:
+        """What the topology hands this host (``topology.Receive``)."""
+        self.deliver(payload, src, dst[1], ecn)
+
+    def deliver(self, payload: Any, src: Address, dst_port: int, ecn: int = NOT_ECT) -> None:
         ep = self.endpoints.get(dst_port)
         if ep is not None:
-            ep.arrive(payload, src)
+            ep.arrive(payload, src, ecn)
             return
         # No socket on that port: the host answers (RFC 9293 3.10.7.1).
         self.stats["no_socket"] += 1
@@ -280,22 +364,27 @@ class SimEndpoint:
             # Segment objects on the links, sized exactly or computed (see above).
             sized = sized_exactly if host.network.exact_sizes else WireSegment
             self.mux.encode = sized  # type: ignore[assignment]
+        # RFC 3168: the ECN field rides with each datagram when ECN is configured
+        # (the trio endpoint's condition; an emulated link always carries it).
+        self._ecn = bool(self.mux.config.ecn)
         self.users = 0
         self.closed = False
         self.handlers: dict[object, Wake] = {}
         self._timer: Entry | None = None
         self._deadline = math.inf
 
-    def arrive(self, payload: Any, src: Address) -> None:
+    def arrive(self, payload: Any, src: Address, ecn: int = NOT_ECT) -> None:
         """A datagram arrives: process it, fire due timers, send what follows."""
         if self.closed:
             return
         mux = self.mux
         now = self.engine.now()
+        if not self._ecn:
+            ecn = NOT_ECT  # the trio endpoint reads the field only with ECN on
         if type(payload) is WireSegment:
-            mux.receive_segment(payload.seg, payload.size, src, now)
+            mux.receive_segment(payload.seg, payload.size, src, now, ecn)
         else:
-            mux.receive_datagram(payload, src, now)
+            mux.receive_datagram(payload, src, now, ecn)
         mux.handle_timer(now)
         self.flush()
 
@@ -312,11 +401,18 @@ class SimEndpoint:
         mux = self.mux
         engine = self.engine
         now = engine.now()
-        out = mux.datagrams_to_send(now)
-        if out:
-            transmit, local = self.network.transmit, self.local
-            for data, addr in out:
-                transmit(local, addr, data)
+        if self._ecn:
+            marked = mux.datagrams_to_send_ecn(now)
+            if marked:
+                transmit, local = self.network.transmit, self.local
+                for data, addr, ecn in marked:
+                    transmit(local, addr, data, ecn)
+        else:
+            out = mux.datagrams_to_send(now)
+            if out:
+                transmit, local = self.network.transmit, self.local
+                for data, addr in out:
+                    transmit(local, addr, data)
         if mux.wakeups:
             handlers = self.handlers
             for tcb, events in mux.take_wakeups():

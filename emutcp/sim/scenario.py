@@ -6,7 +6,9 @@ order: listen, then open the flows one after another (flow i+1 connects once
 flow i is accepted), start a ``BulkSender`` and a ``Sink`` per flow, note
 the bytes received at the two ends of the measurement window, and at the end
 read each sender's ``TcpInfo`` and close everything as the trio code does.
-``transfers`` mirrors ``run_transfers``.  Both return the same dict as their
+``bulk_flow_pairs`` is ``run_flow_pairs``: one flow per (sender, receiver)
+pair of a dumbbell or parking lot.  ``transfers`` mirrors ``run_transfers``.
+All return the same dict as their
 trio twins, so ``lab.trial.flow_metrics`` reduces either.
 
 With ``concurrent=True`` all flows connect at once instead, or spread
@@ -37,8 +39,43 @@ def bulk_flows(
     concurrent: bool = False,
     stagger: float = 0.0,
 ) -> dict[str, Any]:
+    return _bulk(
+        net,
+        [(src, dst)] * flows,
+        duration=duration,
+        window=window,
+        configs=configs,
+        concurrent=concurrent,
+        stagger=stagger,
+    )
+
+
+def bulk_flow_pairs(
+    net: SimNetwork,
+    pairs: list[tuple[SimHost, SimHost]],
+    *,
+    duration: float,
+    window: tuple[float, float] | None = None,
+    config: Config | None = None,
+) -> dict[str, Any]:
+    """One bulk flow per (sender, receiver) pair (``lab.flows.run_flow_pairs``)."""
+    configs = [config] * len(pairs) if config is not None else None
+    return _bulk(net, pairs, duration=duration, window=window, configs=configs)
+
+
+def _bulk(
+    net: SimNetwork,
+    pairs: list[tuple[SimHost, SimHost]],
+    *,
+    duration: float,
+    window: tuple[float, float] | None = None,
+    configs: list[Config] | None = None,
+    concurrent: bool = False,
+    stagger: float = 0.0,
+) -> dict[str, Any]:
     engine = net.engine
     start = engine.now()
+    flows = len(pairs)
     window = window or (0.0, duration)
     sinks = [Sink() for _ in range(flows)]
     senders: list[SimSocket | None] = [None] * flows
@@ -49,6 +86,7 @@ def bulk_flows(
 
     def connect(i: int) -> None:
         config = configs[i] if configs else None
+        src, dst = pairs[i]
         sock = src.connect((dst.address, PORT), config=config)
         senders[i] = sock
         flow_of[sock.endpoint.local] = i
@@ -95,10 +133,14 @@ def bulk_flows(
         result["history"] = out_socks[0].history()
         for s in streams:
             s.close()
-        listener.close()
+        for listener in listeners:
+            listener.close()
         engine.stop()
 
-    listener = dst.listen(PORT, on_accept, backlog=flows)
+    # trio opens every receiver's listener first, in the order of the pairs.
+    listeners = []
+    for dst in dict.fromkeys(d for _, d in pairs):
+        listeners.append(dst.listen(PORT, on_accept, backlog=flows))
     if concurrent:
         after_open()  # the clock of the measurement starts now
         for i in range(flows):

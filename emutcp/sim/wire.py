@@ -18,7 +18,10 @@ microseconds a segment); ``SimNetwork(exact_sizes=False)`` uses
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..core.segment import NO_OPTIONS, Options, Segment, encode_segment
+from ..core.segment import carries_data as _bytes_carry_data
 
 CRC_BYTES = 5  # 0xce + 4 bytes: every CRC above 0xFFFF
 
@@ -93,3 +96,11 @@ class WireSegment:
 
     def __repr__(self) -> str:
         return f"<WireSegment {self.size} B {self.seg!r}>"
+
+
+def carries_data(data: Any) -> bool:
+    """Whether a datagram, a WireSegment or bytes, is a segment with payload (what
+    a link's scripted ``drop`` list counts: ``core.segment.carries_data``)."""
+    if type(data) is WireSegment:
+        return bool(data.seg.payload)
+    return _bytes_carry_data(data)
