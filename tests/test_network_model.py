@@ -120,14 +120,7 @@ def test_codel_cures_bufferbloat():
 
 # Trials run on the discrete-event engine (emutcp.sim: exact ties broken by
 # scheduling order), so each of these is one fixed run, the same every time.
-# RED and PIE at seed 1 (and RED at every seed tried, 1-6) fall into a
-# retransmission storm of the TCP core, not of the queue: SACK/RACK recovery
-# never ends while the AQM keeps dropping, CUBIC's cwnd grows inside it (to
-# 400 segments on a 45-segment BDP), the sender offers twice the link rate and
-# the AQM drops half of it (RED seed 1: 14,040 segments sent, 8,060 dropped,
-# utilization 0.75).  The seeds below are runs where recovery behaves;
-# test_red_retransmission_storm pins the storm for whoever fixes the core.
-AQM_SEEDS = {"red": 3, "pie": 2, "fq_codel": 1}
+AQM_SEEDS = {"red": 1, "pie": 1, "fq_codel": 1}
 
 
 @pytest.mark.slow
@@ -138,10 +131,14 @@ def test_other_aqms_beat_fifo_delay(qdisc):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="core: cwnd grows through an unbroken SACK recovery")
-def test_red_retransmission_storm():
-    r = run_trial({**BLOAT, "qdisc": "red"}, 1)
-    assert r["retransmits"] < 0.05 * r["goodput_Mbps"] * 1e6 * BLOAT["duration"] / (8 * 1400)
+@pytest.mark.parametrize("qdisc", ["red", "pie"])
+def test_no_retransmission_storm_under_an_aqm(qdisc):
+    # Was: RED seed 1 sent 7,986 retransmissions for 8,060 drops; each recovery
+    # episode halved SND.MAX - SND.UNA, SACKed bytes above old holes included,
+    # so ssthresh grew episode after episode (recovery.py _loss_flight).
+    r = run_trial({**BLOAT, "qdisc": qdisc}, 1)
+    segments = r["goodput_Mbps"] * 1e6 * BLOAT["duration"] / (8 * 1400)
+    assert r["retransmits"] < 0.02 * segments and r["retransmits"] <= r["link_drops"] + 5
 
 
 def test_codel_with_ecn_marks_instead_of_dropping():

@@ -327,7 +327,17 @@ class LossRecovery:
             self._init_undo(una)
         self.in_recovery = True
         self.recover = snd_max
-        self.cc.on_loss(flight, now)  # RFC 5681 3.2 step 2: ssthresh = FlightSize / 2
+        self.cc.on_loss(self._loss_flight(flight), now)  # RFC 5681 3.2 step 2
+
+    def _loss_flight(self, flight: int) -> int:
+        """The FlightSize a loss response halves (RFC 5681 eq. (4)), at most what
+        cwnd admits (cwnd plus RFC 3042's two limited-transmit segments).
+        SND.MAX - SND.UNA also counts SACKed bytes above holes an earlier
+        episode left; under an AQM that drops all along that is many windows,
+        and halving it raised ssthresh episode after episode (a retransmission
+        storm).  Linux's tcp_ssthresh uses cwnd alone; RFC 9438 4.6 allows it."""
+        cap = self.cc.cwnd + (2 * self.cc.mss if self.limited_transmit else 0)
+        return min(flight, cap)
 
     def on_ack(
         self, *, ack: int, acked: int, flight: int, una: int, now: float, srtt: float | None
@@ -460,7 +470,7 @@ class LossRecovery:
             repaired = self.tlp_retrans and not self.tlp_dsacked
             if repaired and not self.in_recovery and self.episodes == self.tlp_episodes:
                 self._init_undo(una)
-                self.cc.on_loss(high - una, now)
+                self.cc.on_loss(self._loss_flight(high - una), now)
                 self.events.append(f"TLP loss recovery: cwnd {self.cc.cwnd}")
             self.tlp_end = None
         if not self.racking:
@@ -491,7 +501,7 @@ class LossRecovery:
                 self.in_recovery = True
                 self.recover = snd_max
                 flight = high - una
-                cc.on_loss(flight, now)
+                cc.on_loss(self._loss_flight(flight), now)
                 self.prr.mss = mss
                 self.prr.begin(cc.ssthresh, flight)
                 began = True
