@@ -15,7 +15,12 @@ sans-IO ``Mux``.  Its task loops:
    sockets whose connections reported events.
 
 User calls run in the application's task: they change the core, then call
-``flush`` directly, so data leaves without a hop through this loop.  An
+``flush`` directly, so data leaves without a hop through this loop (a
+``recv`` flushes only when the core says an ACK is due: a window update, RFC
+9293 3.8.6.2.2).  A blocked reader is unparked by the flush that processed
+the arrival, and returns without a further scheduler round.  A 1-byte echo
+round with TCP_NODELAY is four flushes and four output passes over both ends
+(``tests/test_echo_path.py``).  An
 emulated transport goes one step further and has arrivals processed at once
 in the network's delivery task (``set_arrival_callback``): in virtual time the
 task switches, not the protocol, are what a simulation spends its time on.
@@ -108,6 +113,8 @@ class Endpoint:
         # All of a pass's datagrams in one call: runs to one peer become one
         # UDP GSO sendmsg (transport/udp.py).
         self._send_many = transport.send_many if isinstance(transport, BatchTransport) else None
+        self._triples = self._ecn or self._send_many is not None  # (data, addr, ecn) out
+        self.flushes = 0  # output flushes (user calls and service passes), for tests
         transport.set_arrival_callback(self._service_now)
 
     @property
@@ -202,13 +209,12 @@ class Endpoint:
         """Send what the core queued, wake waiters, re-arm the timer."""
         if now is None:
             now = self._now()
+        self.flushes += 1
         send_many = self._send_many
+        mux = self.mux
         try:
-            mux = self.mux
             datagrams = (
-                mux.datagrams_to_send_ecn(now)
-                if self._ecn or send_many is not None
-                else mux.datagrams_to_send(now)
+                mux.datagrams_to_send_ecn(now) if self._triples else mux.datagrams_to_send(now)
             )
         except Exception:
             self.internal_errors += 1
@@ -234,20 +240,25 @@ class Endpoint:
             return
         if too_big:
             self._path_mtu_fell(too_big, now)
-        waiters = self._waiters
-        for tcb, events in self.mux.take_wakeups():
-            socket = waiters.get(tcb)
-            if socket is not None:
-                socket.wake(events)
+        wakeups = mux.take_wakeups()
+        if wakeups:
+            # Straight from the receive path to the blocked calls: the socket
+            # unparks its readers/writers; they run in the scheduler's next batch.
+            waiters = self._waiters
+            for tcb, events in wakeups:
+                socket = waiters.get(tcb)
+                if socket is not None:
+                    socket.wake(events)
         alarm = self._alarm
         if alarm.waiting:
             if pending:
                 alarm.cancel()  # go and wait for writability
             else:
-                deadline = self.mux.get_timer()
+                deadline = mux.get_timer()
                 if deadline is not None:
                     alarm.move(deadline)
-        self._maybe_close()
+        if self.users <= 0:
+            self._maybe_close()
 
     def _malformed_arrival(self, item: object) -> None:
         """``recv_batch`` returned something that is not ``(data, (ip, port))``."""
