@@ -614,9 +614,19 @@ class Socket:
         """Wait until the connection has finished closing (CLOSED or TIME-WAIT)."""
         rt = self._runtime()
         conn = self._conn
-        if conn is not None:
-            while conn.state not in (State.CLOSED, State.TIME_WAIT):
-                await self._park()
+        if conn is not None and conn.state not in (State.CLOSED, State.TIME_WAIT):
+            endpoint = self._endpoint
+            # close() detached the connection from this socket: have its events
+            # wake us again while we wait (else nothing would ever unpark us).
+            rewatch = self._closed and endpoint is not None and not endpoint.closed
+            if rewatch:
+                endpoint.attach(conn, self)  # type: ignore[union-attr]
+            try:
+                while conn.state not in (State.CLOSED, State.TIME_WAIT):
+                    await self._park()
+            finally:
+                if rewatch:
+                    endpoint.detach(conn)  # type: ignore[union-attr]
         await rt.checkpoint()
 
     async def wait_send_space(self) -> None:
