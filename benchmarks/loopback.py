@@ -262,6 +262,88 @@ def emutcp_echo(rounds: int = 2000) -> tuple[float, float]:
     return trio.run(_emutcp_echo, rounds)
 
 
+_ECHO_SERVER = r"""
+import sys, trio, emutcp
+async def main():
+    if sys.argv[1] == "udp":  # the reference: a trio UDP socket echoing datagrams
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        await sock.bind(("127.0.0.1", 0))
+        print(sock.getsockname()[1], flush=True)
+        while True:
+            data, addr = await sock.recvfrom(64)
+            await sock.sendto(data, addr)
+    listener = emutcp.socket(config=emutcp.Config(nodelay=True))
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    print(listener.getsockname()[1], flush=True)
+    conn, _ = await listener.accept()
+    while data := await conn.recv(64):
+        await conn.sendall(data)
+    conn.close()
+    with trio.move_on_after(5):
+        await conn.wait_closed()
+trio.run(main)
+"""
+
+
+def _echo_server(kind: str) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ECHO_SERVER, kind], stdout=subprocess.PIPE, text=True
+    )
+    return proc, int(proc.stdout.readline())
+
+
+def udp_ping_pong_two_processes(rounds: int = 2000) -> tuple[float, float]:
+    """As ``udp_ping_pong``, the echoing socket in another process."""
+    server, port = _echo_server("udp")
+
+    async def client() -> tuple[float, float]:
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        await sock.connect(("127.0.0.1", port))
+
+        async def ping():
+            await sock.send(b"x")
+            await sock.recv(64)
+
+        result = await _round_trips(ping, rounds)
+        sock.close()
+        return result
+
+    try:
+        return trio.run(client)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def emutcp_echo_two_processes(rounds: int = 2000) -> tuple[float, float]:
+    """As ``emutcp_echo``, the echo server in another process."""
+    server, port = _echo_server("emutcp")
+
+    async def client() -> tuple[float, float]:
+        sock = emutcp.socket(config=emutcp.Config(nodelay=True))
+        await sock.connect(("127.0.0.1", port))
+
+        async def ping():
+            await sock.sendall(b"x")
+            await sock.recv(64)
+
+        result = await _round_trips(ping, rounds)
+        sock.close()
+        with trio.move_on_after(5):
+            await sock.wait_closed()  # the server's FIN acknowledged: it can exit
+        return result
+
+    try:
+        return trio.run(client)
+    finally:
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 def emutcp_two_processes(nbytes: int, mss: int) -> float:
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))

@@ -16,7 +16,8 @@ Rows (medians of ``--runs``; min-max shown):
   (``pip install '.[bench]'``): what "fast" and "Python" look like here;
 * connection setup rate and memory per idle connection (1,000 connections);
 * 1-byte echo round trip over emutcp, median and p99, next to a trio UDP
-  ping-pong;
+  ping-pong: both ends in one trio run, and the echoing end in another
+  process;
 * emulated-network simulation speed (virtual seconds per wall second).
 
 Writes benchmarks/results/run.json.  The machines are noisy: compare medians
@@ -135,6 +136,8 @@ def main() -> None:
             ]
     ping = Pair(lambda: loopback.udp_ping_pong(2000))
     echo = Pair(lambda: loopback.emutcp_echo(2000))
+    ping2 = Pair(lambda: loopback.udp_ping_pong_two_processes(2000))
+    echo2 = Pair(lambda: loopback.emutcp_echo_two_processes(2000))
     plan += [
         ("kernel TCP through trio", lambda: references.kernel_tcp(4 * args.bytes), "MB/s", []),
         ("aioquic bulk stream", lambda: references.aioquic_bulk(args.bytes // 2), "MB/s", []),
@@ -142,6 +145,15 @@ def main() -> None:
         ("UDP ping-pong, 1 byte, p99", ping.second, "us", []),
         ("emutcp echo, 1 byte, median", echo.first, "us", ["UDP ping-pong, 1 byte, median"]),
         ("emutcp echo, 1 byte, p99", echo.second, "us", ["UDP ping-pong, 1 byte, p99"]),
+        ("UDP ping-pong, 2 processes, median", ping2.first, "us", []),
+        ("UDP ping-pong, 2 processes, p99", ping2.second, "us", []),
+        (
+            "emutcp echo, 2 processes, median",
+            echo2.first,
+            "us",
+            ["UDP ping-pong, 2 processes, median"],
+        ),
+        ("emutcp echo, 2 processes, p99", echo2.second, "us", ["UDP ping-pong, 2 processes, p99"]),
     ]
     with console.status("measuring") as status:
         for name, fn, u, reference in plan:

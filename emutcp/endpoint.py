@@ -5,17 +5,25 @@ Theory of operation
 An ``Endpoint`` pairs one transport (a real or emulated UDP socket) with one
 sans-IO ``Mux``.  Its task loops:
 
-1. sleep until the transport is readable or the earliest timer of all its
-   connections is due (one cancel scope whose deadline is that timer; a user
-   call that arms an earlier timer moves the deadline, so no task per timer);
+1. enter one wait (a cancel scope) whose deadline is the earliest timer of
+   all its connections (a flush that arms an earlier timer moves the
+   deadline, so no task per timer); inside it, each time the transport is
+   readable:
 2. drain the transport in a batch and feed every datagram to the mux (nothing
    a datagram contains can raise out of here: the mux drops and counts);
 3. fire due timers, then ``flush``: send everything the core queued (ACKs are
    coalesced because the whole batch was processed first) and wake the
-   sockets whose connections reported events.
+   sockets whose connections reported events; then wait again in the same
+   scope (entering a cancel scope with a deadline costs as much as a
+   scheduler round), until the deadline passes: fire the timers, go to 1.
 
 User calls run in the application's task: they change the core, then call
-``flush`` directly, so data leaves without a hop through this loop.  An
+``flush`` directly, so data leaves without a hop through this loop (a
+``recv`` flushes only when the core says an ACK is due: a window update, RFC
+9293 3.8.6.2.2).  A blocked reader is unparked by the flush that processed
+the arrival, and returns without a further scheduler round.  A 1-byte echo
+round with TCP_NODELAY is four flushes and four output passes over both ends
+(``tests/test_echo_path.py``).  An
 emulated transport goes one step further and has arrivals processed at once
 in the network's delivery task (``set_arrival_callback``): in virtual time the
 task switches, not the protocol, are what a simulation spends its time on.
@@ -108,6 +116,9 @@ class Endpoint:
         # All of a pass's datagrams in one call: runs to one peer become one
         # UDP GSO sendmsg (transport/udp.py).
         self._send_many = transport.send_many if isinstance(transport, BatchTransport) else None
+        self._triples = self._ecn or self._send_many is not None  # (data, addr, ecn) out
+        self.flushes = 0  # output flushes (user calls and service passes), for tests
+        self._served_out = False  # _serve returned by itself (not cut by the deadline)
         transport.set_arrival_callback(self._service_now)
 
     @property
@@ -139,12 +150,12 @@ class Endpoint:
                     self._service(self._now())  # a timer fell due first
                     continue
                 deadline = self.mux.get_timer()
-                await self._alarm.wait(
-                    self.transport.wait_readable, math.inf if deadline is None else deadline
-                )
+                self._served_out = False
+                await self._alarm.wait(self._serve, math.inf if deadline is None else deadline)
                 if self.closed:
                     break
-                self._service(self._now())
+                if not self._served_out:
+                    self._service(self._now())  # a timer is due (or the wait was cut short)
         except Exception as exc:  # only the transport raises here (the core's are caught)
             self._transport_failed(exc)
         finally:
@@ -155,6 +166,21 @@ class Endpoint:
                 # at once (RST) instead of leaving it to time out.
                 self.abort_all("process exiting")
             self._shutdown()
+
+    async def _serve(self) -> None:
+        """Serve arrivals as they come, inside one wait whose deadline is the
+        earliest timer (each flush moves it earlier as timers are armed): one
+        cancel scope per timer, not per datagram.  Returns when datagrams are
+        left to send (the caller drains them) or the endpoint closed."""
+        wait_readable = self.transport.wait_readable
+        while True:
+            await wait_readable()
+            if self.closed:
+                break
+            self._service(self._now())
+            if self._pending or self.closed:
+                break
+        self._served_out = True
 
     def _service_now(self) -> None:
         if not self.closed:
@@ -202,13 +228,12 @@ class Endpoint:
         """Send what the core queued, wake waiters, re-arm the timer."""
         if now is None:
             now = self._now()
+        self.flushes += 1
         send_many = self._send_many
+        mux = self.mux
         try:
-            mux = self.mux
             datagrams = (
-                mux.datagrams_to_send_ecn(now)
-                if self._ecn or send_many is not None
-                else mux.datagrams_to_send(now)
+                mux.datagrams_to_send_ecn(now) if self._triples else mux.datagrams_to_send(now)
             )
         except Exception:
             self.internal_errors += 1
@@ -234,20 +259,25 @@ class Endpoint:
             return
         if too_big:
             self._path_mtu_fell(too_big, now)
-        waiters = self._waiters
-        for tcb, events in self.mux.take_wakeups():
-            socket = waiters.get(tcb)
-            if socket is not None:
-                socket.wake(events)
+        wakeups = mux.take_wakeups()
+        if wakeups:
+            # Straight from the receive path to the blocked calls: the socket
+            # unparks its readers/writers; they run in the scheduler's next batch.
+            waiters = self._waiters
+            for tcb, events in wakeups:
+                socket = waiters.get(tcb)
+                if socket is not None:
+                    socket.wake(events)
         alarm = self._alarm
         if alarm.waiting:
             if pending:
                 alarm.cancel()  # go and wait for writability
             else:
-                deadline = self.mux.get_timer()
+                deadline = mux.get_timer()
                 if deadline is not None:
                     alarm.move(deadline)
-        self._maybe_close()
+        if self.users <= 0:
+            self._maybe_close()
 
     def _malformed_arrival(self, item: object) -> None:
         """``recv_batch`` returned something that is not ``(data, (ip, port))``."""

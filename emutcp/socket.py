@@ -185,11 +185,13 @@ class Socket:
             self._on_wake(events)
         if self._rt is None:
             return  # nothing ever waited
-        if events is None or not _WRITER_EVENTS.isdisjoint(events):
+        # Only lots with a task parked: this runs for every segment with news.
+        if self._writers and (events is None or not _WRITER_EVENTS.isdisjoint(events)):
             self._writers.unpark_all()
-        if events is None or not _READER_EVENTS.isdisjoint(events):
+        if self._readers and (events is None or not _READER_EVENTS.isdisjoint(events)):
             self._readers.unpark_all()
-        self._lot.unpark_all()
+        if self._lot:
+            self._lot.unpark_all()
 
     def set_wake_callback(
         self, callback: Callable[[Collection[Event] | None], None] | None
@@ -492,12 +494,15 @@ class Socket:
         view = _byte_view(data)
         rt = self._runtime()
         await rt.checkpoint_if_cancelled()
+        n = self._send_nowait(view)
+        if n or not view:
+            await rt.cancel_shielded_checkpoint()
+            return n
         while True:
+            await self._writers.park()  # the checkpoint (as trio's socket calls)
             n = self._send_nowait(view)
-            if n or not view:
-                await rt.cancel_shielded_checkpoint()
+            if n:
                 return n
-            await self._writers.park()
 
     def send_nowait(self, data: Buffer) -> int:
         """Queue what fits in the send buffer now, without blocking (0 if full)."""
@@ -528,14 +533,17 @@ class Socket:
             self._connection("sendall")
             await rt.cancel_shielded_checkpoint()
             return
-        while view:
+        parked = False
+        while True:
             n = self._send_nowait(view)
             if n:
                 view = view[n:]
                 if not view:
-                    await rt.cancel_shielded_checkpoint()
+                    if not parked:  # a call that never waited still checkpoints
+                        await rt.cancel_shielded_checkpoint()
                     return
             await self._writers.park()
+            parked = True
 
     async def recv(self, bufsize: int) -> bytes:
         bufsize = operator.index(bufsize)  # TypeError for 1.5, as Python's sockets
@@ -547,19 +555,27 @@ class Socket:
             self._connection("recv")
             await rt.cancel_shielded_checkpoint()
             return b""
+        data = self._recv_nowait(bufsize)
+        if data is not None:
+            await rt.cancel_shielded_checkpoint()
+            return data
         while True:
+            # The wait is the call's checkpoint: data that woke us is returned
+            # without one more trip through the scheduler (as trio's sockets).
+            await self._readers.park()
             data = self._recv_nowait(bufsize)
             if data is not None:
-                await rt.cancel_shielded_checkpoint()
                 return data
-            await self._readers.park()
 
     def _recv_nowait(self, bufsize: int) -> bytes | None:
         """Bytes, b"" at EOF, or None if the caller must wait."""
         conn = self._connection("recv")
         if conn.readable_bytes:
             data = conn.receive(bufsize, self._now())
-            self._flush(conn)  # may carry a window update
+            if conn.ack_due:
+                # A window update is due (RFC 9293 3.8.6.2.2); otherwise reading
+                # changed nothing the output path looks at: no output pass.
+                self._flush(conn)
             return data
         if self._shut_rd or conn.at_eof:
             return b""
@@ -603,9 +619,19 @@ class Socket:
         """Wait until the connection has finished closing (CLOSED or TIME-WAIT)."""
         rt = self._runtime()
         conn = self._conn
-        if conn is not None:
-            while conn.state not in (State.CLOSED, State.TIME_WAIT):
-                await self._park()
+        if conn is not None and conn.state not in (State.CLOSED, State.TIME_WAIT):
+            endpoint = self._endpoint
+            # close() detached the connection from this socket: have its events
+            # wake us again while we wait (else nothing would ever unpark us).
+            rewatch = self._closed and endpoint is not None and not endpoint.closed
+            if rewatch:
+                endpoint.attach(conn, self)  # type: ignore[union-attr]
+            try:
+                while conn.state not in (State.CLOSED, State.TIME_WAIT):
+                    await self._park()
+            finally:
+                if rewatch:
+                    endpoint.detach(conn)  # type: ignore[union-attr]
         await rt.checkpoint()
 
     async def wait_send_space(self) -> None:

@@ -45,6 +45,8 @@ class Lot(Protocol):
 
     def unpark_all(self) -> object: ...
 
+    def __len__(self) -> int: ...  # tasks parked (false when none)
+
 
 class Alarm(Protocol):
     """One interruptible wait at a time: ``wait(fn, deadline)`` runs ``fn()``
@@ -179,6 +181,9 @@ class _AsyncioLot:
             await fut
         finally:
             self._waiters.pop(fut, None)
+
+    def __len__(self) -> int:
+        return len(self._waiters)
 
     def unpark_all(self) -> None:
         waiters, self._waiters = self._waiters, {}
