@@ -211,8 +211,16 @@ def scale(flows: int, seconds: float = 10.0, rate: float = 100e6) -> dict:
 
 
 def sweep_speedup(workers: int = 2, seconds: float = 10.0) -> dict:
-    """A 16-trial sweep (4 loss rates x 4 seeds) in one process, then on a
-    ``local:N`` Dask cluster of ``workers`` processes: wall times and ratio."""
+    """A 16-trial sweep (4 loss rates x 4 seeds) in one process, then on Dask
+    with ``workers`` single-threaded worker processes, twice: ``local:N``
+    (the cluster's start-up included, as the CLI's ``--cluster local:N``) and
+    against an already running cluster (``--cluster tcp://...``, what a sweep
+    on a real cluster sees).  Wall times, ratios, and whether the results are
+    identical to the one-process run."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
     from emutcp.lab.sweep import run_sweep
 
     exp = {
@@ -221,21 +229,35 @@ def sweep_speedup(workers: int = 2, seconds: float = 10.0) -> dict:
         "sweep": {"loss": [0.0, 0.005, 0.01, 0.02]},
         "seeds": 4,
     }
+
+    def strip(trials: list[dict]) -> list[dict]:
+        return [{k: v for k, v in t.items() if k != "wall_s"} for t in trials]
+
     t0 = time.perf_counter()
     one = run_sweep(exp, processes=1, progress=False)
     serial = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dask = run_sweep(exp, cluster=f"local:{workers}", progress=False)
-    clustered = time.perf_counter() - t0
-    same = [{k: v for k, v in t.items() if k != "wall_s"} for t in one] == [
-        {k: v for k, v in t.items() if k != "wall_s"} for t in dask
-    ]
+    cold = run_sweep(exp, cluster=f"local:{workers}", progress=False)
+    cold_s = time.perf_counter() - t0
+    with LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        with Client(cluster) as client:  # workers import emutcp before the clock starts
+            client.run(lambda: __import__("emutcp.lab.trial"))
+        t0 = time.perf_counter()
+        warm = run_sweep(exp, cluster=cluster.scheduler_address, progress=False)
+        warm_s = time.perf_counter() - t0
     return {
         "trials": len(one),
         "one_process_s": serial,
-        f"dask_local_{workers}_s": clustered,
-        "speedup": serial / clustered,
-        "same_results": same,
+        f"dask_local_{workers}_s": cold_s,
+        "speedup": serial / cold_s,
+        f"dask_running_{workers}_s": warm_s,
+        "speedup_running_cluster": serial / warm_s,
+        "same_results": strip(one) == strip(cold) == strip(warm),
     }
 
 
