@@ -29,9 +29,9 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .core.config import Config
 from .core.mux import closed_port_answer
@@ -40,10 +40,10 @@ from .host import Host
 from .trace import Tracer
 from .transport import runtime
 from .transport.emulated import EmulatedTransport
-from .transport.link import PROFILE_FIELDS, Link, LinkProfile
+from .transport.link import Link
 from .transport.qdisc import NOT_ECT
 from .transport.scheduler import TimelineScheduler, run_callback
-from .transport.topology import Shape, Topology, build_dumbbell, build_parking_lot
+from .transport.topology import Topology, TopologyBuilder
 
 if TYPE_CHECKING:
     from .pcap import PcapWriter
@@ -133,7 +133,7 @@ class EmulatedHost(Host):
             self.network.transmit((self.address, dst_port), src, reply)
 
 
-class EmulatedNetwork:
+class EmulatedNetwork(TopologyBuilder):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.hosts: dict[str, EmulatedHost] = {}
@@ -156,93 +156,11 @@ class EmulatedNetwork:
         trace: Tracer | None = None,
         pcap: str | PcapWriter | None = None,
     ) -> EmulatedHost:
-        if address in self.hosts:
-            raise ValueError(f"host {address} already exists")
-        if address in self.topology.nodes:
-            raise ValueError(f"{address} is already a router")
+        self._check_new_host(address, self.hosts)
         host = EmulatedHost(self, address, config=config, trace=trace, pcap=pcap)
         self.topology.add_node(address, receive=host.arrive)
         self.hosts[address] = host
         return host
-
-    def add_router(self, name: str) -> str:
-        """A router: it forwards what reaches it by its routes (``add_route``, else
-        shortest paths).  Join it to hosts and other routers with ``add_link``."""
-        self.topology.add_node(name, router=True)
-        self.routers.append(name)
-        return name
-
-    def add_route(self, node: str, prefix: str, via: str) -> None:
-        """Static route at ``node``: datagrams for ``prefix`` ("10.0.2.0/24") go to
-        neighbour ``via``; the longest matching prefix wins."""
-        self.topology.add_route(node, prefix, via)
-
-    def add_link(
-        self,
-        a: str | EmulatedHost,
-        b: str | EmulatedHost,
-        *,
-        profile: LinkProfile | None = None,
-        reverse: LinkProfile | None = None,
-        **impairments: Any,
-    ) -> tuple[Link, Link]:
-        """Join nodes (hosts or routers) ``a`` and ``b``; ``profile`` (or the
-        keyword impairments, ``qdisc=`` among them) applies in both directions
-        unless ``reverse`` gives b->a its own.  Nodes are named by address (a
-        host object will do)."""
-        a = a.address if isinstance(a, EmulatedHost) else a
-        b = b.address if isinstance(b, EmulatedHost) else b
-        for h in (a, b):
-            if h not in self.topology.nodes:
-                raise ValueError(f"unknown host {h}; add_host() it first")
-        unknown = set(impairments) - PROFILE_FIELDS
-        if unknown:
-            raise TypeError(f"unknown link impairments: {', '.join(sorted(unknown))}")
-        forward = profile or LinkProfile(**impairments)
-        return self.topology.add_link(a, b, forward, reverse or forward)
-
-    def dumbbell(
-        self,
-        access_delays: Sequence[float],
-        *,
-        bottleneck: LinkProfile,
-        reverse: LinkProfile | None = None,
-        config: Config | None = None,
-    ) -> Shape:
-        """Senders 10.0.1.i with one-way access delays ``access_delays[i]``, routers
-        r1 -> r2 joined by ``bottleneck``, receivers 10.0.2.i (topology.py)."""
-        shape = build_dumbbell(
-            self.topology,
-            lambda a: self.add_host(a, config),
-            bottleneck=bottleneck,
-            reverse=reverse,
-            access_delays=access_delays,
-        )
-        self.routers += shape.routers
-        return shape
-
-    def parking_lot(
-        self,
-        hops: int,
-        *,
-        bottleneck: LinkProfile,
-        reverse: LinkProfile | None = None,
-        config: Config | None = None,
-    ) -> Shape:
-        """A chain of ``hops`` bottlenecks with one long flow and a cross flow
-        per bottleneck (topology.py)."""
-        shape = build_parking_lot(
-            self.topology,
-            lambda a: self.add_host(a, config),
-            bottleneck=bottleneck,
-            reverse=reverse,
-            hops=hops,
-        )
-        self.routers += shape.routers
-        return shape
-
-    def link(self, src: str, dst: str) -> Link:
-        return self.links[(src, dst)]
 
     # ------------------------------------------------------------ delivery
 

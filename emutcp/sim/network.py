@@ -45,7 +45,7 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from ..core.config import Config
@@ -55,9 +55,9 @@ from ..core.isn import IsnGenerator
 from ..core.mux import Listener, Mux, closed_port_answer, closed_port_reply
 from ..core.segment import encode_segment, segment_overhead
 from ..core.tcb import Tracer
-from ..transport.link import PROFILE_FIELDS, Delivery, Link, LinkProfile
+from ..transport.link import Delivery, Link
 from ..transport.qdisc import NOT_ECT
-from ..transport.topology import Shape, Topology, build_dumbbell, build_parking_lot
+from ..transport.topology import Topology, TopologyBuilder
 from .engine import Engine, Entry
 from .wire import WireSegment, carries_data, sized_exactly
 
@@ -65,7 +65,7 @@ Address = tuple[str, int]
 Wake = Callable[[frozenset[Event]], None]
 
 
-class SimNetwork:
+class SimNetwork(TopologyBuilder):
     def __init__(
         self,
         seed: int = 0,
@@ -102,10 +102,7 @@ class SimNetwork:
         """A host; ``pcap`` (a path or ``PcapWriter``) captures its segments as TCP
         (from the core's segment records: no wire bytes needed; ``host.pcap``
         is the writer, to close when done)."""
-        if address in self.hosts:
-            raise ValueError(f"host {address} already exists")
-        if address in self.topology.nodes:
-            raise ValueError(f"{address} is already a router")
+        self._check_new_host(address, self.hosts)
         writer = None
         if pcap is not None:
             from ..pcap import PcapWriter
@@ -120,87 +117,10 @@ class SimNetwork:
         self.hosts[address] = host
         return host
 
-    def add_router(self, name: str) -> str:
-        """A router (as ``EmulatedNetwork.add_router``): it forwards by its routes
-        (``add_route``, else shortest paths); join it with ``add_link``."""
-        self.topology.add_node(name, router=True)
-        self.routers.append(name)
-        return name
-
-    def add_route(self, node: str, prefix: str, via: str) -> None:
-        """Static route at ``node``: datagrams for ``prefix`` go to neighbour ``via``
-        (the longest matching prefix wins)."""
-        self.topology.add_route(node, prefix, via)
-
-    def add_link(
-        self,
-        a: str | SimHost,
-        b: str | SimHost,
-        *,
-        profile: LinkProfile | None = None,
-        reverse: LinkProfile | None = None,
-        **impairments: Any,
-    ) -> tuple[Link, Link]:
-        """Join nodes (hosts or routers) ``a`` and ``b`` (as
-        ``EmulatedNetwork.add_link``, same RNG names)."""
-        a = a.address if isinstance(a, SimHost) else a
-        b = b.address if isinstance(b, SimHost) else b
-        for h in (a, b):
-            if h not in self.topology.nodes:
-                raise ValueError(f"unknown host {h}; add_host() it first")
-        unknown = set(impairments) - PROFILE_FIELDS
-        if unknown:
-            raise TypeError(f"unknown link impairments: {', '.join(sorted(unknown))}")
-        forward = profile or LinkProfile(**impairments)
-        links = self.topology.add_link(a, b, forward, reverse or forward)
+    def _links_changed(self) -> None:
         self._needs_bytes = any(
             link.profile.corrupt or link.profile.truncate for link in self.links.values()
         )
-        return links
-
-    def dumbbell(
-        self,
-        access_delays: Sequence[float],
-        *,
-        bottleneck: LinkProfile,
-        reverse: LinkProfile | None = None,
-        config: Config | None = None,
-    ) -> Shape:
-        """Senders 10.0.1.i with one-way access delays ``access_delays[i]``, routers
-        r1 -> r2 joined by ``bottleneck``, receivers 10.0.2.i (as
-        ``EmulatedNetwork.dumbbell``)."""
-        shape = build_dumbbell(
-            self.topology,
-            lambda a: self.add_host(a, config),
-            bottleneck=bottleneck,
-            reverse=reverse,
-            access_delays=access_delays,
-        )
-        self.routers += shape.routers
-        return shape
-
-    def parking_lot(
-        self,
-        hops: int,
-        *,
-        bottleneck: LinkProfile,
-        reverse: LinkProfile | None = None,
-        config: Config | None = None,
-    ) -> Shape:
-        """A chain of ``hops`` bottlenecks with one long flow and a cross flow per
-        bottleneck (as ``EmulatedNetwork.parking_lot``)."""
-        shape = build_parking_lot(
-            self.topology,
-            lambda a: self.add_host(a, config),
-            bottleneck=bottleneck,
-            reverse=reverse,
-            hops=hops,
-        )
-        self.routers += shape.routers
-        return shape
-
-    def link(self, src: str, dst: str) -> Link:
-        return self.links[(src, dst)]
 
     def max_datagram(self, src: Address, dst: Address) -> int | None:
         """The smallest MTU on the path (None: no limit)."""

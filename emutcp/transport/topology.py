@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .link import Delivery, Link, LinkProfile
+from .link import PROFILE_FIELDS, Delivery, Link, LinkProfile
 from .qdisc import NOT_ECT
 from .scheduler import Scheduler
 
@@ -344,3 +344,109 @@ def build_parking_lot(
         senders.append(s)
         receivers.append(r)
     return Shape(senders, receivers, bottlenecks, routers)
+
+
+# ------------------------------------------------------- a network's face
+
+
+class TopologyBuilder:
+    """The topology half of a network's public API, shared by the trio
+    ``EmulatedNetwork`` and the discrete-event ``SimNetwork``: routers, routes,
+    links between any two nodes and the builders.  A subclass sets
+    ``self.topology`` and ``self.routers`` and provides ``add_host``."""
+
+    topology: Topology
+    routers: list[str]
+
+    def add_host(self, address: str, config: Any = None) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def _check_new_host(self, address: str, hosts: dict[str, Any]) -> None:
+        if address in hosts:
+            raise ValueError(f"host {address} already exists")
+        if address in self.topology.nodes:
+            raise ValueError(f"{address} is already a router")
+
+    def add_router(self, name: str) -> str:
+        """A router: it forwards what reaches it by its routes (``add_route``, else
+        shortest paths).  Join it to hosts and other routers with ``add_link``."""
+        self.topology.add_node(name, router=True)
+        self.routers.append(name)
+        return name
+
+    def add_route(self, node: str, prefix: str, via: str) -> None:
+        """Static route at ``node``: datagrams for ``prefix`` ("10.0.2.0/24") go to
+        neighbour ``via``; the longest matching prefix wins."""
+        self.topology.add_route(node, prefix, via)
+
+    def add_link(
+        self,
+        a: Any,
+        b: Any,
+        *,
+        profile: LinkProfile | None = None,
+        reverse: LinkProfile | None = None,
+        **impairments: Any,
+    ) -> tuple[Link, Link]:
+        """Join nodes (hosts or routers) ``a`` and ``b``; ``profile`` (or the
+        keyword impairments, ``qdisc=`` among them) applies in both directions
+        unless ``reverse`` gives b->a its own.  Nodes are named by address (a
+        host object will do); each direction gets its own RNG, named by the
+        seed and the two nodes, so both engines draw the same fates."""
+        names = [getattr(n, "address", n) for n in (a, b)]
+        for name in names:
+            if name not in self.topology.nodes:
+                raise ValueError(f"unknown host {name}; add_host() it first")
+        unknown = set(impairments) - PROFILE_FIELDS
+        if unknown:
+            raise TypeError(f"unknown link impairments: {', '.join(sorted(unknown))}")
+        forward = profile or LinkProfile(**impairments)
+        links = self.topology.add_link(names[0], names[1], forward, reverse or forward)
+        self._links_changed()
+        return links
+
+    def _links_changed(self) -> None:
+        """A hook for networks that cache something about their links."""
+
+    def dumbbell(
+        self,
+        access_delays: Sequence[float],
+        *,
+        bottleneck: LinkProfile,
+        reverse: LinkProfile | None = None,
+        config: Any = None,
+    ) -> Shape:
+        """Senders 10.0.1.i with one-way access delays ``access_delays[i]``, routers
+        r1 -> r2 joined by ``bottleneck``, receivers 10.0.2.i."""
+        shape = build_dumbbell(
+            self.topology,
+            lambda a: self.add_host(a, config),
+            bottleneck=bottleneck,
+            reverse=reverse,
+            access_delays=access_delays,
+        )
+        self.routers += shape.routers
+        return shape
+
+    def parking_lot(
+        self,
+        hops: int,
+        *,
+        bottleneck: LinkProfile,
+        reverse: LinkProfile | None = None,
+        config: Any = None,
+    ) -> Shape:
+        """A chain of ``hops`` bottlenecks with one long flow and a cross flow
+        per bottleneck."""
+        shape = build_parking_lot(
+            self.topology,
+            lambda a: self.add_host(a, config),
+            bottleneck=bottleneck,
+            reverse=reverse,
+            hops=hops,
+        )
+        self.routers += shape.routers
+        return shape
+
+    def link(self, src: str, dst: str) -> Link:
+        return self.topology.links[(src, dst)]
