@@ -51,8 +51,8 @@ DEFAULTS: dict = {
     "warmup": 2.0,  # seconds excluded from goodput (slow start)
     "drop": (),  # data packets to drop, numbered from 1 on the data path (link.drop)
     **NETWORK_DEFAULTS,  # topology, rtts, qdisc and its parameters, ecn (network.py)
-    # "auto": the discrete-event engine (emutcp.sim) when it models everything the
-    # trial asks for (see sim_unsupported: today all of it), else trio.
+    # "auto" and "sim": the discrete-event engine (emutcp.sim), which models every
+    # key; "trio": the trio emulated network under a MockClock, the reference.
     "engine": "auto",
 }
 
@@ -172,14 +172,6 @@ def flow_metrics(r: dict, p: dict, flows: int) -> dict:
     return out
 
 
-def sim_unsupported(p: dict, *, files: bool = False) -> str:
-    """What the discrete-event engine cannot model in trial ``p`` ("" if nothing).
-    It runs the whole network model (routers, queue disciplines, ECN, scripted
-    drops), captures, traces and plot series, so today nothing: the seam stays
-    for a future key only the trio engine has."""
-    return ""
-
-
 def run_trial_sim(
     p: dict, seed: int, *, series: bool = False, pcap: str | None = None, trace: str | None = None
 ) -> dict:
@@ -213,10 +205,7 @@ def run_trial(
     engine = params["engine"]
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    unsupported = sim_unsupported(params, files=bool(pcap or trace))
-    if engine == "sim" and unsupported:
-        raise ValueError(f'engine sim cannot model {unsupported}: use engine = "trio"')
-    if engine == "sim" or (engine == "auto" and not unsupported):
+    if engine != "trio":  # "auto": the engine models every key a trial has
         result = run_trial_sim(params, seed, series=series, pcap=pcap, trace=trace)
     else:
         import trio.testing
