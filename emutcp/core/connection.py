@@ -40,7 +40,17 @@ from .output import Output
 from .plpmtud import BASE_DATAGRAM, MtuSearch
 from .recovery import is_duplicate_ack
 from .segment import ACK, CWR, ECE, FIN, PSH, RST, SYN, Options, Segment, segment_overhead
-from .seq import SEQ_MASK, seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
+from .seq import (
+    SEQ_HALF,
+    SEQ_MASK,
+    seq_add,
+    seq_diff,
+    seq_ge,
+    seq_gt,
+    seq_in_window,
+    seq_le,
+    seq_lt,
+)
 from .state import SYNCHRONIZED, TRANSITIONS, State, check_user_call
 from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Timer, Tracer
 
@@ -213,46 +223,85 @@ class Connection(Output):
         a pure ACK advancing SND.UNA.  Such a segment passes every test of RFC
         9293 3.10.7.4 first to fifth, so this takes only the steps that act on
         it, in the RFC's order; anything else returns False for the full path."""
-        if seg.flags & ~PSH != ACK or seg.seq != self.rcv_nxt or self._peer_fin_offset is not None:
+        seq = seg.seq
+        if seg.flags & ~PSH != ACK or seq != self.rcv_nxt or self._peer_fin_offset is not None:
             return False
         options = seg.options
         ts = options.timestamps
-        if options.sack_blocks or (self.ts_ok and ts is not None and seq_lt(ts[0], self.ts_recent)):
-            return False
+        ts_ok = self.ts_ok
+        if options.sack_blocks or (
+            ts_ok and ts is not None and ((ts[0] - self.ts_recent) & SEQ_MASK) >= SEQ_HALF
+        ):
+            return False  # SACK blocks, or PAWS would reject it (seq_lt(TSval, TS.Recent))
         ack, payload = seg.ack, seg.payload
         wnd = seg.window << self.snd_wscale
         if not (wnd and self.snd_wnd):
             return False  # zero windows: the persist logic of the full path
+        snd_una = self.snd_una
+        recv_buf = self.recv_buf
         if payload:
             # In-order data acknowledging nothing new, inside the window (3.10.7.4 first).
             if (
-                ack != self.snd_una
+                ack != snd_una
                 or len(payload) > self.rcv_wnd
-                or self.recv_buf.ooo_bytes
+                or recv_buf.ooo_bytes
                 or self.user_closed
             ):
                 return False
-        elif not (seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_max)):
-            return False  # a pure ACK must advance SND.UNA (else: duplicate ACK logic)
+        else:
+            d = (ack - self.snd_max) & SEQ_MASK
+            # seq_lt(SND.UNA, SEG.ACK) and seq_le(SEG.ACK, SND.MAX), inlined
+            if ((snd_una - ack) & SEQ_MASK) < SEQ_HALF or 0 < d < SEQ_HALF:
+                return False  # a pure ACK must advance SND.UNA (else: duplicate ACK logic)
         self._icmp_unreachable = 0
         if Timer.KEEPALIVE in self.timers:
             self.arm_keepalive(now)
-        self._update_ts_recent(seg)  # fifth: the ACK is acceptable
-        prior_una, prior_samples = self.snd_una, self.rtt.samples
+        if (  # fifth: the ACK is acceptable; _update_ts_recent, inlined
+            ts_ok
+            and ts is not None
+            and not 0 < ((seq - self._last_ack_sent) & SEQ_MASK) < SEQ_HALF  # seq_le
+        ):
+            self.ts_recent = ts[0]  # (seq_ge(TSval, TS.Recent) held: PAWS passed above)
+        prior_samples = self.rtt.samples
         if not payload:
             self._ack_advance(ack, now, seg)
         # What the full path does after every ACK: RACK-TLP/PRR, then the
         # controller's delivery-rate sample.
         self._after_ack(now, seg)
-        if self.cc_samples and self.snd_una != prior_una:
+        if self.cc_samples and self.snd_una != snd_una:
             rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
-            self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
+            self._congestion_sample(seg, seq_diff(self.snd_una, snd_una), rtt, now)
         self._persist_unanswered = 0
-        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
-            self._update_send_window(wnd, seg.seq, ack)  # SND.WL1/SND.WL2 rule
+        wl1 = self.snd_wl1
+        if ((wl1 - seq) & SEQ_MASK) >= SEQ_HALF or (  # seq_lt(SND.WL1, SEG.SEQ)
+            wl1 == seq and not 0 < ((self.snd_wl2 - ack) & SEQ_MASK) < SEQ_HALF  # seq_le
+        ):
+            self._update_send_window(wnd, seq, ack)  # SND.WL1/SND.WL2 rule
         if payload:
-            self._process_text_and_fin(seg, now)  # seventh: the text
+            if self.state is not S.ESTABLISHED or self.read_shutdown or recv_buf.ooo_bytes:
+                self._process_text_and_fin(seg, now)  # seventh: the text
+            else:
+                self._in_order_text(seg, ts, now)
         return True
+
+    def _in_order_text(self, seg: Segment, ts: tuple[int, int] | None, now: float) -> None:
+        """``_process_text_and_fin`` for what header prediction accepted: data
+        exactly at RCV.NXT, inside the window, no FIN, nothing held out of order
+        (RFC 9293 3.10.7.4 seventh; the ACK policy of RFC 9293 3.8.6.3)."""
+        payload = seg.payload
+        n = len(payload)
+        if self.ts_ok and ts is not None and ts[1]:
+            # The receiver's RTT from the echoed timestamp (RFC 7323 4.2), for autotuning.
+            self.rcv_tune.rtt_sample(((int(now * 1000) - ts[1]) & SEQ_MASK) / 1000)
+        self.recv_buf.insert(self.recv_buf.nxt, payload)  # in order: it all advances
+        self.rcv_nxt = (self.rcv_nxt + n) & SEQ_MASK
+        self.stats.bytes_received += n
+        self._events.append(Event.READABLE)
+        self._unacked_bytes += n
+        if self._unacked_bytes >= 2 * self.config.mss:
+            self._request_ack("ACK (every second segment)")  # RFC 9293 3.8.6.3
+        elif Timer.DELAYED_ACK not in self.timers:
+            self._start_timer(Timer.DELAYED_ACK, now + self.config.delayed_ack)
 
     def path_mss_lowered(self, mss: int, now: float) -> None:
         """The path refused a segment for its size (RFC 1191 / RFC 8201: the path
@@ -1025,13 +1074,14 @@ class Connection(Output):
     def _after_ack(self, now: float, seg: Segment | None = None) -> None:
         """D-SACK undo, RACK loss detection and PRR (recovery.py) after each ACK,
         then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
+        recovery = self.recovery
         high = min(self._send_offset(self.snd_max), self.send_buf.end)
         ts = seg.options.timestamps if seg is not None and self.ts_ok else None
         # When the echoed TSval was stamped (RFC 7323 4), to tell which transmission
         # of a retransmitted segment an ACK is for (RFC 8985 6.2 step 2).
         now_ms = int(now * 1000)  # our TSval clock (tcb._tsval), unwrapped
         echoed = (now_ms - ((now_ms - ts[1]) & SEQ_MASK)) / 1000 if ts and ts[1] else None
-        deadline = self.recovery.after_ack(
+        deadline = recovery.after_ack(
             now=now,
             srtt=self.rtt.srtt,
             snd_una=self.snd_una,
@@ -1040,8 +1090,12 @@ class Connection(Output):
             high=high,
             echoed=echoed,
         )
-        action, self.recovery.frto_action = self.recovery.frto_action, None
-        if action == NEW_DATA and (
+        action = recovery.frto_action
+        if action is not None:
+            recovery.frto_action = None
+        if action is None:
+            pass  # the common case: F-RTO has nothing to say
+        elif action == NEW_DATA and (
             self.send_buf.end <= self._send_offset(self.snd_max)
             or self.snd_wnd - self.flight_size < min(self.snd_mss, self.snd_wnd)
             or self.snd_wnd == 0
@@ -1060,7 +1114,8 @@ class Connection(Output):
         else:
             self._start_timer(Timer.REORDER, deadline)
         self._arm_probe(now)
-        self._trace_recovery_events(now)
+        if recovery.events:
+            self._trace_recovery_events(now)
         if self.config.autotune_send:  # Linux tcp_sndbuf_expand: room for 2 cwnd
             size = send_buffer_size(
                 self.send_buf.capacity, self.cc.cwnd, self.config.send_buffer_max

@@ -465,6 +465,8 @@ class LossRecovery:
             self.tlp_end = None
         if not self.racking:
             return None
+        if not delivered and not self.sent.segs and not self.in_recovery:
+            return None  # nothing outstanding, nothing new: RACK has nothing to decide
         rack = self.rack
         for r, by_sack in delivered:
             # A SACK's echo is not the SACKed segment's (RFC 7323 4.3): only a

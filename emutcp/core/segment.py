@@ -115,7 +115,14 @@ _RawOptions = tuple[int | None, int | None, bool, list[list[int]] | None, list[i
 
 
 def _encode_options(o: Options) -> _RawOptions | None:
-    if o is NO_OPTIONS or o == NO_OPTIONS:
+    if o is NO_OPTIONS or (
+        # o == NO_OPTIONS, field by field (a dataclass == builds two tuples)
+        o.timestamps is None
+        and not o.sack_blocks
+        and o.mss is None
+        and o.wscale is None
+        and not o.sack_permitted
+    ):
         return None
     return (
         o.mss,
@@ -144,9 +151,10 @@ def encode_segment(seg: Segment) -> bytes:
             seg.payload,
         )
     )
-    # body starts with a 1-byte fixarray header (9 elements); re-frame it as 10.
-    fields = body[1:]
-    return b"\x9a" + fields + _packb(zlib.crc32(fields))
+    # body starts with a 1-byte fixarray header (9 elements); re-frame it as 10
+    # (one copy of the payload: join, not two concatenations).
+    fields = memoryview(body)[1:]
+    return b"".join((b"\x9a", fields, _packb(zlib.crc32(fields))))
 
 
 def _int(v: object, lo: int, hi: int, what: str) -> int:
