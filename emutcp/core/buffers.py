@@ -15,6 +15,12 @@ not, so the buffers work on offsets and the connection converts with
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
+
+def _piece_start(piece: tuple[int, bytes]) -> int:
+    return piece[0]
+
 
 class SendBuffer:
     __slots__ = ("_buf", "base", "capacity")
@@ -135,7 +141,13 @@ class ReceiveBuffer:
     def held_overlap(self, start: int, end: int) -> tuple[int, int] | None:
         """The first part of [start, end) already held out of order, or None
         (a duplicate the receiver reports by D-SACK, RFC 2883)."""
-        for s, d in self._ooo:
+        ooo = self._ooo
+        if not ooo:
+            return None
+        # Sorted and disjoint: only the piece starting at or before ``start`` and
+        # the one after it can be the first to overlap (bisection, not a scan).
+        i = max(bisect_right(ooo, start, key=_piece_start) - 1, 0)
+        for s, d in ooo[i : i + 2]:
             lo, hi = max(s, start), min(s + len(d), end)
             if lo < hi:
                 return lo, hi

@@ -202,7 +202,8 @@ class Connection(Output):
         if ecn or seg.flags & CWR:
             self.ecn.arrived(seg.flags, ecn)  # RFC 3168 6.1.3
         self._clock = now
-        self._trace_segment("in", seg, "", now)
+        if self.tracer is not None:
+            self._trace_segment("in", seg, "", now)
         st = self.state
         if st is S.ESTABLISHED and self._header_predicted(seg, now):
             return

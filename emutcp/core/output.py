@@ -247,15 +247,15 @@ class Output(Tcb):
         nodelay = self.config.nodelay
         sent_new = False
         scoreboard = recovery.scoreboard
-        if recovery.sack_recovery and recovery.racking:
-            high = min(self._send_offset(self.snd_max), buf_end)
-            cwnd_room = recovery.retransmit_lost(base, high, self._resend_lost)
-        elif recovery.sack_recovery:
-            high = min(self._send_offset(self.snd_max), buf_end)
-            cwnd_room = recovery.retransmit_holes(base, high, self._resend_hole)
-        else:
+        if not (recovery.in_recovery and recovery.sack):  # not recovery.sack_recovery
             in_flight = seq_diff(self.snd_nxt, self.snd_una)
             cwnd_room = recovery.send_room(in_flight, base, nxt_off)
+        elif recovery.racking:
+            high = min(self._send_offset(self.snd_max), buf_end)
+            cwnd_room = recovery.retransmit_lost(base, high, self._resend_lost)
+        else:
+            high = min(self._send_offset(self.snd_max), buf_end)
+            cwnd_room = recovery.retransmit_holes(base, high, self._resend_hole)
         if self._probe_room:  # RFC 8985 7.3: a probe sends one new segment beyond cwnd
             cwnd_room, self._probe_room = max(cwnd_room, self._probe_room), 0
         snd_una, snd_wnd, timers = self.snd_una, self.snd_wnd, self.timers

@@ -463,7 +463,7 @@ class LossRecovery:
                 self.cc.on_loss(high - una, now)
                 self.events.append(f"TLP loss recovery: cwnd {self.cc.cwnd}")
             self.tlp_end = None
-        if not self.racking:
+        if not (self.sack and self.mode == "rack"):  # not self.racking
             return None
         if not delivered and not self.sent.segs and not self.in_recovery:
             return None  # nothing outstanding, nothing new: RACK has nothing to decide
@@ -534,4 +534,4 @@ class LossRecovery:
 
     def may_probe(self) -> bool:
         """RFC 8985 7.2: a probe may be scheduled (SACK, RACK, no recovery, none out)."""
-        return self.racking and not self.in_recovery and self.tlp_end is None
+        return self.sack and self.mode == "rack" and not self.in_recovery and self.tlp_end is None
