@@ -1076,7 +1076,8 @@ class Connection(Output):
         """D-SACK undo, RACK loss detection and PRR (recovery.py) after each ACK,
         then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
         recovery = self.recovery
-        high = min(self._send_offset(self.snd_max), self.send_buf.end)
+        buf = self.send_buf
+        high = min(self._send_offset(self.snd_max), buf.end)
         ts = seg.options.timestamps if seg is not None and self.ts_ok else None
         # When the echoed TSval was stamped (RFC 7323 4), to tell which transmission
         # of a retransmitted segment an ACK is for (RFC 8985 6.2 step 2).
@@ -1087,7 +1088,7 @@ class Connection(Output):
             srtt=self.rtt.srtt,
             snd_una=self.snd_una,
             snd_max=self.snd_max,
-            una=self.send_buf.base,
+            una=buf.base,
             high=high,
             echoed=echoed,
         )
@@ -1111,18 +1112,20 @@ class Connection(Output):
         elif action == GO_BACK:  # RFC 5682 2 step 3a: conventional recovery after all
             self.snd_nxt = self.snd_una
         if deadline is None:
-            self._stop_timer(Timer.REORDER)
+            if self.timers:
+                self._stop_timer(Timer.REORDER)
         else:
             self._start_timer(Timer.REORDER, deadline)
         self._arm_probe(now)
         if recovery.events:
             self._trace_recovery_events(now)
-        if self.config.autotune_send:  # Linux tcp_sndbuf_expand: room for 2 cwnd
-            size = send_buffer_size(
-                self.send_buf.capacity, self.cc.cwnd, self.config.send_buffer_max
-            )
-            if size > self.send_buf.capacity:
-                self.send_buf.capacity = size
+        config = self.config
+        # Linux tcp_sndbuf_expand: room for 2 cwnd (send_buffer_size, called only
+        # when it would grow the buffer).
+        if config.autotune_send and 2 * self.cc.cwnd > buf.capacity < config.send_buffer_max:
+            size = send_buffer_size(buf.capacity, self.cc.cwnd, config.send_buffer_max)
+            if size > buf.capacity:
+                buf.capacity = size
                 self._events.append(Event.WRITABLE)  # a blocked writer may go on
 
     def _on_reorder_timeout(self, now: float) -> None:

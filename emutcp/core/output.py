@@ -24,7 +24,19 @@ from __future__ import annotations
 from .ecn import ECT0
 from .plpmtud import Probe
 from .rack import pto
-from .segment import ACK, ECE, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
+from .segment import (
+    ACK,
+    ECE,
+    FIN,
+    NO_OPTIONS,
+    PSH,
+    RST,
+    SYN,
+    Options,
+    Segment,
+    make_options,
+    make_segment,
+)
 from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff, seq_gt
 from .state import SYNCHRONIZED, State
 from .tcb import MAX_WINDOW_FIELD, Tcb, Timer
@@ -142,7 +154,7 @@ class Output(Tcb):
             # RFC 7323 5.4 TSval: tcb._tsval, inlined.
             ts = ((int(self._clock * 1000) & SEQ_MASK), self.ts_recent) if self.ts_ok else None
             if ts is not None or blocks:
-                options = Options(None, None, False, blocks, ts)
+                options = make_options(blocks, ts)
         if flags & ACK:
             self._last_ack_sent = ack
         ecn = 0
@@ -152,7 +164,9 @@ class Output(Tcb):
             if ect:  # RFC 3168 6.1.4: new data only (not ACKs, retransmissions)
                 flags |= self.ecn.data_flags()
                 ecn = ECT0
-        seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn)
+        seg = make_segment(
+            self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn
+        )
         if payload and self.rate is not None:  # a delivery record per transmission
             off = self._send_offset(seq)
             self.rate.on_send(off, off + len(payload), self._clock, self.flight_size)
@@ -210,7 +224,8 @@ class Output(Tcb):
         loss probe fires after PTO unless the RTO would fire first."""
         rto_at = self.timers.get(Timer.RETRANSMISSION)
         if self.snd_una == self.snd_max or rto_at is None or not self.recovery.may_probe():
-            self._stop_timer(Timer.LOSS_PROBE)
+            if self.timers:
+                self._stop_timer(Timer.LOSS_PROBE)
             return
         at = now + pto(self.rtt.srtt, self.flight_size // max(self.snd_mss, 1))
         if at < rto_at:
