@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from .autotune import send_buffer_size
+from .buffers import SendBuffer
 from .congestion import AckSample
 from .events import Event, TcpInfo, Transition
 from .frto import GO_BACK, NEW_DATA
@@ -1077,6 +1078,12 @@ class Connection(Output):
         then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
         recovery = self.recovery
         buf = self.send_buf
+        if self.snd_una == self.snd_max and recovery.quiet():
+            # Nothing in flight, nothing pending: what the steps below come to.
+            self.timers.pop(Timer.REORDER, None)
+            self.timers.pop(Timer.LOSS_PROBE, None)  # _arm_probe with nothing in flight
+            self._autotune_send(buf)
+            return
         high = min(self._send_offset(self.snd_max), buf.end)
         ts = seg.options.timestamps if seg is not None and self.ts_ok else None
         # When the echoed TSval was stamped (RFC 7323 4), to tell which transmission
@@ -1119,9 +1126,12 @@ class Connection(Output):
         self._arm_probe(now)
         if recovery.events:
             self._trace_recovery_events(now)
+        self._autotune_send(buf)
+
+    def _autotune_send(self, buf: SendBuffer) -> None:
+        """Linux tcp_sndbuf_expand: room for 2 cwnd (send_buffer_size, asked only
+        when it would grow the buffer)."""
         config = self.config
-        # Linux tcp_sndbuf_expand: room for 2 cwnd (send_buffer_size, called only
-        # when it would grow the buffer).
         if config.autotune_send and 2 * self.cc.cwnd > buf.capacity < config.send_buffer_max:
             size = send_buffer_size(buf.capacity, self.cc.cwnd, config.send_buffer_max)
             if size > buf.capacity:

@@ -451,7 +451,7 @@ class Mux:
             dirty = list(self._dirty)
             self._dirty.clear()
             for conn in dirty:
-                budget = self._unvalidated.get(conn)
+                budget = self._unvalidated.get(conn) if self._unvalidated else None
                 for seg in conn.segments_to_send(now):
                     data = self.encode(seg)
                     if budget is not None:

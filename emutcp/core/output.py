@@ -222,16 +222,19 @@ class Output(Tcb):
     def _arm_probe(self, now: float) -> None:
         """RFC 8985 7.2: with data in flight, no recovery and no probe out, a tail
         loss probe fires after PTO unless the RTO would fire first."""
-        rto_at = self.timers.get(Timer.RETRANSMISSION)
-        if self.snd_una == self.snd_max or rto_at is None or not self.recovery.may_probe():
-            if self.timers:
-                self._stop_timer(Timer.LOSS_PROBE)
+        timers = self.timers  # (runs after every ACK: the table is used directly)
+        rto_at = timers.get(Timer.RETRANSMISSION)
+        snd_una, snd_max = self.snd_una, self.snd_max
+        if snd_una == snd_max or rto_at is None or not self.recovery.may_probe():
+            timers.pop(Timer.LOSS_PROBE, None)
             return
-        at = now + pto(self.rtt.srtt, self.flight_size // max(self.snd_mss, 1))
+        d = (snd_max - snd_una) & SEQ_MASK  # flight_size, inlined
+        flight = d - SEQ_MOD if d >= SEQ_HALF else d
+        at = now + pto(self.rtt.srtt, flight // max(self.snd_mss, 1))
         if at < rto_at:
-            self._start_timer(Timer.LOSS_PROBE, at)
+            timers[Timer.LOSS_PROBE] = at
         else:
-            self._stop_timer(Timer.LOSS_PROBE)
+            timers.pop(Timer.LOSS_PROBE, None)
 
     def _output_data(self, now: float) -> None:
         """Send new data, retransmissions after RTO, and our FIN (RFC 9293 3.7.4,

@@ -505,6 +505,20 @@ class LossRecovery:
             cc.cwnd = max(pipe + (max(sndcnt, mss) if began else sndcnt), mss)
         return deadline
 
+    def quiet(self) -> bool:
+        """Nothing outstanding is recorded and nothing is pending: ``after_ack``
+        would change nothing and return no deadline (the receiver of a bulk
+        flow, for every segment it receives)."""
+        return (
+            not self._delivered
+            and not self.sent.segs
+            and not self.in_recovery
+            and self.tlp_end is None
+            and self._undo_marker is None
+            and self.frto_action is None
+            and not self.events
+        )
+
     def pipe(self, una: int, high: int) -> int:
         """Bytes in flight: outstanding, less SACKed, less lost and not resent."""
         return max(high - una - self.sent.sacked_bytes - self.sent.lost_bytes, 0)
