@@ -301,7 +301,8 @@ class Connection(Output):
         self._events.append(Event.READABLE)
         self._unacked_bytes += n
         if self._unacked_bytes >= 2 * self.config.mss:
-            self._request_ack("ACK (every second segment)")  # RFC 9293 3.8.6.3
+            self._ack_now = True  # RFC 9293 3.8.6.3 (_request_ack, inlined)
+            self._ack_reason = "ACK (every second segment)"
         elif Timer.DELAYED_ACK not in self.timers:
             self._start_timer(Timer.DELAYED_ACK, now + self.config.delayed_ack)
 

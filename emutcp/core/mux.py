@@ -276,13 +276,14 @@ class Mux:
             del self.connections[addr]
             conn = None
         if conn is not None:
-            budget = self._unvalidated.get(conn)
-            if budget is not None:
-                budget[0] += size
+            if self._unvalidated:
+                budget = self._unvalidated.get(conn)
+                if budget is not None:
+                    budget[0] += size
             if ecn:  # the ECN field rides with the segment for traces and pcap
                 seg = replace(seg, ecn=ecn)
             conn.receive_segment(seg, now, ecn)
-            self.touch(conn)
+            self._dirty[conn] = None  # touch(conn)
             lst = self.listener
             if lst is not None and conn in lst.half_open and conn.state is not S.SYN_RCVD:
                 # Handshake done: queue it for accept now, so a RST later in this
