@@ -830,7 +830,7 @@ class Connection(Output):
         self.snd_una = ack
         if self._mtu_probe is not None:
             self._mtu_probe_acked(ack, now)
-        if seq_lt(self.snd_nxt, ack):
+        if ((self.snd_nxt - ack) & SEQ_MASK) >= SEQ_HALF:  # seq_lt(SND.NXT, ack)
             self.snd_nxt = ack
         self._retries = 0
         self._persist_backoff = 0
@@ -838,12 +838,12 @@ class Connection(Output):
         if data_acked:
             self._events.append(Event.WRITABLE)
         ts = seg.options.timestamps if seg is not None and self.ts_ok else None
-        if ts is not None and ts[1] and seq_ge(ts[1], self._ts_epoch):
+        if ts is not None and ts[1] and ((ts[1] - self._ts_epoch) & SEQ_MASK) < SEQ_HALF:
             # RFC 7323 4.1 RTTM: the echoed TSval times the ACKed segment, even a
             # retransmitted one.  Echoes older than our last timeout are skipped: a
             # duplicate of data the peer already had is answered with its old
             # TS.Recent, which would inflate the sample by the whole backoff.
-            self.rtt.sample(((self._tsval(now) - ts[1]) & SEQ_MASK) / 1000)
+            self.rtt.sample(((int(now * 1000) - ts[1]) & SEQ_MASK) / 1000)  # _tsval(now)
             self._timed_seq = None
         elif self._timed_seq is not None and seq_gt(ack, self._timed_seq):
             # RFC 6298 2.2/2.3, one timed segment; Karn: never a retransmission.
