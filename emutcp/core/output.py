@@ -105,7 +105,7 @@ class Output(Tcb):
         with_ack: bool = True,
         ect: bool = False,
     ) -> None:
-        if (with_ack and self.state is not S.SYN_SENT) or flags & ACK:
+        if flags & ACK or (with_ack and self.state is not S.SYN_SENT):
             flags |= ACK
             ack = self.rcv_nxt
             # _window_field(), inlined (it runs for every segment we send).
@@ -277,6 +277,7 @@ class Output(Tcb):
         if self._probe_room:  # RFC 8985 7.3: a probe sends one new segment beyond cwnd
             cwnd_room, self._probe_room = max(cwnd_room, self._probe_room), 0
         snd_una, snd_wnd, timers = self.snd_una, self.snd_wnd, self.timers
+        mtu_search, pacer, stats = self.mtu_search, self.pacer, self.stats
         while True:
             snd_nxt = self.snd_nxt
             d = (snd_nxt - first) & SEQ_MASK
@@ -311,7 +312,7 @@ class Output(Tcb):
                     self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                 break
             n = min(unsent, usable, mss)
-            if self.mtu_search is not None and not retransmission:
+            if mtu_search is not None and not retransmission:
                 n = self._mtu_probe_size(unsent, usable, now) or n
             if retransmission and scoreboard.ranges:
                 stop = scoreboard.next_sacked_start(off)
@@ -334,8 +335,8 @@ class Output(Tcb):
                         self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                     break
                 self._sws_override = False
-            if self.pacer is not None and not self.pacer.may_send(now):
-                self._start_timer(Timer.PACING, self.pacer.next_send)  # pacing.py
+            if pacer is not None and not pacer.may_send(now):
+                self._start_timer(Timer.PACING, pacer.next_send)  # pacing.py
                 break
             payload = buf.peek(off, n)
             flags = ACK
@@ -346,19 +347,19 @@ class Output(Tcb):
             seq = snd_nxt
             if retransmission:
                 reason = self._rtx_cause or "retransmission"
-                self.stats.retransmits += 1
+                stats.retransmits += 1
                 if self._rtx_cause:
-                    self.stats.rto_retransmits += 1
+                    stats.rto_retransmits += 1
             else:
                 reason = "PLPMTUD probe" if n > mss else "data"
                 sent_new = True
-                self.stats.bytes_sent += n
+                stats.bytes_sent += n
                 if self._timed_seq is None:
                     self._timed_seq, self._timed_at = seq, now
             self._emit(flags, seq, payload, reason, ect=not retransmission)
             recovery.on_transmit(off, off + n, now, retransmission)
-            if self.pacer is not None:
-                self.pacer.sent(n, now, self.cc.pacing_rate(self.rtt.srtt))
+            if pacer is not None:
+                pacer.sent(n, now, self.cc.pacing_rate(self.rtt.srtt))
             cwnd_room -= n
             if flags & FIN:
                 self._fin_sent = True
