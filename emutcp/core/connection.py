@@ -243,9 +243,10 @@ class Connection(Output):
         recv_buf = self.recv_buf
         if payload:
             # In-order data acknowledging nothing new, inside the window (3.10.7.4 first).
+            d = (self.rcv_adv - seq) & SEQ_MASK  # rcv_wnd (SEG.SEQ is RCV.NXT), inlined
             if (
                 ack != snd_una
-                or len(payload) > self.rcv_wnd
+                or len(payload) > (0 if d >= SEQ_HALF else d)
                 or recv_buf.ooo_bytes
                 or self.user_closed
             ):
@@ -278,7 +279,11 @@ class Connection(Output):
         if ((wl1 - seq) & SEQ_MASK) >= SEQ_HALF or (  # seq_lt(SND.WL1, SEG.SEQ)
             wl1 == seq and not 0 < ((self.snd_wl2 - ack) & SEQ_MASK) < SEQ_HALF  # seq_le
         ):
-            self._update_send_window(wnd, seq, ack)  # SND.WL1/SND.WL2 rule
+            # SND.WL1/SND.WL2 rule: _update_send_window(wnd, seq, ack), inlined.
+            self.snd_wnd = wnd
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd
+            self.snd_wl1, self.snd_wl2 = seq, ack
         if payload:
             if self.state is not S.ESTABLISHED or self.read_shutdown or recv_buf.ooo_bytes:
                 self._process_text_and_fin(seg, now)  # seventh: the text

@@ -175,8 +175,7 @@ class Output(Tcb):
         if flags & ACK:
             self._ack_now = False
             self._unacked_bytes = 0
-            if self.timers:
-                self._stop_timer(Timer.DELAYED_ACK)
+            self.timers.pop(Timer.DELAYED_ACK, None)  # _stop_timer, inlined
 
     def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
         """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first, after
