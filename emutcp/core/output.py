@@ -117,11 +117,14 @@ class Output(Tcb):
                 grow -= SEQ_MOD
             d = (self.rcv_adv - ack) & SEQ_MASK
             rcv_wnd = 0 if d >= SEQ_HALF else d  # the rcv_wnd property, inlined
-            if grow >= min(config.recv_buffer // 2, config.mss) or (grow > 0 and rcv_wnd == 0):
+            half, mss = config.recv_buffer // 2, config.mss
+            if grow >= (half if half < mss else mss) or (grow > 0 and rcv_wnd == 0):
                 self.rcv_adv = right
                 d = (right - ack) & SEQ_MASK
                 rcv_wnd = 0 if d >= SEQ_HALF else d
-            window = min(rcv_wnd >> self.rcv_wscale, MAX_WINDOW_FIELD)
+            window = rcv_wnd >> self.rcv_wscale
+            if window > MAX_WINDOW_FIELD:
+                window = MAX_WINDOW_FIELD
         else:
             ack = 0
             window = 0 if flags & RST else min(self.config.recv_buffer, MAX_WINDOW_FIELD)
@@ -290,7 +293,9 @@ class Output(Tcb):
                     continue
             unsent = buf_end - off
             d = (snd_nxt - snd_una) & SEQ_MASK
-            usable = min(snd_wnd - (d - SEQ_MOD if d >= SEQ_HALF else d), cwnd_room)
+            usable = snd_wnd - (d - SEQ_MOD if d >= SEQ_HALF else d)
+            if cwnd_room < usable:
+                usable = cwnd_room  # min(peer's window left, cwnd room)
             if unsent <= 0:
                 if self.rate is not None and cwnd_room > 0:
                     self.rate.mark_app_limited(self.flight_size)  # rate.py, 3.4
@@ -310,7 +315,9 @@ class Output(Tcb):
                     # data beyond it, else no timer would be left to notice anything.
                     self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                 break
-            n = min(unsent, usable, mss)
+            n = unsent if unsent < usable else usable  # min(unsent, usable, mss)
+            if mss < n:
+                n = mss
             if mtu_search is not None and not retransmission:
                 n = self._mtu_probe_size(unsent, usable, now) or n
             if retransmission and scoreboard.ranges:
