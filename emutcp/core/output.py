@@ -268,8 +268,8 @@ class Output(Tcb):
         sent_new = False
         scoreboard = recovery.scoreboard
         if not (recovery.in_recovery and recovery.sack):  # not recovery.sack_recovery
-            in_flight = seq_diff(self.snd_nxt, self.snd_una)
-            cwnd_room = recovery.send_room(in_flight, base, nxt_off)
+            d = (self.snd_nxt - self.snd_una) & SEQ_MASK  # seq_diff(SND.NXT, SND.UNA)
+            cwnd_room = recovery.send_room(d - SEQ_MOD if d >= SEQ_HALF else d, base, nxt_off)
         elif recovery.racking:
             high = min(self._send_offset(self.snd_max), buf_end)
             cwnd_room = recovery.retransmit_lost(base, high, self._resend_lost)
