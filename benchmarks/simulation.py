@@ -4,6 +4,7 @@
     python benchmarks/simulation.py --checks      # the congestion model checks, on the engine
     python benchmarks/simulation.py --scale 1000  # 1,000 flows through one bottleneck
     python benchmarks/simulation.py --dask 2      # a 16-trial sweep: 1 process vs 2 Dask workers
+    python benchmarks/simulation.py --profile 10e6 --seconds 10  # cProfile of one run
 
 The anchor scenario: one bulk NewReno flow, 50 ms RTT, a one-BDP drop-tail
 queue, MSS 1400, at 10 and 100 Mbit/s.  emutcp runs it on its discrete-event
@@ -48,6 +49,35 @@ def run(n: int, seconds: float, rate: float = 10e6, engine: str = "sim") -> dict
         "speedup": seconds / wall,
         "cpu_speedup": seconds / cpu,
     }
+
+
+def profile(rate: float, seconds: float, top: int = 30) -> str:
+    """cProfile of one run of the anchor scenario on the engine: the ``top``
+    functions by own time, after a line with calls and datagrams."""
+    import cProfile
+    import io
+    import pstats
+
+    from emutcp.lab.trial import run_trial
+
+    params = {"rate": rate, "delay": RTT / 2, "flows": 1, "duration": seconds, "engine": "sim"}
+    params["warmup"] = min(2.0, seconds / 2)
+    run_trial({**params, "duration": 0.2, "warmup": 0.1}, 1)  # imports, outside the profile
+    prof = cProfile.Profile()
+    prof.enable()
+    r = run_trial(params, 1)
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    datagrams = sum(n for (_, _, name), (_, n, *_) in stats.stats.items() if name == "transmit")  # type: ignore[attr-defined]
+    calls = stats.total_calls  # type: ignore[attr-defined]
+    out.write(
+        f"{rate / 1e6:g} Mbit/s, {seconds:g} virtual s: goodput {r['goodput_Mbps']:.2f} Mbit/s, "
+        f"{datagrams} datagrams, {calls} function calls = {calls / max(datagrams, 1):.0f} "
+        "per datagram\n"
+    )
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
 
 
 # ------------------------------------------------------------------- ns-3
@@ -273,6 +303,7 @@ def main() -> None:
     ap.add_argument("--no-trio", action="store_true", help="skip the trio engine")
     ap.add_argument("--checks", action="store_true", help="the model checks on the engine")
     ap.add_argument("--scale", type=int, metavar="FLOWS", help="a many-flow bottleneck")
+    ap.add_argument("--profile", type=float, metavar="RATE", help="cProfile one run at RATE bits/s")
     ap.add_argument(
         "--dask", type=int, metavar="WORKERS", help="a 16-trial sweep: 1 process vs local:WORKERS"
     )
@@ -288,6 +319,9 @@ def main() -> None:
         for name, ok, figure in model_checks():
             table.add_row(name, "pass" if ok else "FAIL", figure)
         console.print(table)
+        return
+    if args.profile:
+        print(profile(args.profile, args.seconds))
         return
     if args.dask:
         with console.status(f"16 trials: one process, then Dask local:{args.dask}"):

@@ -15,6 +15,16 @@ not, so the buffers work on offsets and the connection converts with
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
+
+def _piece_start(piece: tuple[int, bytes]) -> int:
+    return piece[0]
+
+
+def _piece_end(piece: tuple[int, bytes]) -> int:
+    return piece[0] + len(piece[1])
+
 
 class SendBuffer:
     __slots__ = ("_buf", "base", "capacity")
@@ -107,35 +117,37 @@ class ReceiveBuffer:
     def _insert_out_of_order(self, start: int, data: bytes) -> None:
         self.last_ooo = start
         end = start + len(data)
-        keep: list[tuple[int, bytes]] = []
-        merged_start, merged_end = start, end
-        overlapping: list[tuple[int, bytes]] = []
-        for iv in self._ooo:
-            iv_end = iv[0] + len(iv[1])
-            if iv[0] <= end and iv_end >= start:
-                overlapping.append(iv)
-                merged_start = min(merged_start, iv[0])
-                merged_end = max(merged_end, iv_end)
-            else:
-                keep.append(iv)
+        ooo = self._ooo
+        # The pieces are sorted, disjoint and never touch, so the ones to merge
+        # with (overlapping or touching [start, end)) are the run [i, j) that two
+        # bisections find, not a scan (hundreds of pieces in a long loss episode).
+        i = bisect_left(ooo, start, key=_piece_end)
+        j = bisect_right(ooo, end, key=_piece_start)
+        overlapping = ooo[i:j]
         if not overlapping:
-            merged = bytes(data)
+            merged_start, merged = start, bytes(data)
         else:
+            merged_start = min(start, overlapping[0][0])
+            merged_end = max(end, _piece_end(overlapping[-1]))
             buf = bytearray(merged_end - merged_start)
             buf[start - merged_start : end - merged_start] = data
             for iv_start, piece in overlapping:
                 buf[iv_start - merged_start : iv_start - merged_start + len(piece)] = piece
                 self.ooo_bytes -= len(piece)
             merged = bytes(buf)
-        keep.append((merged_start, merged))
-        keep.sort(key=lambda iv: iv[0])
-        self._ooo = keep
+        self._ooo = [*ooo[:i], (merged_start, merged), *ooo[j:]]
         self.ooo_bytes += len(merged)
 
     def held_overlap(self, start: int, end: int) -> tuple[int, int] | None:
         """The first part of [start, end) already held out of order, or None
         (a duplicate the receiver reports by D-SACK, RFC 2883)."""
-        for s, d in self._ooo:
+        ooo = self._ooo
+        if not ooo:
+            return None
+        # Sorted and disjoint: only the piece starting at or before ``start`` and
+        # the one after it can be the first to overlap (bisection, not a scan).
+        i = max(bisect_right(ooo, start, key=_piece_start) - 1, 0)
+        for s, d in ooo[i : i + 2]:
             lo, hi = max(s, start), min(s + len(d), end)
             if lo < hi:
                 return lo, hi

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from .autotune import send_buffer_size
+from .buffers import SendBuffer
 from .congestion import AckSample
 from .events import Event, TcpInfo, Transition
 from .frto import GO_BACK, NEW_DATA
@@ -40,7 +41,17 @@ from .output import Output
 from .plpmtud import BASE_DATAGRAM, MtuSearch
 from .recovery import is_duplicate_ack
 from .segment import ACK, CWR, ECE, FIN, PSH, RST, SYN, Options, Segment, segment_overhead
-from .seq import SEQ_MASK, seq_add, seq_diff, seq_ge, seq_gt, seq_in_window, seq_le, seq_lt
+from .seq import (
+    SEQ_HALF,
+    SEQ_MASK,
+    seq_add,
+    seq_diff,
+    seq_ge,
+    seq_gt,
+    seq_in_window,
+    seq_le,
+    seq_lt,
+)
 from .state import SYNCHRONIZED, TRANSITIONS, State, check_user_call
 from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Timer, Tracer
 
@@ -192,7 +203,8 @@ class Connection(Output):
         if ecn or seg.flags & CWR:
             self.ecn.arrived(seg.flags, ecn)  # RFC 3168 6.1.3
         self._clock = now
-        self._trace_segment("in", seg, "", now)
+        if self.tracer is not None:
+            self._trace_segment("in", seg, "", now)
         st = self.state
         if st is S.ESTABLISHED and self._header_predicted(seg, now):
             return
@@ -213,46 +225,91 @@ class Connection(Output):
         a pure ACK advancing SND.UNA.  Such a segment passes every test of RFC
         9293 3.10.7.4 first to fifth, so this takes only the steps that act on
         it, in the RFC's order; anything else returns False for the full path."""
-        if seg.flags & ~PSH != ACK or seg.seq != self.rcv_nxt or self._peer_fin_offset is not None:
+        seq = seg.seq
+        if seg.flags & ~PSH != ACK or seq != self.rcv_nxt or self._peer_fin_offset is not None:
             return False
         options = seg.options
         ts = options.timestamps
-        if options.sack_blocks or (self.ts_ok and ts is not None and seq_lt(ts[0], self.ts_recent)):
-            return False
+        ts_ok = self.ts_ok
+        if options.sack_blocks or (
+            ts_ok and ts is not None and ((ts[0] - self.ts_recent) & SEQ_MASK) >= SEQ_HALF
+        ):
+            return False  # SACK blocks, or PAWS would reject it (seq_lt(TSval, TS.Recent))
         ack, payload = seg.ack, seg.payload
         wnd = seg.window << self.snd_wscale
         if not (wnd and self.snd_wnd):
             return False  # zero windows: the persist logic of the full path
+        snd_una = self.snd_una
+        recv_buf = self.recv_buf
         if payload:
             # In-order data acknowledging nothing new, inside the window (3.10.7.4 first).
+            d = (self.rcv_adv - seq) & SEQ_MASK  # rcv_wnd (SEG.SEQ is RCV.NXT), inlined
             if (
-                ack != self.snd_una
-                or len(payload) > self.rcv_wnd
-                or self.recv_buf.ooo_bytes
+                ack != snd_una
+                or len(payload) > (0 if d >= SEQ_HALF else d)
+                or recv_buf.ooo_bytes
                 or self.user_closed
             ):
                 return False
-        elif not (seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_max)):
-            return False  # a pure ACK must advance SND.UNA (else: duplicate ACK logic)
+        else:
+            d = (ack - self.snd_max) & SEQ_MASK
+            # seq_lt(SND.UNA, SEG.ACK) and seq_le(SEG.ACK, SND.MAX), inlined
+            if ((snd_una - ack) & SEQ_MASK) < SEQ_HALF or 0 < d < SEQ_HALF:
+                return False  # a pure ACK must advance SND.UNA (else: duplicate ACK logic)
         self._icmp_unreachable = 0
         if Timer.KEEPALIVE in self.timers:
             self.arm_keepalive(now)
-        self._update_ts_recent(seg)  # fifth: the ACK is acceptable
-        prior_una, prior_samples = self.snd_una, self.rtt.samples
+        if (  # fifth: the ACK is acceptable; _update_ts_recent, inlined
+            ts_ok
+            and ts is not None
+            and not 0 < ((seq - self._last_ack_sent) & SEQ_MASK) < SEQ_HALF  # seq_le
+        ):
+            self.ts_recent = ts[0]  # (seq_ge(TSval, TS.Recent) held: PAWS passed above)
+        prior_samples = self.rtt.samples
         if not payload:
             self._ack_advance(ack, now, seg)
         # What the full path does after every ACK: RACK-TLP/PRR, then the
         # controller's delivery-rate sample.
         self._after_ack(now, seg)
-        if self.cc_samples and self.snd_una != prior_una:
+        if self.cc_samples and self.snd_una != snd_una:
             rtt = self.rtt.recent[-1] if self.rtt.samples != prior_samples else None
-            self._congestion_sample(seg, seq_diff(self.snd_una, prior_una), rtt, now)
+            self._congestion_sample(seg, seq_diff(self.snd_una, snd_una), rtt, now)
         self._persist_unanswered = 0
-        if seq_lt(self.snd_wl1, seg.seq) or (self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, ack)):
-            self._update_send_window(wnd, seg.seq, ack)  # SND.WL1/SND.WL2 rule
+        wl1 = self.snd_wl1
+        if ((wl1 - seq) & SEQ_MASK) >= SEQ_HALF or (  # seq_lt(SND.WL1, SEG.SEQ)
+            wl1 == seq and not 0 < ((self.snd_wl2 - ack) & SEQ_MASK) < SEQ_HALF  # seq_le
+        ):
+            # SND.WL1/SND.WL2 rule: _update_send_window(wnd, seq, ack), inlined.
+            self.snd_wnd = wnd
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd
+            self.snd_wl1, self.snd_wl2 = seq, ack
         if payload:
-            self._process_text_and_fin(seg, now)  # seventh: the text
+            if self.state is not S.ESTABLISHED or self.read_shutdown or recv_buf.ooo_bytes:
+                self._process_text_and_fin(seg, now)  # seventh: the text
+            else:
+                self._in_order_text(seg, ts, now)
         return True
+
+    def _in_order_text(self, seg: Segment, ts: tuple[int, int] | None, now: float) -> None:
+        """``_process_text_and_fin`` for what header prediction accepted: data
+        exactly at RCV.NXT, inside the window, no FIN, nothing held out of order
+        (RFC 9293 3.10.7.4 seventh; the ACK policy of RFC 9293 3.8.6.3)."""
+        payload = seg.payload
+        n = len(payload)
+        if self.ts_ok and ts is not None and ts[1]:
+            # The receiver's RTT from the echoed timestamp (RFC 7323 4.2), for autotuning.
+            self.rcv_tune.rtt_sample(((int(now * 1000) - ts[1]) & SEQ_MASK) / 1000)
+        self.recv_buf.insert(self.recv_buf.nxt, payload)  # in order: it all advances
+        self.rcv_nxt = (self.rcv_nxt + n) & SEQ_MASK
+        self.stats.bytes_received += n
+        self._events.append(Event.READABLE)
+        self._unacked_bytes += n
+        if self._unacked_bytes >= 2 * self.config.mss:
+            self._ack_now = True  # RFC 9293 3.8.6.3 (_request_ack, inlined)
+            self._ack_reason = "ACK (every second segment)"
+        elif Timer.DELAYED_ACK not in self.timers:
+            self._start_timer(Timer.DELAYED_ACK, now + self.config.delayed_ack)
 
     def path_mss_lowered(self, mss: int, now: float) -> None:
         """The path refused a segment for its size (RFC 1191 / RFC 8201: the path
@@ -778,7 +835,7 @@ class Connection(Output):
         self.snd_una = ack
         if self._mtu_probe is not None:
             self._mtu_probe_acked(ack, now)
-        if seq_lt(self.snd_nxt, ack):
+        if ((self.snd_nxt - ack) & SEQ_MASK) >= SEQ_HALF:  # seq_lt(SND.NXT, ack)
             self.snd_nxt = ack
         self._retries = 0
         self._persist_backoff = 0
@@ -786,12 +843,12 @@ class Connection(Output):
         if data_acked:
             self._events.append(Event.WRITABLE)
         ts = seg.options.timestamps if seg is not None and self.ts_ok else None
-        if ts is not None and ts[1] and seq_ge(ts[1], self._ts_epoch):
+        if ts is not None and ts[1] and ((ts[1] - self._ts_epoch) & SEQ_MASK) < SEQ_HALF:
             # RFC 7323 4.1 RTTM: the echoed TSval times the ACKed segment, even a
             # retransmitted one.  Echoes older than our last timeout are skipped: a
             # duplicate of data the peer already had is answered with its old
             # TS.Recent, which would inflate the sample by the whole backoff.
-            self.rtt.sample(((self._tsval(now) - ts[1]) & SEQ_MASK) / 1000)
+            self.rtt.sample(((int(now * 1000) - ts[1]) & SEQ_MASK) / 1000)  # _tsval(now)
             self._timed_seq = None
         elif self._timed_seq is not None and seq_gt(ack, self._timed_seq):
             # RFC 6298 2.2/2.3, one timed segment; Karn: never a retransmission.
@@ -1025,23 +1082,35 @@ class Connection(Output):
     def _after_ack(self, now: float, seg: Segment | None = None) -> None:
         """D-SACK undo, RACK loss detection and PRR (recovery.py) after each ACK,
         then the reorder timer and the tail loss probe (RFC 8985 6.3, 7.2)."""
-        high = min(self._send_offset(self.snd_max), self.send_buf.end)
+        recovery = self.recovery
+        buf = self.send_buf
+        if self.snd_una == self.snd_max and recovery.quiet():
+            # Nothing in flight, nothing pending: what the steps below come to.
+            self.timers.pop(Timer.REORDER, None)
+            self.timers.pop(Timer.LOSS_PROBE, None)  # _arm_probe with nothing in flight
+            self._autotune_send(buf)
+            return
+        high = min(self._send_offset(self.snd_max), buf.end)
         ts = seg.options.timestamps if seg is not None and self.ts_ok else None
         # When the echoed TSval was stamped (RFC 7323 4), to tell which transmission
         # of a retransmitted segment an ACK is for (RFC 8985 6.2 step 2).
         now_ms = int(now * 1000)  # our TSval clock (tcb._tsval), unwrapped
         echoed = (now_ms - ((now_ms - ts[1]) & SEQ_MASK)) / 1000 if ts and ts[1] else None
-        deadline = self.recovery.after_ack(
+        deadline = recovery.after_ack(
             now=now,
             srtt=self.rtt.srtt,
             snd_una=self.snd_una,
             snd_max=self.snd_max,
-            una=self.send_buf.base,
+            una=buf.base,
             high=high,
             echoed=echoed,
         )
-        action, self.recovery.frto_action = self.recovery.frto_action, None
-        if action == NEW_DATA and (
+        action = recovery.frto_action
+        if action is not None:
+            recovery.frto_action = None
+        if action is None:
+            pass  # the common case: F-RTO has nothing to say
+        elif action == NEW_DATA and (
             self.send_buf.end <= self._send_offset(self.snd_max)
             or self.snd_wnd - self.flight_size < min(self.snd_mss, self.snd_wnd)
             or self.snd_wnd == 0
@@ -1056,17 +1125,23 @@ class Connection(Output):
         elif action == GO_BACK:  # RFC 5682 2 step 3a: conventional recovery after all
             self.snd_nxt = self.snd_una
         if deadline is None:
-            self._stop_timer(Timer.REORDER)
+            if self.timers:
+                self._stop_timer(Timer.REORDER)
         else:
             self._start_timer(Timer.REORDER, deadline)
         self._arm_probe(now)
-        self._trace_recovery_events(now)
-        if self.config.autotune_send:  # Linux tcp_sndbuf_expand: room for 2 cwnd
-            size = send_buffer_size(
-                self.send_buf.capacity, self.cc.cwnd, self.config.send_buffer_max
-            )
-            if size > self.send_buf.capacity:
-                self.send_buf.capacity = size
+        if recovery.events:
+            self._trace_recovery_events(now)
+        self._autotune_send(buf)
+
+    def _autotune_send(self, buf: SendBuffer) -> None:
+        """Linux tcp_sndbuf_expand: room for 2 cwnd (send_buffer_size, asked only
+        when it would grow the buffer)."""
+        config = self.config
+        if config.autotune_send and 2 * self.cc.cwnd > buf.capacity < config.send_buffer_max:
+            size = send_buffer_size(buf.capacity, self.cc.cwnd, config.send_buffer_max)
+            if size > buf.capacity:
+                buf.capacity = size
                 self._events.append(Event.WRITABLE)  # a blocked writer may go on
 
     def _on_reorder_timeout(self, now: float) -> None:

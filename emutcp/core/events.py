@@ -27,6 +27,8 @@ class Event(Enum):
     CLOSED = "closed"  # the TCB is gone (CLOSED after normal close or TIME-WAIT)
     STATE = "state"  # any other state change (waiters re-check their condition)
 
+    __hash__ = object.__hash__  # identity, in C: see state.State
+
 
 @dataclass(frozen=True, slots=True)
 class Transition:

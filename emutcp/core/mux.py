@@ -54,6 +54,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from .config import Config
 from .connection import Connection
@@ -275,13 +276,14 @@ class Mux:
             del self.connections[addr]
             conn = None
         if conn is not None:
-            budget = self._unvalidated.get(conn)
-            if budget is not None:
-                budget[0] += size
+            if self._unvalidated:
+                budget = self._unvalidated.get(conn)
+                if budget is not None:
+                    budget[0] += size
             if ecn:  # the ECN field rides with the segment for traces and pcap
                 seg = replace(seg, ecn=ecn)
             conn.receive_segment(seg, now, ecn)
-            self.touch(conn)
+            self._dirty[conn] = None  # touch(conn)
             lst = self.listener
             if lst is not None and conn in lst.half_open and conn.state is not S.SYN_RCVD:
                 # Handshake done: queue it for accept now, so a RST later in this
@@ -432,17 +434,25 @@ class Mux:
     # ------------------------------------------------------------------ output
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
-        return [(data, addr) for data, addr, _ in self.datagrams_to_send_ecn(now)]
+        return self._collect(now, with_ecn=False)
 
     def datagrams_to_send_ecn(self, now: float) -> list[tuple[bytes, Address, int]]:
         """As ``datagrams_to_send``, with each datagram's ECN field (ECT(0) on new
         data of an ECN connection, RFC 3168 6.1.4)."""
-        out, self._out = self._out, []
+        return self._collect(now, with_ecn=True)
+
+    def _collect(self, now: float, *, with_ecn: bool) -> list[Any]:
+        """Every connection marked dirty produces its output (the one pass behind
+        both ``datagrams_to_send`` forms; pairs without ``with_ecn``)."""
+        out: list[Any] = self._out
+        if not with_ecn and out:
+            out = [(data, addr) for data, addr, _ in out]
+        self._out = []
         while self._dirty:
             dirty = list(self._dirty)
             self._dirty.clear()
             for conn in dirty:
-                budget = self._unvalidated.get(conn)
+                budget = self._unvalidated.get(conn) if self._unvalidated else None
                 for seg in conn.segments_to_send(now):
                     data = self.encode(seg)
                     if budget is not None:
@@ -452,13 +462,13 @@ class Mux:
                             self.stats["amplification_limited"] += 1
                             continue
                         budget[1] += len(data)
-                    out.append((data, conn.remote, seg.ecn))
+                    out.append((data, conn.remote, seg.ecn) if with_ecn else (data, conn.remote))
                 self._after_output(conn, now)
         return out
 
     def _after_output(self, conn: Connection, now: float) -> None:
         events = conn.events_to_report()
-        if conn.state is not S.SYN_RCVD:
+        if self._unvalidated and conn.state is not S.SYN_RCVD:
             self._unvalidated.pop(conn, None)  # handshake done (or dead): validated
         lst = self.listener
         if lst is not None and conn in lst.half_open:

@@ -24,8 +24,20 @@ from __future__ import annotations
 from .ecn import ECT0
 from .plpmtud import Probe
 from .rack import pto
-from .segment import ACK, ECE, FIN, NO_OPTIONS, PSH, RST, SYN, Options, Segment
-from .seq import seq_add, seq_diff, seq_gt, seq_lt
+from .segment import (
+    ACK,
+    ECE,
+    FIN,
+    NO_OPTIONS,
+    PSH,
+    RST,
+    SYN,
+    Options,
+    Segment,
+    make_options,
+    make_segment,
+)
+from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff, seq_gt
 from .state import SYNCHRONIZED, State
 from .tcb import MAX_WINDOW_FIELD, Tcb, Timer
 
@@ -42,7 +54,8 @@ class Output(Tcb):
         self._clock = now
         st = self.state
         if st not in (S.CLOSED, S.LISTEN, S.TIME_WAIT):
-            self._output_syn(now)
+            if not self._syn_acked:
+                self._output_syn(now)
             if self._syn_acked and st in SYNCHRONIZED:
                 self._output_data(now)
         if self._ack_now and st not in (S.CLOSED, S.LISTEN, S.SYN_SENT):
@@ -50,11 +63,15 @@ class Output(Tcb):
                 ACK, self.snd_nxt if st is not S.TIME_WAIT else self.snd_max, b"", self._ack_reason
             )
         self._ack_now = False
-        out, reasons = self._out, self._out_reasons
+        out = self._out
+        if not out:
+            return []  # the common "nothing to send"
+        reasons = self._out_reasons
         self._out, self._out_reasons = [], []
-        for seg, reason in zip(out, reasons, strict=True):
-            self.stats.segments_sent += 1
-            self._trace_segment("out", seg, reason, now)
+        self.stats.segments_sent += len(out)
+        if self.tracer is not None:
+            for seg, reason in zip(out, reasons, strict=True):
+                self._trace_segment("out", seg, reason, now)
         return out
 
     # -------------------------------------------------------- building segments
@@ -63,9 +80,12 @@ class Output(Tcb):
         """Receiver SWS avoidance (RFC 9293 3.8.6.2.2): with ``free`` bytes of room the
         right edge would be ``right``, ``grow`` bytes beyond the one advertised;
         ``worth`` says whether that is min(buffer/2, MSS) or more."""
-        right = seq_add(self.rcv_nxt, free)
-        grow = seq_diff(right, self.rcv_adv)
-        return right, grow, grow >= min(self.config.recv_buffer // 2, self.config.mss)
+        right = (self.rcv_nxt + free) & SEQ_MASK
+        grow = (right - self.rcv_adv) & SEQ_MASK  # seq_diff(right, rcv_adv), inlined
+        if grow >= SEQ_HALF:
+            grow -= SEQ_MOD
+        config = self.config
+        return right, grow, grow >= min(config.recv_buffer // 2, config.mss)
 
     def _window_field(self) -> int:
         """Advertise the free receive space (never shrinking the right edge)."""
@@ -85,10 +105,26 @@ class Output(Tcb):
         with_ack: bool = True,
         ect: bool = False,
     ) -> None:
-        if (with_ack and self.state is not S.SYN_SENT) or flags & ACK:
+        if flags & ACK or (with_ack and self.state is not S.SYN_SENT):
             flags |= ACK
             ack = self.rcv_nxt
-            window = self._window_field()
+            # _window_field(), inlined (it runs for every segment we send).
+            config = self.config
+            free = config.recv_buffer if self.read_shutdown else self.recv_buf.free_space()
+            right = (ack + free) & SEQ_MASK
+            grow = (right - self.rcv_adv) & SEQ_MASK  # _sws_window's seq_diff
+            if grow >= SEQ_HALF:
+                grow -= SEQ_MOD
+            d = (self.rcv_adv - ack) & SEQ_MASK
+            rcv_wnd = 0 if d >= SEQ_HALF else d  # the rcv_wnd property, inlined
+            half, mss = config.recv_buffer // 2, config.mss
+            if grow >= (half if half < mss else mss) or (grow > 0 and rcv_wnd == 0):
+                self.rcv_adv = right
+                d = (right - ack) & SEQ_MASK
+                rcv_wnd = 0 if d >= SEQ_HALF else d
+            window = rcv_wnd >> self.rcv_wscale
+            if window > MAX_WINDOW_FIELD:
+                window = MAX_WINDOW_FIELD
         else:
             ack = 0
             window = 0 if flags & RST else min(self.config.recv_buffer, MAX_WINDOW_FIELD)
@@ -110,17 +146,18 @@ class Output(Tcb):
                 if send_ts
                 else None,
             )
-        elif not flags & RST and (self.ts_ok or self.sack_ok):
+        elif not flags & RST and (self.ts_ok or self.recovery.sack):  # (sack_ok)
             blocks: tuple[tuple[int, int], ...] = ()
             if (
-                self.sack_ok
+                self.recovery.sack
                 and flags & ACK
                 and (self.recv_buf.ooo_bytes or self.sack_reporter.dsack)
             ):
                 blocks = self._sack_blocks()
-            ts = (self._tsval(self._clock), self.ts_recent) if self.ts_ok else None
+            # RFC 7323 5.4 TSval: tcb._tsval, inlined.
+            ts = ((int(self._clock * 1000) & SEQ_MASK), self.ts_recent) if self.ts_ok else None
             if ts is not None or blocks:
-                options = Options(sack_blocks=blocks, timestamps=ts)
+                options = make_options(blocks, ts)
         if flags & ACK:
             self._last_ack_sent = ack
         ecn = 0
@@ -130,7 +167,9 @@ class Output(Tcb):
             if ect:  # RFC 3168 6.1.4: new data only (not ACKs, retransmissions)
                 flags |= self.ecn.data_flags()
                 ecn = ECT0
-        seg = Segment(self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn)
+        seg = make_segment(
+            self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn
+        )
         if payload and self.rate is not None:  # a delivery record per transmission
             off = self._send_offset(seq)
             self.rate.on_send(off, off + len(payload), self._clock, self.flight_size)
@@ -139,7 +178,7 @@ class Output(Tcb):
         if flags & ACK:
             self._ack_now = False
             self._unacked_bytes = 0
-            self._stop_timer(Timer.DELAYED_ACK)
+            self.timers.pop(Timer.DELAYED_ACK, None)  # _stop_timer, inlined
 
     def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
         """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first, after
@@ -185,70 +224,103 @@ class Output(Tcb):
     def _arm_probe(self, now: float) -> None:
         """RFC 8985 7.2: with data in flight, no recovery and no probe out, a tail
         loss probe fires after PTO unless the RTO would fire first."""
-        rto_at = self.timers.get(Timer.RETRANSMISSION)
-        if self.snd_una == self.snd_max or rto_at is None or not self.recovery.may_probe():
-            self._stop_timer(Timer.LOSS_PROBE)
+        timers = self.timers  # (runs after every ACK: the table is used directly)
+        rto_at = timers.get(Timer.RETRANSMISSION)
+        snd_una, snd_max = self.snd_una, self.snd_max
+        if snd_una == snd_max or rto_at is None or not self.recovery.may_probe():
+            timers.pop(Timer.LOSS_PROBE, None)
             return
-        at = now + pto(self.rtt.srtt, self.flight_size // max(self.snd_mss, 1))
+        d = (snd_max - snd_una) & SEQ_MASK  # flight_size, inlined
+        flight = d - SEQ_MOD if d >= SEQ_HALF else d
+        at = now + pto(self.rtt.srtt, flight // max(self.snd_mss, 1))
         if at < rto_at:
-            self._start_timer(Timer.LOSS_PROBE, at)
+            timers[Timer.LOSS_PROBE] = at
         else:
-            self._stop_timer(Timer.LOSS_PROBE)
+            timers.pop(Timer.LOSS_PROBE, None)
 
     def _output_data(self, now: float) -> None:
         """Send new data, retransmissions after RTO, and our FIN (RFC 9293 3.7.4,
-        3.8.6.2.1 sender SWS avoidance, RFC 5681 window = min(cwnd, rwnd))."""
-        mss = self.snd_mss
+        3.8.6.2.1 sender SWS avoidance, RFC 5681 window = min(cwnd, rwnd)).
+
+        This runs after every segment that arrives, so the sequence arithmetic
+        of ``seq.py`` is inlined here (``(a - b) & SEQ_MASK`` and its sign)."""
         buf = self.send_buf
-        nodelay = self.config.nodelay
         recovery = self.recovery
+        base, buf_end = buf.base, buf.end  # neither moves while we send
+        first = self.iss + 1 + base  # the sequence number of stream offset ``base``
+        d = (self.snd_nxt - first) & SEQ_MASK
+        nxt_off = base + (d - SEQ_MOD if d >= SEQ_HALF else d)  # _send_offset(snd_nxt)
+        if (
+            nxt_off >= buf_end
+            and self.snd_nxt == self.snd_max
+            and not self._fin_queued
+            and not recovery.in_recovery
+            and not self._probe_room
+            and self.rate is None
+        ):
+            # Nothing queued to send and nothing to resend: what the loop below
+            # would conclude at its first step (the receiver of a bulk flow, or
+            # an idle connection), without computing the windows.
+            self._rtx_cause = ""
+            return
+        mss = self.snd_mss
+        nodelay = self.config.nodelay
         sent_new = False
         scoreboard = recovery.scoreboard
-        if recovery.sack_recovery and recovery.racking:
-            high = min(self._send_offset(self.snd_max), buf.end)
-            cwnd_room = recovery.retransmit_lost(buf.base, high, self._resend_lost)
-        elif recovery.sack_recovery:
-            high = min(self._send_offset(self.snd_max), buf.end)
-            cwnd_room = recovery.retransmit_holes(buf.base, high, self._resend_hole)
+        if not (recovery.in_recovery and recovery.sack):  # not recovery.sack_recovery
+            d = (self.snd_nxt - self.snd_una) & SEQ_MASK  # seq_diff(SND.NXT, SND.UNA)
+            cwnd_room = recovery.send_room(d - SEQ_MOD if d >= SEQ_HALF else d, base, nxt_off)
+        elif recovery.racking:
+            high = min(self._send_offset(self.snd_max), buf_end)
+            cwnd_room = recovery.retransmit_lost(base, high, self._resend_lost)
         else:
-            in_flight = seq_diff(self.snd_nxt, self.snd_una)
-            cwnd_room = recovery.send_room(in_flight, buf.base, self._send_offset(self.snd_nxt))
+            high = min(self._send_offset(self.snd_max), buf_end)
+            cwnd_room = recovery.retransmit_holes(base, high, self._resend_hole)
         if self._probe_room:  # RFC 8985 7.3: a probe sends one new segment beyond cwnd
             cwnd_room, self._probe_room = max(cwnd_room, self._probe_room), 0
+        snd_una, snd_wnd, timers = self.snd_una, self.snd_wnd, self.timers
+        mtu_search, pacer, stats = self.mtu_search, self.pacer, self.stats
         while True:
-            off = self._send_offset(self.snd_nxt)
-            if seq_lt(self.snd_nxt, self.snd_max) and scoreboard:
+            snd_nxt = self.snd_nxt
+            d = (snd_nxt - first) & SEQ_MASK
+            off = base + (d - SEQ_MOD if d >= SEQ_HALF else d)
+            retransmission = ((snd_nxt - self.snd_max) & SEQ_MASK) >= SEQ_HALF  # seq_lt
+            if retransmission and scoreboard.ranges:
                 sacked = scoreboard.is_sacked(off)
                 if sacked is not None:
                     # Go-back-N after a timeout skips what the peer SACKed (RFC 6675 5.1).
-                    self.snd_nxt = self._seq_of(min(sacked[1], buf.end))
+                    self.snd_nxt = self._seq_of(min(sacked[1], buf_end))
                     continue
-            unsent = buf.end - off
-            usable = min(self.snd_wnd - seq_diff(self.snd_nxt, self.snd_una), cwnd_room)
-            fin_pending = self._fin_queued and not (
-                self._fin_sent and seq_gt(self.snd_nxt, self._fin_seq)
-            )
+            unsent = buf_end - off
+            d = (snd_nxt - snd_una) & SEQ_MASK
+            usable = snd_wnd - (d - SEQ_MOD if d >= SEQ_HALF else d)
+            if cwnd_room < usable:
+                usable = cwnd_room  # min(peer's window left, cwnd room)
             if unsent <= 0:
                 if self.rate is not None and cwnd_room > 0:
                     self.rate.mark_app_limited(self.flight_size)  # rate.py, 3.4
-                if fin_pending and off == buf.end:
+                fin_pending = self._fin_queued and not (
+                    self._fin_sent and seq_gt(snd_nxt, self._fin_seq)
+                )
+                if fin_pending and off == buf_end:
                     self._send_fin_only(now)
                 break
             if usable <= 0:
                 if (
-                    self.snd_wnd == 0
-                    and Timer.PERSIST not in self.timers
-                    and (self.snd_una == self.snd_max or Timer.RETRANSMISSION not in self.timers)
+                    snd_wnd == 0
+                    and Timer.PERSIST not in timers
+                    and (snd_una == self.snd_max or Timer.RETRANSMISSION not in timers)
                 ):
                     # RFC 9293 3.8.6.1: probe a zero window; also after an RTO found
                     # data beyond it, else no timer would be left to notice anything.
                     self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                 break
-            n = min(unsent, usable, mss)
-            retransmission = seq_lt(self.snd_nxt, self.snd_max)
-            if self.mtu_search is not None and not retransmission:
+            n = unsent if unsent < usable else usable  # min(unsent, usable, mss)
+            if mss < n:
+                n = mss
+            if mtu_search is not None and not retransmission:
                 n = self._mtu_probe_size(unsent, usable, now) or n
-            if retransmission and scoreboard:
+            if retransmission and scoreboard.ranges:
                 stop = scoreboard.next_sacked_start(off)
                 if stop is not None:
                     n = min(n, stop - off)
@@ -257,50 +329,56 @@ class Output(Tcb):
                 # short segment only if it is all we have and nothing is in flight
                 # (or Nagle is off), or if it is at least half the peer's max window.
                 all_of_it = n == unsent
-                idle = self.snd_una == self.snd_max
+                idle = snd_una == self.snd_max
                 if not (
                     (all_of_it and (idle or nodelay or self._fin_queued))
                     or n >= self.max_snd_wnd // 2 > 0
                     or self._sws_override
                 ):
-                    if idle and n < mss and Timer.PERSIST not in self.timers:
+                    if idle and n < mss and Timer.PERSIST not in timers:
                         # Only a sliver of window and nothing in flight to clock us:
                         # arm the override timeout (RFC 9293 3.8.6.2.1).
                         self._start_timer(Timer.PERSIST, now + self.rtt.rto)
                     break
                 self._sws_override = False
-            if self.pacer is not None and not self.pacer.may_send(now):
-                self._start_timer(Timer.PACING, self.pacer.next_send)  # pacing.py
+            if pacer is not None and not pacer.may_send(now):
+                self._start_timer(Timer.PACING, pacer.next_send)  # pacing.py
                 break
             payload = buf.peek(off, n)
             flags = ACK
-            if off + n == buf.end:
+            if off + n == buf_end:
                 flags |= PSH
                 if self._fin_queued:
                     flags |= FIN
-            seq = self.snd_nxt
+            seq = snd_nxt
             if retransmission:
                 reason = self._rtx_cause or "retransmission"
-                self.stats.retransmits += 1
+                stats.retransmits += 1
                 if self._rtx_cause:
-                    self.stats.rto_retransmits += 1
+                    stats.rto_retransmits += 1
             else:
                 reason = "PLPMTUD probe" if n > mss else "data"
                 sent_new = True
-                self.stats.bytes_sent += n
+                stats.bytes_sent += n
                 if self._timed_seq is None:
                     self._timed_seq, self._timed_at = seq, now
             self._emit(flags, seq, payload, reason, ect=not retransmission)
             recovery.on_transmit(off, off + n, now, retransmission)
-            if self.pacer is not None:
-                self.pacer.sent(n, now, self.cc.pacing_rate(self.rtt.srtt))
+            if pacer is not None:
+                pacer.sent(n, now, self.cc.pacing_rate(self.rtt.srtt))
             cwnd_room -= n
             if flags & FIN:
                 self._fin_sent = True
-            self._sent_through(seq_add(seq, n + (1 if flags & FIN else 0)), now)
-            if flags & FIN:
+                self._sent_through(seq_add(seq, n + 1), now)
                 break
-        if not seq_lt(self.snd_nxt, self.snd_max):
+            # _sent_through(seq + n), inlined.
+            self.snd_nxt = nxt = (seq + n) & SEQ_MASK
+            d = (nxt - self.snd_max) & SEQ_MASK
+            if 0 < d < SEQ_HALF:  # seq_gt(nxt, snd_max)
+                self.snd_max = nxt
+            if Timer.RETRANSMISSION not in timers:
+                self._start_timer(Timer.RETRANSMISSION, now + self.rtt.rto)
+        if ((self.snd_nxt - self.snd_max) & SEQ_MASK) < SEQ_HALF:  # not seq_lt
             self._rtx_cause = ""
         if sent_new:
             self._arm_probe(now)  # RFC 8985 7.2: on sending new data

@@ -473,8 +473,10 @@ class LossRecovery:
                 self.cc.on_loss(self._loss_flight(high - una), now)
                 self.events.append(f"TLP loss recovery: cwnd {self.cc.cwnd}")
             self.tlp_end = None
-        if not self.racking:
+        if not (self.sack and self.mode == "rack"):  # not self.racking
             return None
+        if not delivered and not self.sent.segs and not self.in_recovery:
+            return None  # nothing outstanding, nothing new: RACK has nothing to decide
         rack = self.rack
         for r, by_sack in delivered:
             # A SACK's echo is not the SACKed segment's (RFC 7323 4.3): only a
@@ -513,6 +515,20 @@ class LossRecovery:
             cc.cwnd = max(pipe + (max(sndcnt, mss) if began else sndcnt), mss)
         return deadline
 
+    def quiet(self) -> bool:
+        """Nothing outstanding is recorded and nothing is pending: ``after_ack``
+        would change nothing and return no deadline (the receiver of a bulk
+        flow, for every segment it receives)."""
+        return (
+            not self._delivered
+            and not self.sent.segs
+            and not self.in_recovery
+            and self.tlp_end is None
+            and self._undo_marker is None
+            and self.frto_action is None
+            and not self.events
+        )
+
     def pipe(self, una: int, high: int) -> int:
         """Bytes in flight: outstanding, less SACKed, less lost and not resent."""
         return max(high - una - self.sent.sacked_bytes - self.sent.lost_bytes, 0)
@@ -542,4 +558,4 @@ class LossRecovery:
 
     def may_probe(self) -> bool:
         """RFC 8985 7.2: a probe may be scheduled (SACK, RACK, no recovery, none out)."""
-        return self.racking and not self.in_recovery and self.tlp_end is None
+        return self.sack and self.mode == "rack" and not self.in_recovery and self.tlp_end is None

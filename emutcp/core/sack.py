@@ -26,6 +26,16 @@ it.  A D-SACK is reported in one ACK only (RFC 2883 4: "only once").
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
+
+
+def _start(r: tuple[int, int]) -> int:
+    return r[0]
+
+
+def _end(r: tuple[int, int]) -> int:
+    return r[1]
+
 
 class Scoreboard:
     __slots__ = ("ranges",)
@@ -40,15 +50,20 @@ class Scoreboard:
         self.ranges.clear()
 
     def add(self, start: int, end: int) -> None:
-        keep = []
-        for s, e in self.ranges:
-            if e < start or s > end:
-                keep.append((s, e))
-            else:
-                start, end = min(start, s), max(end, e)
-        keep.append((start, end))
-        keep.sort()
-        self.ranges = keep
+        """Merge [start, end) in, with every range it overlaps or touches.  The
+        ranges are sorted, disjoint and never touch, so their ends are sorted
+        too, and the ranges to merge are the run ``[i, j)`` two bisections find
+        (a large window in recovery holds hundreds of them)."""
+        ranges = self.ranges
+        i = bisect_left(ranges, start, key=_end)  # the first that does not end before it
+        j = bisect_right(ranges, end, key=_start)  # the first that starts after it
+        if i < j:
+            merged = (min(start, ranges[i][0]), max(end, ranges[j - 1][1]))
+            self.ranges = [*ranges[:i], merged, *ranges[j:]]
+        else:
+            keep = ranges.copy()
+            insort(keep, (start, end))
+            self.ranges = keep
 
     def advance(self, una: int) -> None:
         """The cumulative ACK moved to ``una``: forget what lies below it."""
@@ -151,22 +166,43 @@ class SackReporter:
             self.dsack = (start, end)
 
     def blocks(self, ooo_ranges: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
-        """The blocks of the next ACK, D-SACK first; consumes the D-SACK."""
-        rank = {r: self._rank(r) for r in ooo_ranges}
-        ordered = sorted(ooo_ranges, key=lambda r: (rank[r], -r[0]))
+        """The blocks of the next ACK, D-SACK first; consumes the D-SACK.
+
+        ``ooo_ranges`` are sorted and disjoint.  The order is: the ranges holding
+        the recent arrivals, the newest first, then the others from the highest
+        down; only the first ``limit`` are built (a receiver in a long loss
+        episode holds hundreds of ranges, and 3 or 4 blocks fit)."""
+        recent: list[tuple[int, int]] = []
+        for off in self.recent:
+            r = _holding(ooo_ranges, off)
+            if r is not None and r not in recent:
+                recent.append(r)
         out: list[tuple[int, int]] = []
+        holder = None
         d, self.dsack = self.dsack, None
         if d is not None:
             out.append(d)  # RFC 2883 4 rule 1
-            holder = next((r for r in ordered if r[0] <= d[0] and d[1] <= r[1]), None)
-            if holder is not None:  # RFC 2883 4 rule 2
+            holder = _holding(ooo_ranges, d[0])
+            if holder is not None and d[1] <= holder[1]:  # RFC 2883 4 rule 2
                 out.append(holder)
-                ordered.remove(holder)
-        out.extend(ordered)
+            else:
+                holder = None
+        for r in recent:
+            if len(out) >= limit:
+                return out[:limit]
+            if r != holder:
+                out.append(r)
+        for r in reversed(ooo_ranges):
+            if len(out) >= limit:
+                break
+            if r != holder and r not in recent:
+                out.append(r)
         return out[:limit]
 
-    def _rank(self, r: tuple[int, int]) -> int:
-        for i, off in enumerate(self.recent):
-            if r[0] <= off < r[1]:
-                return i
-        return len(self.recent)
+
+def _holding(ranges: list[tuple[int, int]], offset: int) -> tuple[int, int] | None:
+    """The range of the sorted, disjoint ``ranges`` that holds ``offset``, or None."""
+    i = bisect_right(ranges, offset, key=_start) - 1
+    if i >= 0 and offset < ranges[i][1]:
+        return ranges[i]
+    return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 SEQ_MOD = 1 << 32
 SEQ_MASK = SEQ_MOD - 1
-_HALF = 1 << 31
+SEQ_HALF = 1 << 31
+_HALF = SEQ_HALF
 
 
 def seq_add(a: int, n: int) -> int:

@@ -43,6 +43,10 @@ class State(Enum):
     LAST_ACK = "LAST-ACK"
     TIME_WAIT = "TIME-WAIT"
 
+    # Identity hash, in C (members are singletons): ``st in SYNCHRONIZED`` runs
+    # for every segment, and Enum's own __hash__ is Python code.
+    __hash__ = object.__hash__
+
     def __str__(self) -> str:
         return self.value
 

@@ -48,7 +48,7 @@ from .recovery import LossRecovery
 from .rtt import RttEstimator
 from .sack import SackReporter
 from .segment import ACK, SYN, Segment
-from .seq import SEQ_MASK, seq_add, seq_diff
+from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff
 from .state import State
 
 S = State
@@ -74,6 +74,12 @@ class Timer(Enum):
     LOSS_PROBE = "loss-probe"  # RFC 8985 7 tail loss probe (PTO)
     REORDER = "reorder"  # RFC 8985 6.3 RACK reorder timer
     PACING = "pacing"  # the next segment may leave (pacing.py)
+
+    # Members are singletons compared by identity: hash them by identity too,
+    # in C, instead of Enum's Python-level hash of the name (the timer table is
+    # looked up several times per segment).  Dict order is insertion order
+    # either way, so nothing observable changes.
+    __hash__ = object.__hash__
 
 
 def wscale_for(buffer: int) -> int:
@@ -205,7 +211,10 @@ class Tcb:
         return (self.iss + 1 + offset) & SEQ_MASK
 
     def _send_offset(self, seq: int) -> int:
-        return self.send_buf.base + seq_diff(seq, self._seq_of(self.send_buf.base))
+        # base + seq_diff(seq, _seq_of(base)), inlined: this runs several times a segment.
+        base = self.send_buf.base
+        d = (seq - self.iss - 1 - base) & SEQ_MASK
+        return base + (d - SEQ_MOD if d >= SEQ_HALF else d)
 
     @property
     def _fin_seq(self) -> int:
@@ -220,11 +229,13 @@ class Tcb:
     @property
     def flight_size(self) -> int:
         """Bytes sent and not yet acknowledged (RFC 5681 FlightSize)."""
-        return seq_diff(self.snd_max, self.snd_una)
+        d = (self.snd_max - self.snd_una) & SEQ_MASK  # seq_diff, inlined (hot)
+        return d - SEQ_MOD if d >= SEQ_HALF else d
 
     @property
     def rcv_wnd(self) -> int:
-        return max(0, seq_diff(self.rcv_adv, self.rcv_nxt))
+        d = (self.rcv_adv - self.rcv_nxt) & SEQ_MASK  # max(0, seq_diff(...)), inlined
+        return 0 if d >= SEQ_HALF else d
 
     @property
     def sack_ok(self) -> bool:
