@@ -335,7 +335,8 @@ class LossRecovery:
         SND.MAX - SND.UNA also counts SACKed bytes above holes an earlier
         episode left; under an AQM that drops all along that is many windows,
         and halving it raised ssthresh episode after episode (a retransmission
-        storm).  Linux's tcp_ssthresh uses cwnd alone; RFC 9438 4.6 allows it."""
+        storm).  Linux's tcp_ssthresh uses cwnd alone (RFC 9438 4.6 allows it);
+        ns-3 uses cwnd for CUBIC and a pipe that excludes SACKed bytes for NewReno."""
         cap = self.cc.cwnd + (2 * self.cc.mss if self.limited_transmit else 0)
         return min(flight, cap)
 
