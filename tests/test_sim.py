@@ -333,6 +333,30 @@ def test_header_prediction_changes_nothing_on_the_wire(monkeypatch, impairments)
     assert fast["history"] == slow["history"]
 
 
+@pytest.mark.parametrize("loss", [0.0, 0.02])
+def test_header_prediction_of_request_response_changes_nothing(monkeypatch, loss):
+    """Both directions carry data that also acknowledges new data (what the fast
+    path takes since it covers request/response): the same datagrams with it off."""
+    from emutcp.core.connection import Connection
+
+    def run() -> tuple[list, list[float]]:
+        net = SimNetwork(seed=9, wire=True)
+        log: list = []
+        _recorder(net, net.now, log, content=True)
+        a, b = net.add_host(A), net.add_host(B)
+        net.add_link(A, B, profile=emutcp.LinkProfile(delay=0.01, rate=10e6, loss=loss))
+        b.listen(80, Responder(request=300, response=2000).start)
+        client = RequestResponse(request=300, response=2000, count=40)
+        a.connect((B, 80), app=client)
+        net.engine.run(until=30.0)
+        assert len(client.latencies) == 40
+        return log, client.latencies
+
+    fast = run()
+    monkeypatch.setattr(Connection, "_header_predicted", lambda self, seg, now: False)
+    assert run() == fast
+
+
 def test_a_capture_on_the_engine_is_the_capture_of_the_trio_engine(tmp_path):
     """A pcap is written from the core's segment records, so the engine needs
     no wire bytes for it: both engines write the same file."""

@@ -221,8 +221,9 @@ class Connection(Output):
         """Header prediction (Van Jacobson's fast path; Linux tcp_rcv_established):
         in ESTABLISHED, a segment with ACK (and PSH) alone, exactly at RCV.NXT, no
         SACK blocks, a timestamp PAWS accepts and a nonzero window is, in the
-        common case, either the next in-order data acknowledging nothing new or
-        a pure ACK advancing SND.UNA.  Such a segment passes every test of RFC
+        common case, either the next in-order data (acknowledging nothing new,
+        or advancing SND.UNA as a request/response exchange does) or a pure ACK
+        advancing SND.UNA.  Such a segment passes every test of RFC
         9293 3.10.7.4 first to fifth, so this takes only the steps that act on
         it, in the RFC's order; anything else returns False for the full path."""
         seq = seg.seq
@@ -241,21 +242,23 @@ class Connection(Output):
             return False  # zero windows: the persist logic of the full path
         snd_una = self.snd_una
         recv_buf = self.recv_buf
+        # seq_lt(SND.UNA, SEG.ACK) and seq_le(SEG.ACK, SND.MAX), inlined
+        d = (ack - self.snd_max) & SEQ_MASK
+        advances = ((snd_una - ack) & SEQ_MASK) >= SEQ_HALF and not 0 < d < SEQ_HALF
         if payload:
-            # In-order data acknowledging nothing new, inside the window (3.10.7.4 first).
+            # In-order data inside the window (3.10.7.4 first) that acknowledges
+            # nothing new or advances SND.UNA: a bulk receiver's segments, and
+            # both directions of a request/response exchange (as Linux's fast path).
             d = (self.rcv_adv - seq) & SEQ_MASK  # rcv_wnd (SEG.SEQ is RCV.NXT), inlined
             if (
-                ack != snd_una
+                (ack != snd_una and not advances)
                 or len(payload) > (0 if d >= SEQ_HALF else d)
                 or recv_buf.ooo_bytes
                 or self.user_closed
             ):
                 return False
-        else:
-            d = (ack - self.snd_max) & SEQ_MASK
-            # seq_lt(SND.UNA, SEG.ACK) and seq_le(SEG.ACK, SND.MAX), inlined
-            if ((snd_una - ack) & SEQ_MASK) < SEQ_HALF or 0 < d < SEQ_HALF:
-                return False  # a pure ACK must advance SND.UNA (else: duplicate ACK logic)
+        elif not advances:
+            return False  # a pure ACK must advance SND.UNA (else: duplicate ACK logic)
         self._icmp_unreachable = 0
         if Timer.KEEPALIVE in self.timers:
             self.arm_keepalive(now)
@@ -266,7 +269,7 @@ class Connection(Output):
         ):
             self.ts_recent = ts[0]  # (seq_ge(TSval, TS.Recent) held: PAWS passed above)
         prior_samples = self.rtt.samples
-        if not payload:
+        if ack != snd_una:
             self._ack_advance(ack, now, seg)
         # What the full path does after every ACK: RACK-TLP/PRR, then the
         # controller's delivery-rate sample.
