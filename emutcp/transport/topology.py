@@ -418,15 +418,13 @@ class TopologyBuilder:
     ) -> Shape:
         """Senders 10.0.1.i with one-way access delays ``access_delays[i]``, routers
         r1 -> r2 joined by ``bottleneck``, receivers 10.0.2.i."""
-        shape = build_dumbbell(
-            self.topology,
-            lambda a: self.add_host(a, config),
+        return self._build(
+            build_dumbbell,
+            config,
             bottleneck=bottleneck,
             reverse=reverse,
             access_delays=access_delays,
         )
-        self.routers += shape.routers
-        return shape
 
     def parking_lot(
         self,
@@ -438,15 +436,15 @@ class TopologyBuilder:
     ) -> Shape:
         """A chain of ``hops`` bottlenecks with one long flow and a cross flow
         per bottleneck."""
-        shape = build_parking_lot(
-            self.topology,
-            lambda a: self.add_host(a, config),
-            bottleneck=bottleneck,
-            reverse=reverse,
-            hops=hops,
+        return self._build(
+            build_parking_lot, config, bottleneck=bottleneck, reverse=reverse, hops=hops
         )
-        self.routers += shape.routers
-        return shape
+
+    def _build(self, builder: Callable[..., Shape], config: Any, **shape: Any) -> Shape:
+        """Run a builder on this network's topology, its hosts made by ``add_host``."""
+        made = builder(self.topology, lambda a: self.add_host(a, config), **shape)
+        self.routers += made.routers
+        return made
 
     def link(self, src: str, dst: str) -> Link:
         return self.topology.links[(src, dst)]
