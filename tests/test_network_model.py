@@ -135,10 +135,31 @@ def test_other_aqms_beat_fifo_delay(qdisc):
 def test_no_retransmission_storm_under_an_aqm(qdisc):
     # Was: RED seed 1 sent 7,986 retransmissions for 8,060 drops; each recovery
     # episode halved SND.MAX - SND.UNA, SACKed bytes above old holes included,
-    # so ssthresh grew episode after episode (recovery.py _loss_flight).
+    # so ssthresh grew episode after episode (recovery.py loss_flight).
     r = run_trial({**BLOAT, "qdisc": qdisc}, 1)
     segments = r["goodput_Mbps"] * 1e6 * BLOAT["duration"] / (8 * 1400)
     assert r["retransmits"] < 0.02 * segments and r["retransmits"] <= r["link_drops"] + 5
+
+
+def test_an_ecn_response_never_raises_cwnd(monkeypatch):
+    # RFC 3168 6.1.2 halves the window; halving SND.MAX - SND.UNA, SACKed bytes
+    # above older holes included, once raised cwnd 96,287 -> 173,460 here.
+    from emutcp.core.connection import Connection
+
+    responses = []
+    echo = Connection._ecn_echo
+
+    def watched(self, ack, now):
+        before = self.cc.cwnd
+        echo(self, ack, now)
+        if self.cc.cwnd != before:
+            responses.append((before, self.cc.cwnd))
+
+    monkeypatch.setattr(Connection, "_ecn_echo", watched)
+    p = {**BLOAT, "qdisc": "pie", "ecn": True, "duration": 6.0, "warmup": 1.0}
+    r = run_trial(p, 1)
+    assert responses and all(after < before for before, after in responses), responses
+    assert r["ce_marks"] > 0
 
 
 def test_codel_with_ecn_marks_instead_of_dropping():

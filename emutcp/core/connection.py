@@ -897,7 +897,7 @@ class Connection(Output):
                 self.ecn.reduced(self.snd_max)
             return
         if self.ecn.should_reduce(ack, self.recovery.in_recovery):
-            self.cc.on_ecn_ce(self.flight_size, now)
+            self.cc.on_ecn_ce(self.recovery.loss_flight(self.flight_size), now)
             self.ecn.reduced(self.snd_max)
 
     def _process_text_and_fin(self, seg: Segment, now: float) -> None:

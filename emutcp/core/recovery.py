@@ -327,9 +327,9 @@ class LossRecovery:
             self._init_undo(una)
         self.in_recovery = True
         self.recover = snd_max
-        self.cc.on_loss(self._loss_flight(flight), now)  # RFC 5681 3.2 step 2
+        self.cc.on_loss(self.loss_flight(flight), now)  # RFC 5681 3.2 step 2
 
-    def _loss_flight(self, flight: int) -> int:
+    def loss_flight(self, flight: int) -> int:
         """The FlightSize a loss response halves (RFC 5681 eq. (4)), at most what
         cwnd admits (cwnd plus RFC 3042's two limited-transmit segments).
         SND.MAX - SND.UNA also counts SACKed bytes above holes an earlier
@@ -471,7 +471,7 @@ class LossRecovery:
             repaired = self.tlp_retrans and not self.tlp_dsacked
             if repaired and not self.in_recovery and self.episodes == self.tlp_episodes:
                 self._init_undo(una)
-                self.cc.on_loss(self._loss_flight(high - una), now)
+                self.cc.on_loss(self.loss_flight(high - una), now)
                 self.events.append(f"TLP loss recovery: cwnd {self.cc.cwnd}")
             self.tlp_end = None
         if not (self.sack and self.mode == "rack"):  # not self.racking
@@ -504,7 +504,7 @@ class LossRecovery:
                 self.in_recovery = True
                 self.recover = snd_max
                 flight = high - una
-                cc.on_loss(self._loss_flight(flight), now)
+                cc.on_loss(self.loss_flight(flight), now)
                 self.prr.mss = mss
                 self.prr.begin(cc.ssthresh, flight)
                 began = True
