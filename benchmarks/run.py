@@ -43,6 +43,8 @@ import simulation
 from rich.console import Console
 from rich.table import Table
 
+import emutcp
+
 RESULTS = pathlib.Path(__file__).parent / "results"
 
 
@@ -180,7 +182,9 @@ def main() -> None:
     if aioquic:
         ref["emutcp MSS 1400, 1 process"].append("aioquic bulk stream")
 
-    table = Table(title=f"emutcp benchmarks (medians of {args.runs} runs, this machine)")
+    table = Table(
+        title=f"emutcp benchmarks (medians of {args.runs} runs, this machine; {emutcp.BUILD})"
+    )
     for col, just in (
         ("measurement", "left"),
         ("median", "right"),
@@ -207,6 +211,7 @@ def main() -> None:
     out = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "runs": args.runs,
+        "build": emutcp.BUILD,
         "bytes": args.bytes,
         "rows": rows,
         "units": unit,

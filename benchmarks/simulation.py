@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+import emutcp
+
 RESULTS = pathlib.Path(__file__).parent / "results"
 RTT, MSS = 0.05, 1400
 
@@ -337,7 +339,7 @@ def main() -> None:
         return
 
     rates = [float(r) for r in args.rates.split(",")]
-    out: dict = {"seconds": args.seconds, "runs": args.runs, "rates": {}}
+    out: dict = {"seconds": args.seconds, "runs": args.runs, "build": emutcp.BUILD, "rates": {}}
     for rate in rates:
         label = f"{rate / 1e6:g} Mbit/s"
         row: dict = {}
@@ -367,7 +369,8 @@ def main() -> None:
 
     table = Table(
         title=f"virtual s per wall s (per CPU s), one NewReno flow, 50 ms RTT, 1-BDP "
-        f"drop-tail, MSS 1400 ({args.seconds:g} s, medians of {args.runs}; shared machine)"
+        f"drop-tail, MSS 1400 ({args.seconds:g} s, medians of {args.runs}; shared machine; "
+        f"emutcp: {emutcp.BUILD})"
     )
     for col in ("rate", "emutcp sim", "emutcp trio", "ns-3", "sim / ns-3", "goodput sim / ns-3"):
         table.add_column(col, justify="right")

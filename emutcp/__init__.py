@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .core.config import Config
 from .core.events import Event, SegmentRecord, TcpInfo, Transition
+from .core.segment import COMPILED as _core_compiled
 from .core.segment import MalformedSegment, Segment
 from .core.state import State
 from .emulated import EmulatedHost, EmulatedNetwork
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
     from .stream import SocketListener, SocketStream
 
 __version__ = "0.1.0"
+# True when the core runs as mypyc-compiled C extensions (EMUTCP_COMPILE=1 at
+# install; docs/compiled.md), False for the pure-Python package.
+COMPILED: bool = _core_compiled
+BUILD: str = "mypyc-compiled core" if COMPILED else "pure Python"
 
 
 def __getattr__(name: str) -> object:
@@ -58,6 +63,8 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "BUILD",
+    "COMPILED",
     "IPPROTO_TCP",
     "SHUT_RD",
     "SHUT_RDWR",

@@ -141,6 +141,7 @@ def test_no_retransmission_storm_under_an_aqm(qdisc):
     assert r["retransmits"] < 0.02 * segments and r["retransmits"] <= r["link_drops"] + 5
 
 
+@pytest.mark.patches_core
 def test_an_ecn_response_never_raises_cwnd(monkeypatch):
     # RFC 3168 6.1.2 halves the window; halving SND.MAX - SND.UNA, SACKed bytes
     # above older holes included, once raised cwnd 96,287 -> 173,460 here.

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import ClassVar
 
 from .congestion import AckSample, CongestionController, register
 
@@ -60,7 +61,7 @@ STARTUP, DRAIN, PROBE_BW, PROBE_RTT = "startup", "drain", "probe_bw", "probe_rtt
 
 
 class Bbr(CongestionController):
-    name = "bbr"
+    name: ClassVar[str] = "bbr"
     wants_rate_samples = True
     paced_by_default = True
 

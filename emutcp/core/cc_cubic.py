@@ -21,6 +21,8 @@ without a loss, the next stage starts with K = 0 and W_max = cwnd_epoch
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .congestion import AckSample, CongestionController, register
 from .hystart import HyStartPlusPlus
 
@@ -30,7 +32,7 @@ ALPHA = 3 * (1 - BETA) / (1 + BETA)  # RFC 9438 4.3
 
 
 class Cubic(CongestionController):
-    name = "cubic"
+    name: ClassVar[str] = "cubic"
     C = C
     BETA = BETA
 

@@ -20,13 +20,15 @@ network model's; this controller sees it through two hooks of the interface:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .congestion import AckSample, NewReno, register
 
 G = 1 / 16  # RFC 8257 4.2: the estimation gain
 
 
 class Dctcp(NewReno):
-    name = "dctcp"
+    name: ClassVar[str] = "dctcp"
     handles_ece = True
 
     def __init__(self, *, mss: int, initial_window: int) -> None:

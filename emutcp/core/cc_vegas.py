@@ -22,6 +22,7 @@ losses are handled as Reno handles them (halve, RFC 5681).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from .congestion import AckSample, NewReno, register
 
@@ -31,7 +32,7 @@ GAMMA = 1  # leave slow start above this
 
 
 class Vegas(NewReno):
-    name = "vegas"
+    name: ClassVar[str] = "vegas"
 
     def __init__(self, *, mss: int, initial_window: int) -> None:
         super().__init__(mss=mss, initial_window=initial_window)

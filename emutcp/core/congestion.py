@@ -26,6 +26,7 @@ imports them all, so ``CONTROLLERS`` is complete once the core is loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .rate import RateSample
 
@@ -45,7 +46,7 @@ class AckSample:
 
 
 class CongestionController:
-    name = "base"
+    name: ClassVar[str] = "base"
     # The TCB keeps per-segment delivery records (rate.py) only for a controller
     # that asks; the others pay nothing for it.
     wants_rate_samples = False
@@ -91,7 +92,7 @@ class CongestionController:
 
 
 class NewReno(CongestionController):
-    name = "newreno"
+    name: ClassVar[str] = "newreno"
 
     def __init__(self, *, mss: int, initial_window: int) -> None:
         super().__init__(mss=mss, initial_window=initial_window)

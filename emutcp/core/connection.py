@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from typing import ClassVar
 
 from .autotune import send_buffer_size
 from .buffers import SendBuffer
@@ -1019,7 +1018,7 @@ class Connection(Output):
             if deadline > now or self.timers.get(timer) != deadline:
                 continue
             del self.timers[timer]
-            self._TIMER_HANDLERS[timer](self, now)
+            _TIMER_HANDLERS[timer](self, now)
             if self.state is S.CLOSED:
                 return
 
@@ -1211,18 +1210,6 @@ class Connection(Output):
         if self.send_buf or self.snd_una != self.snd_max or self.state in (S.SYN_SENT, S.SYN_RCVD):
             self._timeout(now, f"user timeout ({self.config.user_timeout:g} s)")
 
-    _TIMER_HANDLERS: ClassVar[dict[Timer, Callable[[Connection, float], None]]] = {
-        Timer.RETRANSMISSION: _on_retransmission_timeout,
-        Timer.PERSIST: _on_persist_timeout,
-        Timer.DELAYED_ACK: _on_delayed_ack_timeout,
-        Timer.TIME_WAIT: _on_time_wait_timeout,
-        Timer.USER_TIMEOUT: _on_user_timeout,
-        Timer.KEEPALIVE: _on_keepalive_timeout,
-        Timer.LOSS_PROBE: _on_loss_probe_timeout,
-        Timer.REORDER: _on_reorder_timeout,
-        Timer.PACING: _on_pacing_timeout,
-    }
-
     # ------------------------------------------------------------ reporting
 
     def info(self) -> TcpInfo:
@@ -1271,3 +1258,17 @@ class Connection(Output):
             undos=self.recovery.undos,
             recovery=self.recovery.mode if self.sack_ok else "newreno",
         )
+
+
+# Each timer's expiry handler (a table, not a method: mypyc compiles it too).
+_TIMER_HANDLERS: dict[Timer, Callable[[Connection, float], None]] = {
+    Timer.RETRANSMISSION: Connection._on_retransmission_timeout,
+    Timer.PERSIST: Connection._on_persist_timeout,
+    Timer.DELAYED_ACK: Connection._on_delayed_ack_timeout,
+    Timer.TIME_WAIT: Connection._on_time_wait_timeout,
+    Timer.USER_TIMEOUT: Connection._on_user_timeout,
+    Timer.KEEPALIVE: Connection._on_keepalive_timeout,
+    Timer.LOSS_PROBE: Connection._on_loss_probe_timeout,
+    Timer.REORDER: Connection._on_reorder_timeout,
+    Timer.PACING: Connection._on_pacing_timeout,
+}

@@ -161,8 +161,9 @@ class Mux:
         self._tiebreak = itertools.count()
         # How outgoing segments become datagrams.  A simulator that carries
         # Segment objects (emutcp.sim) swaps in a wrapper holding the segment
-        # and its wire size, so nobody decodes msgpack; anything with len() will do.
-        self.encode: Callable[[Segment], bytes] = encode_segment
+        # and its wire size, so nobody decodes msgpack; anything with len() will do
+        # (typed Any so a mypyc-compiled mux does not insist on bytes).
+        self.encode: Callable[[Segment], Any] = encode_segment
 
     # -------------------------------------------------------------- user side
 

@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntFlag
+from typing import Final
 
 import msgpack
 
@@ -115,9 +116,12 @@ class Segment:
 # field through object.__setattr__; these set the slots through their
 # descriptors directly, about twice as fast, and build the very same objects
 # (equal, hashable, immutable).  Only for arguments already known to be valid.
+# Compiled by mypyc (see docs/compiled.md) the class is native and its own
+# constructor is the fast one, so ``make_segment`` is then plain construction.
+COMPILED: Final = not __file__.endswith(".py")
 _new = object.__new__
 (_s_src, _s_dst, _s_seq, _s_ack, _s_flags, _s_window, _s_options, _s_payload, _s_ecn) = (
-    Segment.__dict__[name].__set__
+    vars(Segment)[name].__set__
     for name in (
         "src_port",
         "dst_port",
@@ -131,12 +135,12 @@ _new = object.__new__
     )
 )
 _o_mss, _o_wscale, _o_sack_permitted, _o_sack_blocks, _o_timestamps = (
-    Options.__dict__[name].__set__
+    vars(Options)[name].__set__
     for name in ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
 )
 
 
-def make_segment(
+def _segment_by_slots(
     src_port: int,
     dst_port: int,
     seq: int,
@@ -161,7 +165,7 @@ def make_segment(
     return seg
 
 
-def make_options(
+def _options_by_slots(
     sack_blocks: tuple[tuple[int, int], ...], timestamps: tuple[int, int] | None
 ) -> Options:
     """``Options(sack_blocks=..., timestamps=...)`` (no SYN options), built faster."""
@@ -172,6 +176,30 @@ def make_options(
     _o_sack_blocks(o, sack_blocks)
     _o_timestamps(o, timestamps)
     return o
+
+
+def _segment_by_init(
+    src_port: int,
+    dst_port: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    window: int,
+    options: Options,
+    payload: bytes,
+    ecn: int,
+) -> Segment:
+    return Segment(src_port, dst_port, seq, ack, flags, window, options, payload, ecn)
+
+
+def _options_by_init(
+    sack_blocks: tuple[tuple[int, int], ...], timestamps: tuple[int, int] | None
+) -> Options:
+    return Options(sack_blocks=sack_blocks, timestamps=timestamps)
+
+
+make_segment: Final = _segment_by_init if COMPILED else _segment_by_slots
+make_options: Final = _options_by_init if COMPILED else _options_by_slots
 
 
 _RawOptions = tuple[int | None, int | None, bool, list[list[int]] | None, list[int] | None]

@@ -283,7 +283,7 @@ class SimEndpoint:
         if not host.network.wire:
             # Segment objects on the links, sized exactly or computed (see above).
             sized = sized_exactly if host.network.exact_sizes else WireSegment
-            self.mux.encode = sized  # type: ignore[assignment]
+            self.mux.encode = sized
         # RFC 3168: the ECN field rides with each datagram when ECN is configured
         # (the trio endpoint's condition; an emulated link always carries it).
         self._ecn = bool(self.mux.config.ecn)

@@ -584,10 +584,17 @@ def _add_trace_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _version() -> str:
+    import emutcp
+
+    return f"emutcp {emutcp.__version__} ({emutcp.BUILD})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emutcp", description="TCP (RFC 9293) in Python over UDP: see it, run it, measure it."
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the socket-call / state-diagram lab, live over loopback UDP")

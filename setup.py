@@ -1,0 +1,34 @@
+"""The optional mypyc-compiled build (docs/compiled.md); metadata is in pyproject.toml.
+
+``EMUTCP_COMPILE=1 pip install .`` compiles the modules below with mypyc, the
+compiler mypy ships: the same typed Python source, as C extensions that run the
+per-segment path about twice as fast (benchmarks/simulation.py prints which
+build it measured).  Without the variable the package is pure Python.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from setuptools import setup
+
+# The sans-IO core and the discrete-event engine: the per-segment hot path.
+COMPILED_PACKAGES = ("emutcp/core",)
+COMPILED_MODULES: tuple[str, ...] = ()
+
+
+def compiled_sources(root: Path = Path(__file__).parent) -> list[str]:
+    """Every source file mypyc compiles, relative to ``root``."""
+    files = [str(p.relative_to(root)) for d in COMPILED_PACKAGES for p in (root / d).glob("*.py")]
+    return sorted(files) + list(COMPILED_MODULES)
+
+
+ext_modules = []
+compile_now = os.environ.get("EMUTCP_COMPILE", "") == "1"
+if compile_now and not os.environ.get("_EMUTCP_BUILD_REQUIREMENTS_ONLY"):
+    from mypyc.build import mypycify
+
+    ext_modules = mypycify(compiled_sources(), opt_level="3")
+
+setup(ext_modules=ext_modules)
