@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import socket as stdsocket
-from dataclasses import replace
 
 import msgpack
 import pytest
@@ -167,7 +166,7 @@ def _with_crc(seg: Segment, target: int) -> Segment:
     CRC-32 is affine over GF(2), so 4 free bytes reach any value."""
 
     def tail(bits: int) -> Segment:
-        return replace(seg, payload=seg.payload + bits.to_bytes(4, "little"))
+        return seg.replace(payload=seg.payload + bits.to_bytes(4, "little"))
 
     base = _crc_of(tail(0))
     basis: dict[int, tuple[int, int]] = {}  # top bit -> (effect on the CRC, tail bits)

@@ -53,7 +53,6 @@ import itertools
 import random
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from .config import Config
@@ -282,7 +281,7 @@ class Mux:
                 if budget is not None:
                     budget[0] += size
             if ecn:  # the ECN field rides with the segment for traces and pcap
-                seg = replace(seg, ecn=ecn)
+                seg = seg.replace(ecn=ecn)
             conn.receive_segment(seg, now, ecn)
             self._dirty[conn] = None  # touch(conn)
             lst = self.listener

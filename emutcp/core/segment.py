@@ -31,9 +31,8 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import IntFlag
-from typing import Final
+from typing import Any, Final
 
 import msgpack
 
@@ -68,33 +67,145 @@ class MalformedSegment(ValueError):
     """A datagram that is not a valid emutcp segment (dropped and counted)."""
 
 
-@dataclass(frozen=True, slots=True)
+# Options and Segment are values: compared and hashed by their fields, never
+# changed after construction (their attributes are Final, which mypy enforces;
+# ``replace`` makes a changed copy).  They are plain classes, not dataclasses:
+# a mypyc-compiled dataclass still runs the dataclasses module's Python
+# __init__ (about 850 ns), a plain class's __init__ compiles (about 60 ns).
 class Options:
     """TCP options carried by a segment (RFC 9293 3.2, RFC 7323, RFC 2018)."""
 
-    mss: int | None = None
-    wscale: int | None = None
-    sack_permitted: bool = False
-    sack_blocks: tuple[tuple[int, int], ...] = ()
-    timestamps: tuple[int, int] | None = None
+    __slots__ = ("mss", "sack_blocks", "sack_permitted", "timestamps", "wscale")
+    _FIELDS = ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
+
+    def __init__(
+        self,
+        mss: int | None = None,
+        wscale: int | None = None,
+        sack_permitted: bool = False,
+        sack_blocks: tuple[tuple[int, int], ...] = (),
+        timestamps: tuple[int, int] | None = None,
+    ) -> None:
+        self.mss: Final = mss
+        self.wscale: Final = wscale
+        self.sack_permitted: Final = sack_permitted
+        self.sack_blocks: Final = sack_blocks
+        self.timestamps: Final = timestamps
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.mss, self.wscale, self.sack_permitted, self.sack_blocks, self.timestamps)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Options):
+            return NotImplemented
+        return (
+            self.timestamps == other.timestamps
+            and self.sack_blocks == other.sack_blocks
+            and self.mss == other.mss
+            and self.wscale == other.wscale
+            and self.sack_permitted == other.sack_permitted
+        )
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(self._FIELDS, self._key(), strict=True))
+        return f"Options({fields})"
+
+    def replace(self, **changes: Any) -> Options:
+        """A copy with ``changes`` (field=value) applied, as dataclasses.replace."""
+        values: dict[str, Any] = dict(zip(self._FIELDS, self._key(), strict=True))
+        values.update(changes)
+        return Options(**values)
 
 
 NO_OPTIONS = Options()
 
 
-@dataclass(frozen=True, slots=True)
 class Segment:
-    src_port: int
-    dst_port: int
-    seq: int
-    ack: int
-    flags: int
-    window: int
-    options: Options = NO_OPTIONS
-    payload: bytes = b""
-    # The ECN field of the datagram carrying it (RFC 3168 5): beside the
-    # segment, not in its encoding; set by the sender for new data (ecn.py).
-    ecn: int = field(default=0, compare=False)
+    __slots__ = (
+        "ack",
+        "dst_port",
+        "ecn",
+        "flags",
+        "options",
+        "payload",
+        "seq",
+        "src_port",
+        "window",
+    )
+    _FIELDS = (
+        "src_port",
+        "dst_port",
+        "seq",
+        "ack",
+        "flags",
+        "window",
+        "options",
+        "payload",
+        "ecn",
+    )
+
+    def __init__(
+        self,
+        src_port: int,
+        dst_port: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        window: int,
+        options: Options = NO_OPTIONS,
+        payload: bytes = b"",
+        ecn: int = 0,
+    ) -> None:
+        self.src_port: Final = src_port
+        self.dst_port: Final = dst_port
+        self.seq: Final = seq
+        self.ack: Final = ack
+        self.flags: Final = flags
+        self.window: Final = window
+        self.options: Final = options
+        self.payload: Final = payload
+        # The ECN field of the datagram carrying it (RFC 3168 5): beside the
+        # segment, not in its encoding (nor in ==); set by the sender for new data.
+        self.ecn: Final = ecn
+
+    def _key(self) -> tuple[object, ...]:
+        """The fields that make two segments equal: all but ``ecn``."""
+        return (
+            self.src_port,
+            self.dst_port,
+            self.seq,
+            self.ack,
+            self.flags,
+            self.window,
+            self.options,
+            self.payload,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Segment):
+            return NotImplemented
+        return (
+            self.seq == other.seq
+            and self.ack == other.ack
+            and self.flags == other.flags
+            and self.window == other.window
+            and self.src_port == other.src_port
+            and self.dst_port == other.dst_port
+            and self.payload == other.payload
+            and self.options == other.options
+        )
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def replace(self, **changes: Any) -> Segment:
+        """A copy with ``changes`` (field=value) applied, as dataclasses.replace."""
+        values: dict[str, Any] = dict(zip(self._FIELDS, (*self._key(), self.ecn), strict=True))
+        values.update(changes)
+        return Segment(**values)
 
     @property
     def seg_len(self) -> int:
@@ -112,94 +223,19 @@ class Segment:
         )
 
 
-# Fast constructors for the send path.  A frozen dataclass's __init__ sets each
-# field through object.__setattr__; these set the slots through their
-# descriptors directly, about twice as fast, and build the very same objects
-# (equal, hashable, immutable).  Only for arguments already known to be valid.
-# Compiled by mypyc (see docs/compiled.md) the class is native and its own
-# constructor is the fast one, so ``make_segment`` is then plain construction.
+# The send path's constructors (kept as names: plain construction is now the fast way).
+make_segment: Final = Segment
+
+
+def make_options(
+    sack_blocks: tuple[tuple[int, int], ...], timestamps: tuple[int, int] | None
+) -> Options:
+    """``Options(sack_blocks=..., timestamps=...)``: no SYN options."""
+    return Options(None, None, False, sack_blocks, timestamps)
+
+
+# True when this module runs mypyc-compiled (docs/compiled.md).
 COMPILED: Final = not __file__.endswith(".py")
-_new = object.__new__
-(_s_src, _s_dst, _s_seq, _s_ack, _s_flags, _s_window, _s_options, _s_payload, _s_ecn) = (
-    vars(Segment)[name].__set__
-    for name in (
-        "src_port",
-        "dst_port",
-        "seq",
-        "ack",
-        "flags",
-        "window",
-        "options",
-        "payload",
-        "ecn",
-    )
-)
-_o_mss, _o_wscale, _o_sack_permitted, _o_sack_blocks, _o_timestamps = (
-    vars(Options)[name].__set__
-    for name in ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
-)
-
-
-def _segment_by_slots(
-    src_port: int,
-    dst_port: int,
-    seq: int,
-    ack: int,
-    flags: int,
-    window: int,
-    options: Options,
-    payload: bytes,
-    ecn: int,
-) -> Segment:
-    """``Segment(src_port, ..., ecn)``, built faster (see above)."""
-    seg: Segment = _new(Segment)
-    _s_src(seg, src_port)
-    _s_dst(seg, dst_port)
-    _s_seq(seg, seq)
-    _s_ack(seg, ack)
-    _s_flags(seg, flags)
-    _s_window(seg, window)
-    _s_options(seg, options)
-    _s_payload(seg, payload)
-    _s_ecn(seg, ecn)
-    return seg
-
-
-def _options_by_slots(
-    sack_blocks: tuple[tuple[int, int], ...], timestamps: tuple[int, int] | None
-) -> Options:
-    """``Options(sack_blocks=..., timestamps=...)`` (no SYN options), built faster."""
-    o: Options = _new(Options)
-    _o_mss(o, None)
-    _o_wscale(o, None)
-    _o_sack_permitted(o, False)
-    _o_sack_blocks(o, sack_blocks)
-    _o_timestamps(o, timestamps)
-    return o
-
-
-def _segment_by_init(
-    src_port: int,
-    dst_port: int,
-    seq: int,
-    ack: int,
-    flags: int,
-    window: int,
-    options: Options,
-    payload: bytes,
-    ecn: int,
-) -> Segment:
-    return Segment(src_port, dst_port, seq, ack, flags, window, options, payload, ecn)
-
-
-def _options_by_init(
-    sack_blocks: tuple[tuple[int, int], ...], timestamps: tuple[int, int] | None
-) -> Options:
-    return Options(sack_blocks=sack_blocks, timestamps=timestamps)
-
-
-make_segment: Final = _segment_by_init if COMPILED else _segment_by_slots
-make_options: Final = _options_by_init if COMPILED else _options_by_slots
 
 
 _RawOptions = tuple[int | None, int | None, bool, list[list[int]] | None, list[int] | None]
