@@ -25,24 +25,38 @@ imports them all, so ``CONTROLLERS`` is complete once the core is loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from .rate import RateSample
 
 
-@dataclass(slots=True)
 class AckSample:
-    """What one ACK told the sender, in plain numbers (stream offsets and bytes)."""
+    """What one ACK told the sender, in plain numbers (stream offsets and bytes).
 
-    now: float
-    acked: int  # bytes newly acknowledged, cumulatively or by SACK
-    rtt: float | None  # the RTT this ACK measured (RFC 7323 RTTM or a timed segment)
-    una: int  # SND.UNA after the ACK, as a stream offset
-    high: int  # SND.MAX as a stream offset: what has been sent so far
-    in_flight: int  # bytes still in the network (RFC 6675 pipe, or FlightSize)
-    in_recovery: bool
-    rate: RateSample | None = None  # only for controllers with wants_rate_samples
+    A plain class, built once per ACK: compiled, a dataclass's __init__ would
+    still be the dataclasses module's Python code (see core/segment.py)."""
+
+    __slots__ = ("acked", "high", "in_flight", "in_recovery", "now", "rate", "rtt", "una")
+
+    def __init__(
+        self,
+        now: float,
+        acked: int,  # bytes newly acknowledged, cumulatively or by SACK
+        rtt: float | None,  # the RTT this ACK measured (RFC 7323 RTTM or a timed segment)
+        una: int,  # SND.UNA after the ACK, as a stream offset
+        high: int,  # SND.MAX as a stream offset: what has been sent so far
+        in_flight: int,  # bytes still in the network (RFC 6675 pipe, or FlightSize)
+        in_recovery: bool,
+        rate: RateSample | None = None,  # only for controllers with wants_rate_samples
+    ) -> None:
+        self.now = now
+        self.acked = acked
+        self.rtt = rtt
+        self.una = una
+        self.high = high
+        self.in_flight = in_flight
+        self.in_recovery = in_recovery
+        self.rate = rate
 
 
 class CongestionController:

@@ -25,32 +25,87 @@ stream offsets, which never wrap.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, replace
 
 
-@dataclass(slots=True)
 class _Sent:
-    end: int
-    sent_time: float
-    delivered: int  # C.delivered when it was sent
-    delivered_time: float  # C.delivered_time when it was sent
-    first_sent_time: float  # C.first_sent_time when it was sent
-    is_app_limited: bool
-    retransmitted: bool
+    """One transmission's record: C's clocks when it was sent (draft 3.2).
+
+    _Sent and RateSample are plain classes for the compiled core (segment.py)."""
+
+    __slots__ = (
+        "delivered",
+        "delivered_time",
+        "end",
+        "first_sent_time",
+        "is_app_limited",
+        "retransmitted",
+        "sent_time",
+    )
+
+    def __init__(
+        self,
+        end: int,
+        sent_time: float,
+        delivered: int,  # C.delivered when it was sent
+        delivered_time: float,  # C.delivered_time when it was sent
+        first_sent_time: float,  # C.first_sent_time when it was sent
+        is_app_limited: bool,
+        retransmitted: bool,
+    ) -> None:
+        self.end = end
+        self.sent_time = sent_time
+        self.delivered = delivered
+        self.delivered_time = delivered_time
+        self.first_sent_time = first_sent_time
+        self.is_app_limited = is_app_limited
+        self.retransmitted = retransmitted
+
+    def ending_at(self, end: int) -> _Sent:
+        """This record, cut to end at ``end``."""
+        return _Sent(
+            end,
+            self.sent_time,
+            self.delivered,
+            self.delivered_time,
+            self.first_sent_time,
+            self.is_app_limited,
+            self.retransmitted,
+        )
 
 
-@dataclass(slots=True)
 class RateSample:
     """One ACK's delivery-rate sample (draft section 3.1, "rs")."""
 
-    delivery_rate: float = 0.0  # bytes/s; 0 when the sample is not valid
-    interval: float = 0.0  # seconds
-    delivered: int = 0  # bytes delivered over the interval
-    prior_delivered: int = 0  # C.delivered when the newest delivered record was sent
-    is_app_limited: bool = False
-    rtt: float | None = None  # now minus the send time of the newest delivered record
-    newly_delivered: int = 0  # bytes this ACK delivered
-    total_delivered: int = 0  # C.delivered after this ACK
+    __slots__ = (
+        "delivered",
+        "delivery_rate",
+        "interval",
+        "is_app_limited",
+        "newly_delivered",
+        "prior_delivered",
+        "rtt",
+        "total_delivered",
+    )
+
+    def __init__(
+        self,
+        delivery_rate: float = 0.0,  # bytes/s; 0 when the sample is not valid
+        interval: float = 0.0,  # seconds
+        delivered: int = 0,  # bytes delivered over the interval
+        prior_delivered: int = 0,  # C.delivered when the newest delivered record was sent
+        is_app_limited: bool = False,
+        rtt: float | None = None,  # now minus the send time of the newest delivered record
+        newly_delivered: int = 0,  # bytes this ACK delivered
+        total_delivered: int = 0,  # C.delivered after this ACK
+    ) -> None:
+        self.delivery_rate = delivery_rate
+        self.interval = interval
+        self.delivered = delivered
+        self.prior_delivered = prior_delivered
+        self.is_app_limited = is_app_limited
+        self.rtt = rtt
+        self.newly_delivered = newly_delivered
+        self.total_delivered = total_delivered
 
 
 class DeliveryRateEstimator:
@@ -166,7 +221,7 @@ class DeliveryRateEstimator:
             del starts[i]
             del records[s]
             if s < start:  # keep the part before
-                records[s] = replace(rec, end=start)
+                records[s] = rec.ending_at(start)
                 starts.insert(i, s)
                 i += 1
             if rec.end > end:  # keep the part after
