@@ -66,6 +66,7 @@ from collections import deque
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
+from .core.coalesce import Coalescer
 from .core.events import Event
 from .core.mux import Mux
 from .core.segment import segment_overhead
@@ -117,6 +118,9 @@ class Endpoint:
         # UDP GSO sendmsg (transport/udp.py).
         self._send_many = transport.send_many if isinstance(transport, BatchTransport) else None
         self._triples = self._ecn or self._send_many is not None  # (data, addr, ecn) out
+        # A batching (real UDP) transport's arrivals come in batches worth merging
+        # as Linux's GRO does (core/coalesce.py); never the emulated network's.
+        self.coalescer = Coalescer(mux) if self._send_many is not None else None
         self.flushes = 0  # output flushes (user calls and service passes), for tests
         self._served_out = False  # _serve returned by itself (not cut by the deadline)
         transport.set_arrival_callback(self._service_now)
@@ -192,6 +196,8 @@ class Endpoint:
     def _service(self, now: float) -> None:
         mux = self.mux
         ecn = self._ecn
+        coalescer = self.coalescer
+        receive = mux.receive_datagram if coalescer is None else coalescer.datagram
         for item in self.transport.recv_batch(BATCH_LIMIT):
             try:
                 data, addr = item[:2] if ecn else item
@@ -211,12 +217,18 @@ class Endpoint:
                 if data is None:
                     mux.receive_icmp_unreachable(addr, now)
                 elif ecn:  # an EcnTransport's arrivals are (data, addr, ecn)
-                    mux.receive_datagram(data, addr, now, item[2])  # type: ignore[misc]
+                    receive(data, addr, now, item[2])  # type: ignore[misc]
                 else:
-                    mux.receive_datagram(data, addr, now)
+                    receive(data, addr, now)
             except Exception:  # a core bug must not take the endpoint down
                 self.internal_errors += 1
                 log.exception("emutcp: error processing a datagram from %s", addr)
+        if coalescer is not None:
+            try:
+                coalescer.finish(now)  # the batch's last run
+            except Exception:
+                self.internal_errors += 1
+                log.exception("emutcp: error processing a merged segment")
         try:
             mux.handle_timer(now)
         except Exception:
