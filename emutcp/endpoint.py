@@ -73,6 +73,7 @@ from .core.segment import segment_overhead
 from .core.state import State
 from .transport import runtime
 from .transport.base import Address, BatchTransport, DatagramTransport, EcnTransport
+from .transport.udp import UdpTransport
 
 if TYPE_CHECKING:
     from .host import Host
@@ -121,6 +122,8 @@ class Endpoint:
         # A batching (real UDP) transport's arrivals come in batches worth merging
         # as Linux's GRO does (core/coalesce.py); never the emulated network's.
         self.coalescer = Coalescer(mux) if self._send_many is not None else None
+        # Our own UDP transport hands back well-formed arrivals: no per-item checks.
+        self._trusted = type(transport) is UdpTransport
         self.flushes = 0  # output flushes (user calls and service passes), for tests
         self._served_out = False  # _serve returned by itself (not cut by the deadline)
         transport.set_arrival_callback(self._service_now)
@@ -198,10 +201,11 @@ class Endpoint:
         ecn = self._ecn
         coalescer = self.coalescer
         receive = mux.receive_datagram if coalescer is None else coalescer.datagram
+        trusted = self._trusted
         for item in self.transport.recv_batch(BATCH_LIMIT):
             try:
                 data, addr = item[:2] if ecn else item
-                if not (
+                if not trusted and not (
                     (data is None or type(data) is bytes)
                     and type(addr) is tuple
                     and len(addr) == 2
