@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import trio
+from pcapng import read_pcapng
 
 import emutcp
 from emutcp.core import coalesce
@@ -291,3 +292,24 @@ def test_the_fast_path_accepts_exactly_what_the_decoder_accepts(seed: int, fix_c
                     b.receive_datagram(d, a.local, 2 * T)
             outcomes.append((_read_all(server), server.rcv_nxt, b.stats["malformed"]))
         assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux UDP GRO")
+async def test_a_capture_shows_merged_arrivals_as_one_packet(tmp_path):
+    """As tcpdump on a Linux receiver with GRO: the receiving side's capture
+    has one packet per run (IPv4 length above the MTU, below 64 KiB); the
+    sending side's has every wire segment."""
+    path = tmp_path / "gro.pcapng"
+    host = emutcp.UdpHost(
+        config=emutcp.Config(send_buffer=1 << 20, recv_buffer=1 << 20), pcap=str(path)
+    )
+    data = random.Random(9).randbytes(1_000_000)
+    with trio.fail_after(30):
+        result = await bulk_transfer(host, host, data)
+    host.trace.close()  # type: ignore[union-attr]
+    assert result.intact
+    packets = [p.data for p in read_pcapng(path)]
+    lengths = [int.from_bytes(p[2:4], "big") for p in packets]
+    assert lengths == [len(p) for p in packets]  # every IPv4 length is right
+    assert max(lengths) > 1500 and max(lengths) < 65_536
+    assert sum(1 for n in lengths if n > 1500) >= 3
