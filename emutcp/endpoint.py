@@ -10,7 +10,9 @@ sans-IO ``Mux``.  Its task loops:
    deadline, so no task per timer); inside it, each time the transport is
    readable:
 2. drain the transport in a batch and feed every datagram to the mux (nothing
-   a datagram contains can raise out of here: the mux drops and counts);
+   a datagram contains can raise out of here: the mux drops and counts); over
+   a batching (real UDP) transport through a ``core.coalesce.Coalescer``,
+   which merges the batch's in-order data runs as Linux's GRO does;
 3. fire due timers, then ``flush``: send everything the core queued (ACKs are
    coalesced because the whole batch was processed first) and wake the
    sockets whose connections reported events; then wait again in the same
