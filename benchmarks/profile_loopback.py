@@ -137,8 +137,8 @@ def coalescing() -> dict[str, float]:
     merged = sum(c.merged for c in coalescers)
     runs = sum(c.runs for c in coalescers)
     return {
-        "core segments in": rx.stats.segments_received,
-        "wire segments in": rx.stats.segments_received + merged,
+        "wire segments in": rx.stats.segments_received,
+        "core segments in": rx.stats.segments_received - merged,
         "merged runs": runs,
         "ACKs sent": rx.stats.segments_sent,
     }

@@ -37,8 +37,9 @@ that the peer could have sent with a larger MSS; the core accepts it
 check scales and the statistics count wire segments), acknowledges it once
 (2 or more full segments: at once, RFC 9293 3.8.6.3 / RFC 5681 4.2) and the
 sender's byte counting (RFC 3465) sees the same bytes acknowledged.  The
-mux's ``segments_in`` counts wire segments, its ``coalesced`` those that
-joined a run; the connection's own counters count what it processed.
+mux's ``segments_in`` and the connection's ``segments_received`` count wire
+segments (as Linux's ``segs_in`` counts GRO's), the mux's ``coalesced``
+those that joined a run.
 
 A trace or capture (``PcapWriter``) shows what the core saw, as tcpdump on a
 Linux receiver with GRO does: one incoming segment per run, with the run's
@@ -292,4 +293,9 @@ class Coalescer:
                 b"".join(parts),
                 first.ecn,
             )
-        self.mux.receive_segment(seg, self._wire, self._addr, now, self._ecn, count)
+        mux = self.mux
+        mux.receive_segment(seg, self._wire, self._addr, now, self._ecn, count)
+        if count > 1:
+            conn = mux.connections.get(self._addr)
+            if conn is not None:  # wire segments, as Linux's segs_in counts GRO's
+                conn.stats.segments_received += count - 1
