@@ -41,11 +41,15 @@ MSS = 1000
 T = 0.01
 
 
-def _pair(mss: int = MSS) -> tuple[Mux, Mux, Connection, Connection]:
+def _pair(mss: int = MSS, recv_buffer: int = 1 << 20) -> tuple[Mux, Mux, Connection, Connection]:
     """Two muxes with an established connection (client a, server b)."""
     config = Config(mss=mss, send_buffer=1 << 20, recv_buffer=1 << 20, initial_window=40)
     a = Mux(local=("10.0.0.1", 5000), config=config, rng=random.Random(1))
-    b = Mux(local=("10.0.0.2", 80), config=config, rng=random.Random(2))
+    b = Mux(
+        local=("10.0.0.2", 80),
+        config=replace(config, recv_buffer=recv_buffer),
+        rng=random.Random(2),
+    )
     b.listen(4, 0.0)
     client = a.connect(b.local, 0.0)
     for data, _ in a.datagrams_to_send(0.0):  # SYN
@@ -313,3 +317,35 @@ async def test_a_capture_shows_merged_arrivals_as_one_packet(tmp_path):
     assert lengths == [len(p) for p in packets]  # every IPv4 length is right
     assert max(lengths) > 1500 and max(lengths) < 65_536
     assert sum(1 for n in lengths if n > 1500) >= 3
+
+
+def test_a_merged_segment_beyond_the_window_is_trimmed_as_its_pieces_would_be():
+    """A sender that overruns a 3-segment window (RFC 9293 3.10.7.4: only the
+    part inside the window is accepted): the merged run is trimmed to what the
+    separate segments would have delivered."""
+    outcomes = []
+    for coalescing in (True, False):
+        a, b, client, server = _pair(recv_buffer=3 * MSS)
+        _, out = _data_segments(a, client, 1)
+        first = decode_segment(out[0])
+        rng = random.Random(5)
+        overrun = [
+            encode_segment(
+                replace(
+                    first,
+                    flags=ACK,
+                    seq=(first.seq + i * MSS) & 0xFFFFFFFF,
+                    payload=rng.randbytes(MSS),
+                )
+            )
+            for i in range(6)
+        ]
+        if coalescing:
+            c, _ = _feed(b, a, overrun)
+            assert c.merged == 5
+        else:
+            for d in overrun:
+                b.receive_datagram(d, a.local, 2 * T)
+        outcomes.append((server.rcv_nxt, _read_all(server)))
+    assert outcomes[0] == outcomes[1]
+    assert len(outcomes[0][1]) == 3 * MSS
