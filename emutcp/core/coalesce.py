@@ -119,8 +119,7 @@ class Coalescer:
 
     def datagram(self, data: bytes, addr: Address, now: float, ecn: int = 0) -> None:
         """One datagram of the batch: join the run held or process it."""
-        mux = self.mux
-        if self._open and self._template and addr == self._addr and ecn == self._ecn:
+        if self._template and addr == self._addr and ecn == self._ecn:
             payload = self._follower(data)
             if payload is not None:
                 n = len(payload)
@@ -129,11 +128,11 @@ class Coalescer:
                 self._total += n
                 self._wire += len(data)
                 flags = data[self._flags_at]
-                self._open = flags == ACK and n == self._size
+                # PSH or a short segment ends the run (tcp_gro_receive's flush rules).
+                self._template = self._open = flags == ACK and n == self._size
                 self._flags = flags
-                self.merged += 1
-                mux.stats["coalesced"] += 1
                 return
+        mux = self.mux
         if not looks_like_segment(data):
             self.finish(now)
             mux.stats["malformed"] += 1
@@ -168,8 +167,7 @@ class Coalescer:
             # PSH or a short segment ends the run (tcp_gro_receive's flush rules).
             self._open = not seg.flags & PSH and n == self._size
             self._flags = seg.flags
-            self.merged += 1
-            mux.stats["coalesced"] += 1
+            self._template = self._template and self._open
             return
         self.finish(now)
         if n and seg.flags & ~PSH == ACK and _mergeable_options(seg.options):
@@ -282,6 +280,8 @@ class Coalescer:
             seg = first
         else:
             self.runs += 1
+            self.merged += count - 1
+            self.mux.stats["coalesced"] += count - 1
             seg = make_segment(
                 first.src_port,
                 first.dst_port,
