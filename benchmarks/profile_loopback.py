@@ -11,7 +11,8 @@ flushes, output passes (``segments_to_send`` calls), datagrams, trio
 scheduler batches and task steps, and the time spent inside the core's
 entry points (``Mux.receive_datagram``, ``datagrams_to_send_ecn``, timers,
 ``Connection.send``/``receive``) against the CPU time, counted in a separate
-run.
+run; for the bulk transfer, what receive-side coalescing (core/coalesce.py)
+did: wire segments in, segments the receiver's core processed, ACKs it sent.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import loopback
 import trio
 
+from emutcp.core.coalesce import Coalescer
 from emutcp.core.connection import Connection
 from emutcp.core.mux import Mux
 from emutcp.core.output import Output
@@ -111,6 +113,37 @@ def per_round(rounds: int) -> dict[str, float]:
     return {k: v / rounds for k, v in counts.items()}
 
 
+def coalescing() -> dict[str, float]:
+    """The receiving side of one bulk transfer: wire data segments in, segments
+    its core processed (a merged run is one), ACKs sent (a separate run)."""
+    conns: list[Connection] = []
+    coalescers: list[Coalescer] = []
+    conn_init, co_init = Connection.__init__, Coalescer.__init__
+
+    def conn_recording(self: Connection, *a: object, **k: object) -> None:
+        conn_init(self, *a, **k)  # type: ignore[arg-type]
+        conns.append(self)
+
+    def co_recording(self: Coalescer, mux: Mux) -> None:
+        co_init(self, mux)
+        coalescers.append(self)
+
+    Connection.__init__, Coalescer.__init__ = conn_recording, co_recording  # type: ignore[method-assign]
+    try:
+        loopback.emutcp_one_process(20_000_000, 1400)
+    finally:
+        Connection.__init__, Coalescer.__init__ = conn_init, co_init  # type: ignore[method-assign]
+    rx = max(conns, key=lambda c: c.stats.bytes_received)
+    merged = sum(c.merged for c in coalescers)
+    runs = sum(c.runs for c in coalescers)
+    return {
+        "wire segments in": rx.stats.segments_received,
+        "core segments in": rx.stats.segments_received - merged,
+        "merged runs": runs,
+        "ACKs sent": rx.stats.segments_sent,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", nargs="?", default="both", choices=("echo", "bulk", "both"))
@@ -127,6 +160,9 @@ def main() -> None:
             print(f"  CPU per round trip: {cpu / args.rounds * 1e6:.0f} us (both ends)")
             counts = per_round(args.rounds)
             print("  per round: " + ", ".join(f"{v:.2f} {k}" for k, v in sorted(counts.items())))
+        else:
+            counts = coalescing()
+            print("  receiver: " + ", ".join(f"{v:,.0f} {k}" for k, v in counts.items()))
         prof = cProfile.Profile()
         prof.enable()
         _run(what, args.rounds)

@@ -10,7 +10,9 @@ sans-IO ``Mux``.  Its task loops:
    deadline, so no task per timer); inside it, each time the transport is
    readable:
 2. drain the transport in a batch and feed every datagram to the mux (nothing
-   a datagram contains can raise out of here: the mux drops and counts);
+   a datagram contains can raise out of here: the mux drops and counts); over
+   a batching (real UDP) transport through a ``core.coalesce.Coalescer``,
+   which merges the batch's in-order data runs as Linux's GRO does;
 3. fire due timers, then ``flush``: send everything the core queued (ACKs are
    coalesced because the whole batch was processed first) and wake the
    sockets whose connections reported events; then wait again in the same
@@ -66,12 +68,14 @@ from collections import deque
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
+from .core.coalesce import Coalescer
 from .core.events import Event
 from .core.mux import Mux
 from .core.segment import segment_overhead
 from .core.state import State
 from .transport import runtime
 from .transport.base import Address, BatchTransport, DatagramTransport, EcnTransport
+from .transport.udp import UdpTransport
 
 if TYPE_CHECKING:
     from .host import Host
@@ -117,6 +121,11 @@ class Endpoint:
         # UDP GSO sendmsg (transport/udp.py).
         self._send_many = transport.send_many if isinstance(transport, BatchTransport) else None
         self._triples = self._ecn or self._send_many is not None  # (data, addr, ecn) out
+        # A batching (real UDP) transport's arrivals come in batches worth merging
+        # as Linux's GRO does (core/coalesce.py); never the emulated network's.
+        self.coalescer = Coalescer(mux) if self._send_many is not None else None
+        # Our own UDP transport hands back well-formed arrivals: no per-item checks.
+        self._trusted = type(transport) is UdpTransport
         self.flushes = 0  # output flushes (user calls and service passes), for tests
         self._served_out = False  # _serve returned by itself (not cut by the deadline)
         transport.set_arrival_callback(self._service_now)
@@ -192,10 +201,13 @@ class Endpoint:
     def _service(self, now: float) -> None:
         mux = self.mux
         ecn = self._ecn
+        coalescer = self.coalescer
+        receive = mux.receive_datagram if coalescer is None else coalescer.datagram
+        trusted = self._trusted
         for item in self.transport.recv_batch(BATCH_LIMIT):
             try:
                 data, addr = item[:2] if ecn else item
-                if not (
+                if not trusted and not (
                     (data is None or type(data) is bytes)
                     and type(addr) is tuple
                     and len(addr) == 2
@@ -211,12 +223,18 @@ class Endpoint:
                 if data is None:
                     mux.receive_icmp_unreachable(addr, now)
                 elif ecn:  # an EcnTransport's arrivals are (data, addr, ecn)
-                    mux.receive_datagram(data, addr, now, item[2])  # type: ignore[misc]
+                    receive(data, addr, now, item[2])  # type: ignore[misc]
                 else:
-                    mux.receive_datagram(data, addr, now)
+                    receive(data, addr, now)
             except Exception:  # a core bug must not take the endpoint down
                 self.internal_errors += 1
                 log.exception("emutcp: error processing a datagram from %s", addr)
+        if coalescer is not None:
+            try:
+                coalescer.finish(now)  # the batch's last run
+            except Exception:
+                self.internal_errors += 1
+                log.exception("emutcp: error processing a merged segment")
         try:
             mux.handle_timer(now)
         except Exception:

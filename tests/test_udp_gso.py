@@ -204,3 +204,14 @@ async def test_large_runs_use_gso_only_on_loopback() -> None:
     finally:
         tx.close()
         rx.close()
+
+
+async def test_a_single_datagram_goes_out_with_one_plain_send() -> None:
+    """A request, a response or an ACK alone: no run to look for, no GSO."""
+    tx, rx = UdpTransport(LOCAL), UdpTransport(LOCAL)
+    try:
+        got = await _roundtrip(tx, rx, _datagrams(1, 100, seed=4))
+        assert len(got) == 1 and tx.gso_sends == 0
+    finally:
+        tx.close()
+        rx.close()

@@ -263,14 +263,15 @@ class Mux:
         self.receive_segment(seg, len(data), addr, now, ecn)
 
     def receive_segment(
-        self, seg: Segment, size: int, addr: Address, now: float, ecn: int = 0
+        self, seg: Segment, size: int, addr: Address, now: float, ecn: int = 0, count: int = 1
     ) -> None:
         """A decoded segment of ``size`` wire bytes from ``addr`` (a simulator
-        that carries Segment objects enters here, skipping the codec)."""
-        if len(seg.payload) > self.config.mss:
+        that carries Segment objects enters here, skipping the codec); ``count``
+        wire segments merged into one (coalesce.py, as Linux's GRO)."""
+        if len(seg.payload) > self.config.mss * count:
             self.stats["malformed"] += 1  # what decode_segment's max_payload refuses
             return
-        self.stats["segments_in"] += 1
+        self.stats["segments_in"] += count
         conn = self.connections.get(addr)
         if conn is not None and conn.state is S.TIME_WAIT and self._reopens_time_wait(seg, conn):
             del self.connections[addr]

@@ -338,6 +338,9 @@ class UdpTransport:
         peer with one ECN field, of equal size but the last, leave as one GSO
         ``sendmsg`` where the kernel can (see the module docstring)."""
         total = len(items)
+        if total == 1:  # a request, a response, an ACK: no run to look for
+            data, addr, ecn = items[0]
+            return 1 if self.send(data, addr, ecn) else 0
         if not self.gso:
             send = self.send
             for i, (data, addr, ecn) in enumerate(items):
