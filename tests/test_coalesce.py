@@ -11,7 +11,6 @@ import hashlib
 import random
 import sys
 import zlib
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -48,7 +47,7 @@ def _pair(mss: int = MSS, recv_buffer: int = 1 << 20) -> tuple[Mux, Mux, Connect
     a = Mux(local=("10.0.0.1", 5000), config=config, rng=random.Random(1))
     b = Mux(
         local=("10.0.0.2", 80),
-        config=replace(config, recv_buffer=recv_buffer),
+        config=config.replace(recv_buffer=recv_buffer),
         rng=random.Random(2),
     )
     b.listen(4, 0.0)
@@ -95,7 +94,7 @@ def _digest(b: bytes) -> str:
 
 
 def _edit(datagram: bytes, **changes: Any) -> bytes:
-    return encode_segment(replace(decode_segment(datagram), **changes))
+    return encode_segment(decode_segment(datagram).replace(**changes))
 
 
 def test_an_in_order_batch_is_one_segment_and_one_ack():
@@ -177,8 +176,8 @@ def test_psh_merges_as_the_last_and_a_short_segment_ends_the_run():
     assert _read_all(server) == data[: 4 * MSS]
     # A short segment joins as the last: nothing after it merges.
     seg5 = decode_segment(out[5])
-    short = encode_segment(replace(seg5, payload=seg5.payload[:10]))
-    after = encode_segment(replace(seg5, seq=(seg5.seq + 10) & 0xFFFFFFFF, payload=b"z" * 10))
+    short = encode_segment(seg5.replace(payload=seg5.payload[:10]))
+    after = encode_segment(seg5.replace(seq=(seg5.seq + 10) & 0xFFFFFFFF, payload=b"z" * 10))
     c, _ = _feed(b, a, [out[4], short, after])
     assert (c.runs, c.merged) == (1, 1)
     assert _read_all(server) == data[4 * MSS : 5 * MSS] + seg5.payload[:10] + b"z" * 10
@@ -202,7 +201,7 @@ def test_the_core_accepts_a_merged_segment_only_up_to_count_times_the_mss():
     a, b, client, server = _pair()
     _, out = _data_segments(a, client, 2)
     s0, s1 = decode_segment(out[0]), decode_segment(out[1])
-    merged = replace(s0, payload=s0.payload + s1.payload)
+    merged = s0.replace(payload=s0.payload + s1.payload)
     b.receive_segment(merged, 0, a.local, 2 * T)  # count=1: larger than the MSS
     assert b.stats["malformed"] == 1
     b.receive_segment(merged, 0, a.local, 2 * T, 0, 2)
@@ -335,8 +334,7 @@ def test_a_merged_segment_beyond_the_window_is_trimmed_as_its_pieces_would_be():
         rng = random.Random(5)
         overrun = [
             encode_segment(
-                replace(
-                    first,
+                first.replace(
                     flags=ACK,
                     seq=(first.seq + i * MSS) & 0xFFFFFFFF,
                     payload=rng.randbytes(MSS),

@@ -26,6 +26,9 @@ from emutcp.core.connection import Connection
 from emutcp.testing import connected_sockets, connection_of, run_virtual, two_hosts
 from emutcp.transport import runtime
 
+# Every test here counts output passes by patching Connection (pure build only).
+pytestmark = pytest.mark.patches_core
+
 ROUNDS = 40
 
 

@@ -3,7 +3,6 @@ Linux writes them, hostile packets, and tshark's reading of what it writes."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import struct
 import subprocess
@@ -49,7 +48,7 @@ def segments(draw):
     # The encoder keeps the SACK blocks that fit in 40 option bytes (RFC 2018 3).
     used = 4 * (o.mss is not None) + 4 * o.sack_permitted + 4 * (o.wscale is not None)
     used += 12 * (o.timestamps is not None)
-    o = dataclasses.replace(o, sack_blocks=o.sack_blocks[: (40 - used - 4) // 8])
+    o = o.replace(sack_blocks=o.sack_blocks[: (40 - used - 4) // 8])
     return Segment(
         draw(PORT),
         draw(PORT),
