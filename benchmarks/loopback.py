@@ -168,25 +168,27 @@ def raw_udp_two_processes(size: int, seconds: float = 1.0) -> float:
     return rate
 
 
-async def _emutcp_one_process(nbytes: int, mss: int) -> float:
+async def _emutcp_one_process(data: bytes, mss: int) -> float:
     config = emutcp.Config(
         mss=mss, send_buffer=max(1 << 20, 8 * mss), recv_buffer=max(1 << 20, 8 * mss)
     )
     host = emutcp.UdpHost(config=config)
-    r = await bulk_transfer(host, host, os.urandom(nbytes))
+    r = await bulk_transfer(host, host, data)
     assert r.intact, "corrupted transfer"
     return r.wall_goodput_Bps / 1e6
 
 
 def emutcp_one_process(nbytes: int, mss: int) -> float:
-    return trio.run(_emutcp_one_process, nbytes, mss)
+    return trio.run(_emutcp_one_process, os.urandom(nbytes), mss)
 
 
 def emutcp_one_process_cpu(nbytes: int, mss: int) -> tuple[float, float]:
     """(MB/s, CPU seconds per GB moved) of one in-process transfer: the CPU of
-    both ends, so it is not inflated by waiting for a core on a busy machine."""
+    both ends, so it is not inflated by waiting for a core on a busy machine.  The
+    payload is made before the clock starts (os.urandom costs about 2.5 s per GB)."""
+    data = os.urandom(nbytes)
     cpu = time.process_time()
-    rate = trio.run(_emutcp_one_process, nbytes, mss)
+    rate = trio.run(_emutcp_one_process, data, mss)
     return rate, (time.process_time() - cpu) / (nbytes / 1e9)
 
 
