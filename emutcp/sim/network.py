@@ -145,6 +145,14 @@ class SimNetwork(TopologyBuilder):
                 data = encode_segment(data.seg)  # a link on the way flips bits
             self.topology.send(src, dst, data, ecn)
             return
+        if link.simple:
+            # A direct link with nothing but an MTU, loss, the closed-form queue and
+            # a delay: one call decides the datagram's fate (the common case).
+            size = data.size if type(data) is WireSegment else len(data)
+            planned = link.plan_simple(data, size, now, ecn)
+            if planned is not None:
+                engine.schedule_args(planned[0], self._deliver, (planned[1], src, dst, link))
+            return
         # A direct link with the closed-form queue: what Topology.send does for
         # it, with one call less per datagram (the single-path fast path).
         if type(data) is WireSegment and (link.profile.corrupt or link.profile.truncate):
@@ -160,7 +168,11 @@ class SimNetwork(TopologyBuilder):
         if host is None:
             self.stats["no_host"] += 1
             return
-        host.deliver(d.payload, src, dst[1], d.ecn)
+        ep = host.endpoints.get(dst[1])
+        if ep is not None:  # SimHost.deliver's common case, one call less
+            ep.arrive(d.payload, src, d.ecn)
+        else:
+            host.deliver(d.payload, src, dst[1], d.ecn)
 
 
 class SimHost:

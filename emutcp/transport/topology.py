@@ -216,6 +216,11 @@ class Topology:
         now = self.scheduler.now()
         if link.qdisc is None:  # the closed-form queue: the hot path, inlined
             call_at, arrive, ctx = self.scheduler.call_at, self._arrive, (src, dst, ttl)
+            if link.simple:  # no impairments but loss and the MTU: one call (link.py)
+                planned = link.plan_simple(data, len(data), now, ecn)
+                if planned is not None:
+                    call_at(planned[0], partial(arrive, link, planned[1], ctx))
+                return
             for when, d in link.plan(data, now, ecn):
                 call_at(when, partial(arrive, link, d, ctx))
             return
