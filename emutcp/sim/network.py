@@ -54,7 +54,8 @@ from ..core.events import Event, TcpInfo
 from ..core.isn import IsnGenerator
 from ..core.mux import Listener, Mux, closed_port_answer, closed_port_reply
 from ..core.segment import encode_segment, segment_overhead
-from ..core.tcb import Tracer
+from ..core.seq import seq_diff
+from ..core.tcb import Timer, Tracer
 from ..transport.link import Delivery, Link
 from ..transport.qdisc import NOT_ECT
 from ..transport.topology import Topology, TopologyBuilder
@@ -370,6 +371,29 @@ class SimEndpoint:
         self.host.endpoint_closed(self)
 
 
+def _appending_sends_nothing(conn: Connection) -> bool:
+    """Whether bytes appended to ``conn``'s send queue now leave its output pass
+    empty, so that ``SimSocket.send`` may skip it (a bulk sender's refill after
+    each ACK: the pass after the ACK already sent what the windows allow).
+
+    Every change to a connection is followed by an output pass here, so that
+    pass has run since the last one.  New bytes behind at least an MSS of
+    unsent data change none of its decisions (RFC 9293 3.7.4 Nagle and
+    3.8.6.2.1 sender SWS avoidance look at the first segment only, which stays
+    a full one; the windows do not depend on the queue), unless the
+    connection is resending from SND.NXT < SND.MAX (go-back-N), searches the
+    path MTU (a probe wants data behind it, RFC 4821 7.4) or this send starts
+    the user timeout (RFC 9293 3.8.3): then the pass runs as usual.  The
+    output pass is the core's (``output.py``); this mirrors its conditions."""
+    if conn.snd_nxt != conn.snd_max or conn.mtu_search is not None:
+        return False
+    if conn.config.user_timeout and Timer.USER_TIMEOUT not in conn.timers:
+        return False
+    buf = conn.send_buf
+    unsent = buf.end - buf.base - seq_diff(conn.snd_nxt, conn.iss + 1 + buf.base)
+    return unsent >= conn.snd_mss
+
+
 class SimSocket:
     """One connection as an application sees it: the socket calls, synchronous.
 
@@ -403,8 +427,9 @@ class SimSocket:
         conn = self.connection
         if conn.error is not None:
             raise conn.error
+        quiet = _appending_sends_nothing(conn)
         n = conn.send(data, self.now())
-        if n:
+        if n and not quiet:
             self.endpoint.mux.touch(conn)
             self.endpoint.flush()
         return n
