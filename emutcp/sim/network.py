@@ -17,7 +17,8 @@ A datagram's life: an endpoint's ``flush`` takes ``Mux.datagrams_to_send``
 rides beside each datagram, RFC 3168 5) and hands each to
 ``SimNetwork.transmit``.  On a direct link without a queue discipline (the
 single path) that asks the link for its fate and schedules each delivery on
-the engine (``Link.plan``, the fast path); anything else goes through the
+the engine (``Link.plan``; ``Link.plan_simple``, one call a datagram, when
+the link has no impairment but loss and an MTU); anything else goes through the
 topology: routers forward, queue disciplines are event-driven, AQMs drop or
 mark CE.  At delivery time the destination endpoint's ``arrive`` feeds the
 mux (with the ECN field, if its connection negotiated ECN), fires due timers
@@ -25,11 +26,14 @@ and flushes (the trio endpoint's ``_service``).  One timer entry per endpoint si
 heap: it moves earlier when the mux's earliest deadline does, and when it
 fires the endpoint re-reads the deadline (the trio endpoint's cancel scope).
 Applications (``apps.py``) are woken through ``Engine.soon`` after the event
-that concerned them, as trio runs woken tasks after the event.
+that concerned them, as trio runs woken tasks after the event.  A ``send``
+that cannot change what the connection sends now (a bulk sender's refill
+behind a full window: ``_appending_sends_nothing``) skips the output pass.
 
 Segments travel as objects (``wire.WireSegment``): the receiver never
-decodes msgpack.  Their sizes are exact (the sender encodes each segment
-for its length, ``wire.sized_exactly``), or with ``exact_sizes=False``
+decodes msgpack.  Their sizes are exact (``wire.sized_exactly``: the sender
+packs the few header fields and takes the CRC, whose width depends on the
+bytes, without copying the payload), or with ``exact_sizes=False``
 computed from msgpack's rules (``wire.wire_size``: no msgpack at all, up to
 4 bytes too large for 1 segment in 65,536).  Real bytes are made where
 something needs them: everywhere with ``wire=True`` (what the test that

@@ -30,11 +30,13 @@ the same link have left (or ``delay + 50 ms`` passed), then delivered.
 
 Queue disciplines: without ``qdisc`` the queue is drop-tail and computed in
 closed form as each datagram is planned (the fast path, and all that
-``plan`` needs).  With ``qdisc`` (``"fifo"``, ``"red"``, ``"codel"``,
-``"fq_codel"``, ``"pie"``: ``qdisc.py``) the link is event-driven: ``send``
-enqueues, and the wire pulls the next packet from the discipline whenever it
-is free, through the ``Scheduler`` handed to ``attach``.  Either way the
-ECN field of a datagram rides beside it in its ``Delivery`` (an AQM may set
+``plan`` needs; ``plan_simple`` is ``plan`` in one call for a link whose
+``simple`` says it has no impairment but loss and an MTU).  With ``qdisc``
+(``"fifo"``, ``"red"``, ``"codel"``, ``"fq_codel"``, ``"pie"``: ``qdisc.py``)
+the link is event-driven: ``send`` enqueues, and the wire pulls the next
+packet from the discipline whenever it is free, through the ``Scheduler``
+handed to ``attach``.  Either way the ECN field of a datagram rides beside
+it in its ``Delivery`` (an AQM may set
 it to CE), and ``queue_stats`` holds the queue's statistics.
 """
 
