@@ -36,8 +36,8 @@ closed form as each datagram is planned (the fast path, and all that
 the link is event-driven: ``send`` enqueues, and the wire pulls the next
 packet from the discipline whenever it is free, through the ``Scheduler``
 handed to ``attach``.  Either way the ECN field of a datagram rides beside
-it in its ``Delivery`` (an AQM may set
-it to CE), and ``queue_stats`` holds the queue's statistics.
+it in its ``Delivery`` (an AQM may set it to CE), and ``queue_stats`` holds
+the queue's statistics.
 """
 
 from __future__ import annotations
