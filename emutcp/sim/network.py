@@ -338,14 +338,16 @@ class SimEndpoint:
         mux = self.mux
         engine = self.engine
         now = engine.now()
+        # Any: the data are WireSegments here, not the bytes the core's types say
+        # (so that compiled code does not check them as bytes).
         if self._ecn:
-            marked = mux.datagrams_to_send_ecn(now)
+            marked: list[Any] = mux.datagrams_to_send_ecn(now)
             if marked:
                 transmit, local = self.network.transmit, self.local
                 for data, addr, ecn in marked:
                     transmit(local, addr, data, ecn)
         else:
-            out = mux.datagrams_to_send(now)
+            out: list[Any] = mux.datagrams_to_send(now)
             if out:
                 transmit, local = self.network.transmit, self.local
                 for data, addr in out:

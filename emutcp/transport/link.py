@@ -52,6 +52,12 @@ from typing import Any
 from .qdisc import NOT_ECT, Packet, Qdisc, QueueStats, make_qdisc
 from .scheduler import Scheduler
 
+# A datagram as a link sees it: bytes, or an object with len() standing for
+# them (the simulator's WireSegment, sim/wire.py); only corruption and
+# truncation need the bytes themselves.  Any, not bytes, so that compiled code
+# (mypyc) does not check the type at each call.
+Datagram = Any
+
 
 def validate_drops(drops: Iterable[object]) -> tuple[int, ...]:
     """The data-packet numbers of a ``drop`` list: whole numbers from 1 (raises
@@ -162,7 +168,7 @@ class Link:
         profile: LinkProfile,
         rng: random.Random,
         *,
-        is_data: Callable[[bytes], bool] | None = None,
+        is_data: Callable[[Datagram], bool] | None = None,
     ) -> None:
         self.src, self.dst = src, dst
         self._held: list[list[Any]] = []  # (see below; the profile setter reads it)
@@ -227,7 +233,7 @@ class Link:
             buf[bit // 8] ^= 1 << (bit % 8)
         return bytes(buf)
 
-    def _dropped_before_queue(self, data: bytes, now: float) -> bool:
+    def _dropped_before_queue(self, data: Datagram, now: float) -> bool:
         """Count ``data`` as sent; True if a script, an outage, the MTU or random
         loss drops it before it reaches the queue."""
         p = self._profile
@@ -256,7 +262,7 @@ class Link:
             return True
         return False
 
-    def fate(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
+    def fate(self, data: Datagram, now: float) -> list[tuple[float, Datagram]]:
         """Decide what becomes of ``data`` sent at ``now``: [(delivery time, bytes)]."""
         p = self._profile
         st = self.stats
@@ -285,7 +291,7 @@ class Link:
                 st.peak_queue = qs.peak_packets = len(q)
         return self._after_queue(data, departure)
 
-    def _after_queue(self, data: bytes, departure: float) -> list[tuple[float, bytes]]:
+    def _after_queue(self, data: Datagram, departure: float) -> list[tuple[float, Datagram]]:
         """What happens on the wire after the queue: duplication, corruption,
         truncation, delay and jitter: [(delivery time, bytes)]."""
         p = self._profile
@@ -319,7 +325,7 @@ class Link:
             return True
         return False
 
-    def plan(self, data: bytes, now: float, ecn: int = NOT_ECT) -> list[tuple[float, Delivery]]:
+    def plan(self, data: Datagram, now: float, ecn: int = NOT_ECT) -> list[tuple[float, Delivery]]:
         """Everything to deliver because ``data`` was sent at ``now``: its copies
         (held back if chosen for reordering) and held datagrams now released."""
         fates = self.fate(data, now)
@@ -328,7 +334,7 @@ class Link:
         return self._release(fates, now, ecn)
 
     def plan_simple(
-        self, data: Any, size: int, now: float, ecn: int = NOT_ECT
+        self, data: Datagram, size: int, now: float, ecn: int = NOT_ECT
     ) -> tuple[float, Delivery] | None:
         """``plan`` for a link whose ``simple`` is True, in one call: ``data``
         of ``size`` bytes sent at ``now`` is lost (None) or delivered once.
@@ -379,7 +385,7 @@ class Link:
         return when, Delivery(data, ecn, size)
 
     def _release(
-        self, fates: list[tuple[float, bytes]], now: float, ecn: int
+        self, fates: list[tuple[float, Datagram]], now: float, ecn: int
     ) -> list[tuple[float, Delivery]]:
         out: list[tuple[float, Delivery]] = []
         still = []
@@ -428,7 +434,13 @@ class Link:
         self._on_delivery = on_delivery
 
     def send(
-        self, data: bytes, now: float, *, ecn: int = NOT_ECT, flow: Hashable = None, ctx: Any = None
+        self,
+        data: Datagram,
+        now: float,
+        *,
+        ecn: int = NOT_ECT,
+        flow: Hashable = None,
+        ctx: Any = None,
     ) -> None:
         """Put ``data`` on this link at ``now`` (``flow`` keys a flow-queueing
         discipline); deliveries follow through the attached scheduler."""
@@ -491,7 +503,7 @@ class Delivery:
 
     __slots__ = ("done", "ecn", "payload", "size")
 
-    def __init__(self, payload: Any, ecn: int = NOT_ECT, size: int = -1) -> None:
+    def __init__(self, payload: Datagram, ecn: int = NOT_ECT, size: int = -1) -> None:
         self.payload = payload
         self.ecn = ecn
         self.size = len(payload) if size < 0 else size

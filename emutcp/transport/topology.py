@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .link import PROFILE_FIELDS, Delivery, Link, LinkProfile
+from .link import PROFILE_FIELDS, Datagram, Delivery, Link, LinkProfile
 from .qdisc import NOT_ECT
 from .scheduler import Scheduler
 
 Address = tuple[str, int]
 # What a host node does with an arriving datagram: (data, ecn, src, dst).
-Receive = Callable[[bytes, int, Address, Address], None]
+Receive = Callable[[Datagram, int, Address, Address], None]
 DEFAULT_TTL = 64
 
 
@@ -63,7 +63,7 @@ class Topology:
         scheduler: Scheduler,
         *,
         seed: int = 0,
-        is_data: Callable[[bytes], bool] | None = None,
+        is_data: Callable[[Datagram], bool] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.seed = seed
@@ -200,7 +200,7 @@ class Topology:
         self,
         src: Address,
         dst: Address,
-        data: bytes,
+        data: Datagram,
         ecn: int = NOT_ECT,
         *,
         node: str | None = None,
