@@ -50,14 +50,14 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..core.config import Config
 from ..core.connection import MIN_SND_MSS, Connection
 from ..core.events import Event, TcpInfo
 from ..core.isn import IsnGenerator
 from ..core.mux import Listener, Mux, closed_port_answer, closed_port_reply
-from ..core.segment import encode_segment, segment_overhead
+from ..core.segment import Segment, encode_segment, segment_overhead
 from ..core.seq import seq_diff
 from ..core.tcb import Timer, Tracer
 from ..transport.link import Delivery, Link
@@ -300,7 +300,8 @@ class SimEndpoint:
         if not host.network.wire:
             # Segment objects on the links, sized exactly or computed (see above).
             sized = sized_exactly if host.network.exact_sizes else WireSegment
-            self.mux.encode = sized  # type: ignore[assignment]
+            # The hook is typed for bytes; anything with len() will do (mux.py).
+            self.mux.encode = cast("Callable[[Segment], bytes]", sized)
         # RFC 3168: the ECN field rides with each datagram when ECN is configured
         # (the trio endpoint's condition; an emulated link always carries it).
         self._ecn = bool(self.mux.config.ecn)
