@@ -59,6 +59,7 @@ from ..core.isn import IsnGenerator
 from ..core.mux import Listener, Mux, closed_port_answer, closed_port_reply
 from ..core.segment import Segment, encode_segment, segment_overhead
 from ..core.seq import seq_diff
+from ..core.state import State
 from ..core.tcb import Timer, Tracer
 from ..transport.link import Delivery, Link
 from ..transport.qdisc import NOT_ECT
@@ -396,6 +397,9 @@ def _appending_sends_nothing(conn: Connection) -> bool:
     path MTU (a probe wants data behind it, RFC 4821 7.4) or this send starts
     the user timeout (RFC 9293 3.8.3): then the pass runs as usual.  The
     output pass is the core's (``output.py``); this mirrors its conditions."""
+    st = conn.state
+    if st is not State.ESTABLISHED and st is not State.CLOSE_WAIT:
+        return False  # not synchronized yet: the handshake's output is another matter
     if conn.snd_nxt != conn.snd_max or conn.mtu_search is not None:
         return False
     if conn.config.user_timeout and Timer.USER_TIMEOUT not in conn.timers:
