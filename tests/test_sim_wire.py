@@ -9,10 +9,13 @@ than 5 bytes (found by search, as 1 in 65,536 segments has one).
 
 from __future__ import annotations
 
+import zlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emutcp.core.segment import NO_OPTIONS, Options, Segment, encode_segment
+from emutcp.sim.payload_crc import _SHIFTS, MAX_LENGTHS, MIN_LENGTH, payload_crc
 from emutcp.sim.wire import sized_exactly, wire_size
 
 EDGES = [0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1]
@@ -73,3 +76,36 @@ def test_sized_exactly_follows_a_crc_packed_narrower_than_five_bytes() -> None:
         raise AssertionError("no narrow CRC in a million segments")
     assert sized_exactly(seg).size == len(data)
     assert wire_size(seg) - len(data) in (2, 3, 4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 255, 256, 257, 1400, 1448, 9000]),
+            st.sampled_from([b"\0", b"\xff", b"ab"]),
+            u32,
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_payload_crc_is_zlib_crc32(calls: list[tuple[int, bytes, int]]) -> None:
+    """Repeated, alternating and new payloads of each length, from any running CRC."""
+    for n, fill, running in calls:
+        payload = (fill * n)[:n]
+        assert payload_crc(payload, running) == zlib.crc32(payload, running)
+        assert payload_crc(bytes(payload), running) == zlib.crc32(payload, running)  # a copy
+
+
+def test_payload_crc_keeps_a_bounded_number_of_lengths() -> None:
+    saved = dict(_SHIFTS)
+    try:
+        for n in range(MIN_LENGTH, MIN_LENGTH + MAX_LENGTHS + 10):
+            payload = bytes(n)
+            assert payload_crc(payload, n) == zlib.crc32(payload, n)
+            assert payload_crc(payload, n + 1) == zlib.crc32(payload, n + 1)
+        assert len(_SHIFTS) == MAX_LENGTHS
+    finally:
+        _SHIFTS.clear()
+        _SHIFTS.update(saved)

@@ -14,7 +14,8 @@ simulated size is exact, or up to 4 bytes too large for 1 segment in 65,536
 ``sized_exactly`` is exact: it packs only the fields before the payload (a
 few dozen bytes), takes the CRC over those, the payload's bin header and the
 payload in place (``zlib.crc32``'s running form: the payload is neither
-packed nor copied), and adds up the sizes; the CRC's own width then follows
+packed nor copied; a payload repeated from the last one of its length costs
+no pass at all, ``payload_crc.py``), and adds up the sizes; the CRC's own width then follows
 from its value.  The CRC is the one part that needs the bytes: its width
 depends on them.  ``SimNetwork(exact_sizes=False)`` uses ``wire_size`` and
 never touches msgpack or zlib.
@@ -31,6 +32,7 @@ import msgpack
 from ..core.segment import FORMAT_VERSION, NO_OPTIONS, Options, Segment
 from ..core.segment import _encode_options as _raw_options
 from ..core.segment import carries_data as _bytes_carry_data
+from .payload_crc import MIN_LENGTH, payload_crc
 
 CRC_BYTES = 5  # 0xce + 4 bytes: every CRC above 0xFFFF
 
@@ -119,7 +121,8 @@ def sized_exactly(seg: Segment) -> WireSegment:
     )
     bin_header = _BIN8[n] if n < 0x100 else _bin_header(n)
     # The CRC covers the encoded elements [0]..[8], header byte excluded.
-    crc = _crc32(payload, _crc32(bin_header, _crc32(head[1:])))
+    crc = _crc32(bin_header, _crc32(head[1:]))
+    crc = _crc32(payload, crc) if n < MIN_LENGTH else payload_crc(payload, crc)
     return WireSegment(seg, len(head) + len(bin_header) + n + _uint(crc))
 
 
