@@ -73,6 +73,11 @@ class Engine:
         heapq.heappush(self._heap, entry)
         return entry
 
+    def schedule_args(self, when: float, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """``schedule(when, fn, *args)`` without a handle (and without packing
+        ``args`` again: the per-datagram form)."""
+        heapq.heappush(self._heap, [when, next(self._count), fn, args])
+
     @staticmethod
     def cancel(entry: Entry) -> None:
         entry[2] = None

@@ -17,7 +17,8 @@ A datagram's life: an endpoint's ``flush`` takes ``Mux.datagrams_to_send``
 rides beside each datagram, RFC 3168 5) and hands each to
 ``SimNetwork.transmit``.  On a direct link without a queue discipline (the
 single path) that asks the link for its fate and schedules each delivery on
-the engine (``Link.plan``, the fast path); anything else goes through the
+the engine (``Link.plan``; ``Link.plan_simple``, one call a datagram, when
+the link has no impairment but loss and an MTU); anything else goes through the
 topology: routers forward, queue disciplines are event-driven, AQMs drop or
 mark CE.  At delivery time the destination endpoint's ``arrive`` feeds the
 mux (with the ECN field, if its connection negotiated ECN), fires due timers
@@ -25,11 +26,14 @@ and flushes (the trio endpoint's ``_service``).  One timer entry per endpoint si
 heap: it moves earlier when the mux's earliest deadline does, and when it
 fires the endpoint re-reads the deadline (the trio endpoint's cancel scope).
 Applications (``apps.py``) are woken through ``Engine.soon`` after the event
-that concerned them, as trio runs woken tasks after the event.
+that concerned them, as trio runs woken tasks after the event.  A ``send``
+that cannot change what the connection sends now (a bulk sender's refill
+behind a full window: ``_appending_sends_nothing``) skips the output pass.
 
 Segments travel as objects (``wire.WireSegment``): the receiver never
-decodes msgpack.  Their sizes are exact (the sender encodes each segment
-for its length, ``wire.sized_exactly``), or with ``exact_sizes=False``
+decodes msgpack.  Their sizes are exact (``wire.sized_exactly``: the sender
+packs the few header fields and takes the CRC, whose width depends on the
+bytes, without copying the payload), or with ``exact_sizes=False``
 computed from msgpack's rules (``wire.wire_size``: no msgpack at all, up to
 4 bytes too large for 1 segment in 65,536).  Real bytes are made where
 something needs them: everywhere with ``wire=True`` (what the test that
@@ -54,7 +58,9 @@ from ..core.events import Event, TcpInfo
 from ..core.isn import IsnGenerator
 from ..core.mux import Listener, Mux, closed_port_answer, closed_port_reply
 from ..core.segment import encode_segment, segment_overhead
-from ..core.tcb import Tracer
+from ..core.seq import seq_diff
+from ..core.state import State
+from ..core.tcb import Timer, Tracer
 from ..transport.link import Delivery, Link
 from ..transport.qdisc import NOT_ECT
 from ..transport.topology import Topology, TopologyBuilder
@@ -85,6 +91,10 @@ class SimNetwork(TopologyBuilder):
         self.links: dict[tuple[str, str], Link] = self.topology.links
         self.stats: Counter[str] = self.topology.stats
         self._needs_bytes = False  # some link corrupts or truncates
+        # SimSocket.send skips output passes that cannot send anything (see
+        # _appending_sends_nothing); False runs every one (tests compare the two).
+        self.skip_quiet_passes = True
+        self.passes_skipped = 0
         # (time, "ip:port", "ip:port", size) per datagram sent, when a list.
         self.trace_datagrams: list[tuple[float, str, str, int]] | None = None
 
@@ -145,6 +155,14 @@ class SimNetwork(TopologyBuilder):
                 data = encode_segment(data.seg)  # a link on the way flips bits
             self.topology.send(src, dst, data, ecn)
             return
+        if link.simple:
+            # A direct link with nothing but an MTU, loss, the closed-form queue and
+            # a delay: one call decides the datagram's fate (the common case).
+            size = data.size if type(data) is WireSegment else len(data)
+            planned = link.plan_simple(data, size, now, ecn)
+            if planned is not None:
+                engine.schedule_args(planned[0], self._deliver, (planned[1], src, dst, link))
+            return
         # A direct link with the closed-form queue: what Topology.send does for
         # it, with one call less per datagram (the single-path fast path).
         if type(data) is WireSegment and (link.profile.corrupt or link.profile.truncate):
@@ -160,7 +178,11 @@ class SimNetwork(TopologyBuilder):
         if host is None:
             self.stats["no_host"] += 1
             return
-        host.deliver(d.payload, src, dst[1], d.ecn)
+        ep = host.endpoints.get(dst[1])
+        if ep is not None:  # SimHost.deliver's common case, one call less
+            ep.arrive(d.payload, src, d.ecn)
+        else:
+            host.deliver(d.payload, src, dst[1], d.ecn)
 
 
 class SimHost:
@@ -321,14 +343,16 @@ class SimEndpoint:
         mux = self.mux
         engine = self.engine
         now = engine.now()
+        # Any: the data are WireSegments here, not the bytes the core's types say
+        # (so that compiled code does not check them as bytes).
         if self._ecn:
-            marked = mux.datagrams_to_send_ecn(now)
+            marked: list[Any] = mux.datagrams_to_send_ecn(now)
             if marked:
                 transmit, local = self.network.transmit, self.local
                 for data, addr, ecn in marked:
                     transmit(local, addr, data, ecn)
         else:
-            out = mux.datagrams_to_send(now)
+            out: list[Any] = mux.datagrams_to_send(now)
             if out:
                 transmit, local = self.network.transmit, self.local
                 for data, addr in out:
@@ -356,6 +380,32 @@ class SimEndpoint:
             self.engine.cancel(self._timer)
             self._timer = None
         self.host.endpoint_closed(self)
+
+
+def _appending_sends_nothing(conn: Connection) -> bool:
+    """Whether bytes appended to ``conn``'s send queue now leave its output pass
+    empty, so that ``SimSocket.send`` may skip it (a bulk sender's refill after
+    each ACK: the pass after the ACK already sent what the windows allow).
+
+    Every change to a connection is followed by an output pass here, so that
+    pass has run since the last one.  New bytes behind at least an MSS of
+    unsent data change none of its decisions (RFC 9293 3.7.4 Nagle and
+    3.8.6.2.1 sender SWS avoidance look at the first segment only, which stays
+    a full one; the windows do not depend on the queue), unless the
+    connection is resending from SND.NXT < SND.MAX (go-back-N), searches the
+    path MTU (a probe wants data behind it, RFC 4821 7.4) or this send starts
+    the user timeout (RFC 9293 3.8.3): then the pass runs as usual.  The
+    output pass is the core's (``output.py``); this mirrors its conditions."""
+    st = conn.state
+    if st is not State.ESTABLISHED and st is not State.CLOSE_WAIT:
+        return False  # not synchronized yet: the handshake's output is another matter
+    if conn.snd_nxt != conn.snd_max or conn.mtu_search is not None:
+        return False
+    if conn.config.user_timeout and Timer.USER_TIMEOUT not in conn.timers:
+        return False
+    buf = conn.send_buf
+    unsent = buf.end - buf.base - seq_diff(conn.snd_nxt, conn.iss + 1 + buf.base)
+    return unsent >= conn.snd_mss
 
 
 class SimSocket:
@@ -391,10 +441,16 @@ class SimSocket:
         conn = self.connection
         if conn.error is not None:
             raise conn.error
+        ep = self.endpoint
+        network = ep.network
+        quiet = network.skip_quiet_passes and _appending_sends_nothing(conn)
         n = conn.send(data, self.now())
         if n:
-            self.endpoint.mux.touch(conn)
-            self.endpoint.flush()
+            if quiet:
+                network.passes_skipped += 1
+            else:
+                ep.mux.touch(conn)
+                ep.flush()
         return n
 
     def recv(self, bufsize: int) -> bytes:

@@ -11,17 +11,28 @@ in msgpack's shortest form it takes 5 bytes when the CRC is above 0xFFFF,
 which is all but 1 in 65,536 segments; ``wire_size`` assumes 5.  So a
 simulated size is exact, or up to 4 bytes too large for 1 segment in 65,536
 (at 10 Mbit/s that segment leaves the queue up to 3.2 us later).
-``sized_exactly`` runs the encoder for the size alone (exact, a few
-microseconds a segment); ``SimNetwork(exact_sizes=False)`` uses
-``wire_size`` and never touches msgpack.
+``sized_exactly`` is exact: it packs only the fields before the payload (a
+few dozen bytes), takes the CRC over those, the payload's bin header and the
+payload in place (``zlib.crc32``'s running form: the payload is neither
+packed nor copied; a payload repeated from the last one of its length costs
+no pass at all, ``payload_crc.py``), and adds up the sizes; the CRC's own width then follows
+from its value.  The CRC is the one part that needs the bytes: its width
+depends on them.  ``SimNetwork(exact_sizes=False)`` uses ``wire_size`` and
+never touches msgpack or zlib.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
 from typing import Any
 
-from ..core.segment import NO_OPTIONS, Options, Segment, encode_segment
+import msgpack
+
+from ..core.segment import FORMAT_VERSION, NO_OPTIONS, Options, Segment
+from ..core.segment import _encode_options as _raw_options
 from ..core.segment import carries_data as _bytes_carry_data
+from .payload_crc import MIN_LENGTH, payload_crc
 
 CRC_BYTES = 5  # 0xce + 4 bytes: every CRC above 0xFFFF
 
@@ -74,11 +85,45 @@ def wire_size(seg: Segment) -> int:
     )
 
 
+_packb: Callable[[object], bytes] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+_crc32 = zlib.crc32
+# msgpack's bin 8 header (0xc4, length) for every payload shorter than 256 bytes.
+_BIN8: tuple[bytes, ...] = tuple(bytes((0xC4, n)) for n in range(0x100))
+
+
+def _bin_header(n: int) -> bytes:
+    """msgpack's header of a bin of ``n`` bytes (bin 8, 16 or 32)."""
+    if n < 0x100:
+        return _BIN8[n]
+    if n < 0x10000:
+        return b"\xc5" + n.to_bytes(2, "big")
+    return b"\xc6" + n.to_bytes(4, "big")
+
+
 def sized_exactly(seg: Segment) -> WireSegment:
-    """A WireSegment whose size is ``len(encode_segment(seg))``: msgpack runs
-    on the sending side only for the size (encoding costs a fraction of what
-    decoding does, which the receiver skips)."""
-    return WireSegment(seg, len(encode_segment(seg)))
+    """A WireSegment whose size is ``len(encode_segment(seg))``, without
+    encoding the segment (see the module docstring)."""
+    payload = seg.payload
+    n = len(payload)
+    # Elements [0]..[7] as encode_segment packs them, behind a fixarray header
+    # of one byte (8 elements here, 10 there: one byte either way).
+    head = _packb(
+        (
+            FORMAT_VERSION,
+            seg.src_port,
+            seg.dst_port,
+            seg.seq,
+            seg.ack,
+            seg.flags,
+            seg.window,
+            _raw_options(seg.options),
+        )
+    )
+    bin_header = _BIN8[n] if n < 0x100 else _bin_header(n)
+    # The CRC covers the encoded elements [0]..[8], header byte excluded.
+    crc = _crc32(bin_header, _crc32(head[1:]))
+    crc = _crc32(payload, crc) if n < MIN_LENGTH else payload_crc(payload, crc)
+    return WireSegment(seg, len(head) + len(bin_header) + n + _uint(crc))
 
 
 class WireSegment:

@@ -30,12 +30,14 @@ the same link have left (or ``delay + 50 ms`` passed), then delivered.
 
 Queue disciplines: without ``qdisc`` the queue is drop-tail and computed in
 closed form as each datagram is planned (the fast path, and all that
-``plan`` needs).  With ``qdisc`` (``"fifo"``, ``"red"``, ``"codel"``,
-``"fq_codel"``, ``"pie"``: ``qdisc.py``) the link is event-driven: ``send``
-enqueues, and the wire pulls the next packet from the discipline whenever it
-is free, through the ``Scheduler`` handed to ``attach``.  Either way the
-ECN field of a datagram rides beside it in its ``Delivery`` (an AQM may set
-it to CE), and ``queue_stats`` holds the queue's statistics.
+``plan`` needs; ``plan_simple`` is ``plan`` in one call for a link whose
+``simple`` says it has no impairment but loss and an MTU).  With ``qdisc``
+(``"fifo"``, ``"red"``, ``"codel"``, ``"fq_codel"``, ``"pie"``: ``qdisc.py``)
+the link is event-driven: ``send`` enqueues, and the wire pulls the next
+packet from the discipline whenever it is free, through the ``Scheduler``
+handed to ``attach``.  Either way the ECN field of a datagram rides beside
+it in its ``Delivery`` (an AQM may set it to CE), and ``queue_stats`` holds
+the queue's statistics.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ from typing import Any
 
 from .qdisc import NOT_ECT, Packet, Qdisc, QueueStats, make_qdisc
 from .scheduler import Scheduler
+
+# A datagram as a link sees it: bytes, or an object with len() standing for
+# them (the simulator's WireSegment, sim/wire.py); only corruption and
+# truncation need the bytes themselves.  Any, not bytes, so that compiled code
+# (mypyc) does not check the type at each call.
+Datagram = Any
 
 
 def validate_drops(drops: Iterable[object]) -> tuple[int, ...]:
@@ -160,10 +168,14 @@ class Link:
         profile: LinkProfile,
         rng: random.Random,
         *,
-        is_data: Callable[[bytes], bool] | None = None,
+        is_data: Callable[[Datagram], bool] | None = None,
     ) -> None:
         self.src, self.dst = src, dst
-        self.profile = profile
+        self._held: list[list[Any]] = []  # (see below; the profile setter reads it)
+        self.simple = False  # plan_simple models this link (kept by the profile setter)
+        self._simple_profile = False
+        self._profile = profile
+        self.profile = profile  # sets ``simple`` (see plan_simple)
         self.is_data = is_data  # does a datagram carry data? (for ``drop``)
         self.rng = rng
         self.stats = LinkStats()
@@ -173,7 +185,7 @@ class Link:
         self._last_delivery = 0.0
         self._bad_state = False
         # Held for reordering: [datagrams still to pass it, its Delivery, its time].
-        self._held: list[list[Any]] = []
+        self._held = []
         self.qdisc = (
             profile.make_qdisc(random.Random(rng.getrandbits(64))) if profile.qdisc else None
         )
@@ -181,6 +193,16 @@ class Link:
         self._scheduler: Scheduler | None = None
         self._on_delivery: Callable[[Link, Delivery, Any], None] | None = None
         self._wire_busy = False
+
+    @property
+    def profile(self) -> LinkProfile:
+        return self._profile
+
+    @profile.setter
+    def profile(self, profile: LinkProfile) -> None:
+        self._profile = profile
+        self._simple_profile = _is_simple(profile)
+        self.simple = self._simple_profile and not self._held
 
     @property
     def queue_stats(self) -> QueueStats:
@@ -193,7 +215,7 @@ class Link:
         return lost + self.qdisc.stats.drops if self.qdisc is not None else lost
 
     def _lost(self) -> bool:
-        p = self.profile
+        p = self._profile
         if p.burst is not None:
             b = p.burst
             if self._bad_state:
@@ -211,10 +233,10 @@ class Link:
             buf[bit // 8] ^= 1 << (bit % 8)
         return bytes(buf)
 
-    def _dropped_before_queue(self, data: bytes, now: float) -> bool:
+    def _dropped_before_queue(self, data: Datagram, now: float) -> bool:
         """Count ``data`` as sent; True if a script, an outage, the MTU or random
         loss drops it before it reaches the queue."""
-        p = self.profile
+        p = self._profile
         st = self.stats
         st.sent += 1
         if st.sent - 1 in p.drop_nth:
@@ -240,9 +262,9 @@ class Link:
             return True
         return False
 
-    def fate(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
+    def fate(self, data: Datagram, now: float) -> list[tuple[float, Datagram]]:
         """Decide what becomes of ``data`` sent at ``now``: [(delivery time, bytes)]."""
-        p = self.profile
+        p = self._profile
         st = self.stats
         if self._dropped_before_queue(data, now):
             return []
@@ -269,10 +291,10 @@ class Link:
                 st.peak_queue = qs.peak_packets = len(q)
         return self._after_queue(data, departure)
 
-    def _after_queue(self, data: bytes, departure: float) -> list[tuple[float, bytes]]:
+    def _after_queue(self, data: Datagram, departure: float) -> list[tuple[float, Datagram]]:
         """What happens on the wire after the queue: duplication, corruption,
         truncation, delay and jitter: [(delivery time, bytes)]."""
-        p = self.profile
+        p = self._profile
         st = self.stats
         copies = 2 if p.duplicate and self.rng.random() < p.duplicate else 1
         if copies == 2:
@@ -297,13 +319,13 @@ class Link:
         return out
 
     def _take_reorder(self) -> bool:
-        p = self.profile
+        p = self._profile
         if p.reorder and self.rng.random() < p.reorder:
             self.stats.reordered += 1
             return True
         return False
 
-    def plan(self, data: bytes, now: float, ecn: int = NOT_ECT) -> list[tuple[float, Delivery]]:
+    def plan(self, data: Datagram, now: float, ecn: int = NOT_ECT) -> list[tuple[float, Delivery]]:
         """Everything to deliver because ``data`` was sent at ``now``: its copies
         (held back if chosen for reordering) and held datagrams now released."""
         fates = self.fate(data, now)
@@ -311,8 +333,59 @@ class Link:
             return []
         return self._release(fates, now, ecn)
 
+    def plan_simple(
+        self, data: Datagram, size: int, now: float, ecn: int = NOT_ECT
+    ) -> tuple[float, Delivery] | None:
+        """``plan`` for a link whose ``simple`` is True, in one call: ``data``
+        of ``size`` bytes sent at ``now`` is lost (None) or delivered once.
+
+        ``simple``: no queue discipline, script, outage, burst loss, jitter,
+        duplication, corruption, truncation or reordering, and nothing held
+        back.  What remains (MTU, Bernoulli loss, the closed-form drop-tail
+        queue, delay) is ``fate``, ``_after_queue`` and ``_release`` with the
+        branches that cannot be taken left out: the same RNG draws, counters
+        and times."""
+        p = self._profile
+        st = self.stats
+        st.sent += 1
+        if p.mtu is not None and size > p.mtu:
+            st.dropped["mtu"] += 1
+            return None
+        loss = p.loss
+        if loss > 0 and self.rng.random() < loss:
+            st.dropped["loss"] += 1
+            return None
+        departure = now
+        rate = p.rate
+        if rate is not None:
+            q = self._queue
+            while q and q[0][0] <= now:
+                self._queued_bytes -= q.popleft()[1]
+            qs = self._queue_stats
+            if (p.queue is not None and len(q) >= p.queue) or (
+                p.queue_bytes is not None and self._queued_bytes + size > p.queue_bytes
+            ):
+                st.dropped["queue"] += 1
+                qs.dropped["overflow"] += 1
+                return None
+            start = max(now, self._busy_until)
+            departure = start + size * 8 / rate
+            self._busy_until = departure
+            q.append((departure, size))
+            self._queued_bytes += size
+            qs.enqueued += 1
+            qs.sojourn.append(start - now)
+            if len(q) > st.peak_queue:
+                st.peak_queue = qs.peak_packets = len(q)
+        when = departure + p.delay
+        if not p.jitter_reorders:
+            if when < self._last_delivery:
+                when = self._last_delivery
+            self._last_delivery = when
+        return when, Delivery(data, ecn, size)
+
     def _release(
-        self, fates: list[tuple[float, bytes]], now: float, ecn: int
+        self, fates: list[tuple[float, Datagram]], now: float, ecn: int
     ) -> list[tuple[float, Delivery]]:
         out: list[tuple[float, Delivery]] = []
         still = []
@@ -325,11 +398,13 @@ class Link:
             else:
                 still.append(entry)
         self._held = still
+        if not still and self._simple_profile:
+            self.simple = True  # the last held datagram has left
         for when, payload in fates:
             d = Delivery(payload, ecn)
             if self._take_reorder():
-                self._held.append([self.profile.reorder_gap, d, when])
-                out.append((when + self.profile.delay + 0.05, d))  # fallback release
+                self._held.append([self._profile.reorder_gap, d, when])
+                out.append((when + self._profile.delay + 0.05, d))  # fallback release
             else:
                 out.append((when, d))
         return out
@@ -339,9 +414,13 @@ class Link:
         if d.done:
             return False
         d.done = True
-        self._held = [e for e in self._held if e[1] is not d]
-        self.stats.delivered += 1
-        self.stats.bytes_delivered += len(d.payload)
+        if self._held:
+            self._held = [e for e in self._held if e[1] is not d]
+            if not self._held and self._simple_profile:
+                self.simple = True  # the last held datagram has left
+        st = self.stats
+        st.delivered += 1
+        st.bytes_delivered += d.size
         return True
 
     # ------------------------------------------------- event-driven operation
@@ -355,7 +434,13 @@ class Link:
         self._on_delivery = on_delivery
 
     def send(
-        self, data: bytes, now: float, *, ecn: int = NOT_ECT, flow: Hashable = None, ctx: Any = None
+        self,
+        data: Datagram,
+        now: float,
+        *,
+        ecn: int = NOT_ECT,
+        flow: Hashable = None,
+        ctx: Any = None,
     ) -> None:
         """Put ``data`` on this link at ``now`` (``flow`` keys a flow-queueing
         discipline); deliveries follow through the attached scheduler."""
@@ -382,7 +467,7 @@ class Link:
             self._wire_busy = False
             return
         self._wire_busy = True
-        rate = self.profile.rate
+        rate = self._profile.rate
         done = now + pkt.size * 8 / rate if rate else now
         self._scheduler.call_at(done, partial(self._off_wire, pkt, done))
 
@@ -396,10 +481,30 @@ class Link:
         self._next_on_wire(now)
 
 
-class Delivery:
-    __slots__ = ("done", "ecn", "payload")
+def _is_simple(p: LinkProfile) -> bool:
+    """Whether ``plan_simple`` models ``p`` completely (see there)."""
+    return (
+        p.qdisc is None
+        and not p.drop_nth
+        and not p.drop
+        and not p.outages
+        and p.burst is None
+        and not p.jitter
+        and not p.duplicate
+        and not p.corrupt
+        and not p.truncate
+        and not p.reorder
+    )
 
-    def __init__(self, payload: bytes, ecn: int = NOT_ECT) -> None:
+
+class Delivery:
+    """One datagram on its way: its payload, ECN field and size (``len(payload)``
+    unless given), and whether it has arrived."""
+
+    __slots__ = ("done", "ecn", "payload", "size")
+
+    def __init__(self, payload: Datagram, ecn: int = NOT_ECT, size: int = -1) -> None:
         self.payload = payload
         self.ecn = ecn
+        self.size = len(payload) if size < 0 else size
         self.done = False

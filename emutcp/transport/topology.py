@@ -37,13 +37,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .link import PROFILE_FIELDS, Delivery, Link, LinkProfile
+from .link import PROFILE_FIELDS, Datagram, Delivery, Link, LinkProfile
 from .qdisc import NOT_ECT
 from .scheduler import Scheduler
 
 Address = tuple[str, int]
 # What a host node does with an arriving datagram: (data, ecn, src, dst).
-Receive = Callable[[bytes, int, Address, Address], None]
+Receive = Callable[[Datagram, int, Address, Address], None]
 DEFAULT_TTL = 64
 
 
@@ -63,7 +63,7 @@ class Topology:
         scheduler: Scheduler,
         *,
         seed: int = 0,
-        is_data: Callable[[bytes], bool] | None = None,
+        is_data: Callable[[Datagram], bool] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.seed = seed
@@ -200,7 +200,7 @@ class Topology:
         self,
         src: Address,
         dst: Address,
-        data: bytes,
+        data: Datagram,
         ecn: int = NOT_ECT,
         *,
         node: str | None = None,
@@ -216,6 +216,11 @@ class Topology:
         now = self.scheduler.now()
         if link.qdisc is None:  # the closed-form queue: the hot path, inlined
             call_at, arrive, ctx = self.scheduler.call_at, self._arrive, (src, dst, ttl)
+            if link.simple:  # no impairments but loss and the MTU: one call (link.py)
+                planned = link.plan_simple(data, len(data), now, ecn)
+                if planned is not None:
+                    call_at(planned[0], partial(arrive, link, planned[1], ctx))
+                return
             for when, d in link.plan(data, now, ecn):
                 call_at(when, partial(arrive, link, d, ctx))
             return
