@@ -13,9 +13,20 @@ from pathlib import Path
 
 from setuptools import setup
 
-# The sans-IO core and the discrete-event engine: the per-segment hot path.
+# The per-segment hot path: the sans-IO core, the discrete-event engine and the
+# link model.  Not compiled: sim/apps.py and transport/topology.py (users subclass
+# the applications, the trio network subclasses the topology builder, and an
+# interpreted class cannot inherit from a compiled one), the link profile and
+# the queue disciplines (plain data and user-facing validation), the shells.
 COMPILED_PACKAGES = ("emutcp/core",)
-COMPILED_MODULES: tuple[str, ...] = ()
+COMPILED_MODULES = (
+    "emutcp/sim/engine.py",
+    "emutcp/sim/network.py",
+    "emutcp/sim/payload_crc.py",
+    "emutcp/sim/wire.py",
+    "emutcp/transport/link.py",
+    "emutcp/transport/timeline.py",
+)
 
 
 def compiled_sources(root: Path = Path(__file__).parent) -> list[str]:

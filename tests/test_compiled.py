@@ -30,6 +30,10 @@ PINNING_TESTS = (
     "tests/test_network_model.py",
     "tests/test_wire_property.py",
     "tests/test_core_fastpaths.py",
+    "tests/test_sim_wire.py",
+    "tests/test_sim_fast_paths.py",
+    "tests/test_link_fast.py",
+    "tests/test_coalesce.py",
 )
 
 

@@ -44,12 +44,19 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .qdisc import NOT_ECT, Packet, Qdisc, QueueStats, make_qdisc
+# The profile is plain data, kept in its own module: it stays interpreted in the
+# compiled build (docs/compiled.md), so bad values get its ValueErrors, not a
+# compiled constructor's TypeError.  Re-exported here, where callers import it.
+from .profile import PROFILE_FIELDS as PROFILE_FIELDS
+from .profile import GilbertElliott as GilbertElliott
+from .profile import LinkProfile as LinkProfile
+from .profile import validate_drops as validate_drops
+from .qdisc import NOT_ECT, Packet, QueueStats
 from .scheduler import Scheduler
 
 # A datagram as a link sees it: bytes, or an object with len() standing for
@@ -57,91 +64,6 @@ from .scheduler import Scheduler
 # truncation need the bytes themselves.  Any, not bytes, so that compiled code
 # (mypyc) does not check the type at each call.
 Datagram = Any
-
-
-def validate_drops(drops: Iterable[object]) -> tuple[int, ...]:
-    """The data-packet numbers of a ``drop`` list: whole numbers from 1 (raises
-    ValueError with a one-line reason otherwise)."""
-    if isinstance(drops, str | bytes) or not isinstance(drops, Iterable):
-        raise ValueError(f"drop: expected a list of packet numbers, got {drops!r}")
-    out = []
-    for n in drops:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"drop: data packets count from 1; {n!r} is not one of them")
-        out.append(n)
-    return tuple(sorted(set(out)))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GilbertElliott:
-    """Two-state burst loss: p = P(good->bad), r = P(bad->good) per datagram."""
-
-    p: float
-    r: float
-    loss_good: float = 0.0
-    loss_bad: float = 1.0
-
-    @property
-    def average_loss(self) -> float:
-        bad = self.p / (self.p + self.r)
-        return bad * self.loss_bad + (1 - bad) * self.loss_good
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LinkProfile:
-    """Impairments of one direction of a link."""
-
-    loss: float = 0.0
-    burst: GilbertElliott | None = None
-    delay: float = 0.0
-    jitter: float = 0.0
-    jitter_reorders: bool = False
-    reorder: float = 0.0
-    reorder_gap: int = 3
-    duplicate: float = 0.0
-    corrupt: float = 0.0
-    truncate: float = 0.0
-    rate: float | None = None  # bits per second
-    queue: int | None = None  # packets waiting for the wire (drop-tail)
-    queue_bytes: int | None = None
-    mtu: int | None = None  # datagrams larger than this are dropped
-    outages: tuple[tuple[float, float], ...] = ()  # (start, end) in trio time
-    drop_nth: frozenset[int] = frozenset()  # scripted drops: 0-based datagram numbers
-    # Scripted drops of data-carrying datagrams, numbered from 1 in the order they
-    # enter the link (retransmissions included); the Link's ``is_data`` tells them.
-    drop: tuple[int, ...] = ()
-    # Queue discipline (qdisc.QDISCS) and its parameters; None: closed-form drop-tail.
-    qdisc: str | None = None
-    qdisc_params: dict[str, Any] = field(default_factory=dict)
-    # An AQM marks ECN-capable datagrams CE instead of dropping them (RFC 3168 5).
-    ecn: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("loss", "reorder", "duplicate", "corrupt", "truncate"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {v}")
-        if self.delay < 0 or self.jitter < 0:
-            raise ValueError("delay and jitter must be >= 0")
-        if self.rate is not None and self.rate <= 0:
-            raise ValueError("rate must be > 0 bits/s")
-        object.__setattr__(self, "drop", validate_drops(self.drop))
-        if self.qdisc is not None:
-            self.make_qdisc(random.Random(0))  # unknown names and bad parameters fail now
-
-    def make_qdisc(self, rng: random.Random) -> Qdisc:
-        """A fresh instance of this profile's discipline (``queue``/``queue_bytes``
-        are its limits)."""
-        assert self.qdisc is not None
-        params: dict[str, Any] = {"rate": self.rate, "rng": rng, "ecn": self.ecn}
-        if self.queue is not None:
-            params["limit"] = self.queue
-        if self.queue_bytes is not None:
-            params["limit_bytes"] = self.queue_bytes
-        return make_qdisc(self.qdisc, **(params | self.qdisc_params))
-
-
-PROFILE_FIELDS = frozenset(f.name for f in fields(LinkProfile))
 
 
 @dataclass
