@@ -221,6 +221,8 @@ class Endpoint:
                 continue
             try:
                 if data is None:
+                    if coalescer is not None:
+                        coalescer.finish(now)  # what arrived before the ICMP goes first
                     mux.receive_icmp_unreachable(addr, now)
                 elif ecn:  # an EcnTransport's arrivals are (data, addr, ecn)
                     receive(data, addr, now, item[2])  # type: ignore[misc]

@@ -28,6 +28,7 @@ from emutcp.core.segment import (
     CWR,
     FIN,
     PSH,
+    MalformedSegment,
     Options,
     Segment,
     decode_segment,
@@ -41,9 +42,11 @@ MSS = 1000
 T = 0.01
 
 
-def _pair(mss: int = MSS, recv_buffer: int = 1 << 20) -> tuple[Mux, Mux, Connection, Connection]:
+def _pair(
+    mss: int = MSS, recv_buffer: int = 1 << 20, *, ecn: bool = False
+) -> tuple[Mux, Mux, Connection, Connection]:
     """Two muxes with an established connection (client a, server b)."""
-    config = Config(mss=mss, send_buffer=1 << 20, recv_buffer=1 << 20, initial_window=40)
+    config = Config(mss=mss, send_buffer=1 << 20, recv_buffer=1 << 20, initial_window=40, ecn=ecn)
     a = Mux(local=("10.0.0.1", 5000), config=config, rng=random.Random(1))
     b = Mux(
         local=("10.0.0.2", 80),
@@ -299,6 +302,55 @@ def test_the_fast_path_accepts_exactly_what_the_decoder_accepts(seed: int, fix_c
                     b.receive_datagram(d, a.local, 2 * T)
             outcomes.append((_read_all(server), server.rcv_nxt, b.stats["malformed"]))
         assert outcomes[0] == outcomes[1]
+
+
+def _with_crc(body: bytes) -> bytes:
+    """``body`` (a datagram without its CRC) with its CRC appended."""
+    return body + b"\xce" + zlib.crc32(body[1:]).to_bytes(4, "big")
+
+
+def test_a_run_whose_flags_are_not_a_fixint_takes_the_decoder():
+    """Flags packed as a uint8 (cc 10) are valid msgpack, but the fast path matches
+    followers by one flags byte: such a run goes through the decoder, which then
+    refuses a follower that copies the first's header bytes (found by review)."""
+    a, b, client, server = _pair()
+    _, out = _data_segments(a, client, 3)
+    first = out[0]
+    i = coalesce._int_end(first, coalesce._int_end(first, 2))
+    flags_at = coalesce._int_end(first, i + 5)
+    assert first[flags_at] == ACK
+    odd_first = _with_crc(first[:flags_at] + b"\xcc\x10" + first[flags_at + 1 : -5])
+    assert decode_segment(odd_first, max_payload=MSS).flags == ACK  # valid, not canonical
+    second = out[1]
+    follower = _with_crc(second[:flags_at] + b"\x10\x10" + second[flags_at + 1 : -5])
+    with pytest.raises(MalformedSegment):
+        decode_segment(follower, max_payload=MSS)
+    start = server.rcv_nxt
+    c = Coalescer(b)
+    for d in (odd_first, follower):
+        c.datagram(d, a.local, T)
+    c.finish(T)
+    assert c.merged == 0 and b.stats["malformed"] == 1
+    assert (server.rcv_nxt - start) & 0xFFFFFFFF == MSS  # the first only
+
+
+def test_a_merged_run_counts_every_ce_mark():
+    """RFC 3168 6.1.3: each CE-marked datagram of a merged run is counted, as
+    without coalescing (Linux adds GRO's segment count)."""
+    counts = []
+    for coalescing in (True, False):
+        a, b, client, server = _pair(ecn=True)
+        assert server.ecn.ok
+        _, out = _data_segments(a, client, 6)
+        c = Coalescer(b)
+        for d in out:
+            if coalescing:
+                c.datagram(d, a.local, 2 * T, 3)
+            else:
+                b.receive_datagram(d, a.local, 2 * T, 3)
+        c.finish(2 * T)
+        counts.append((server.ecn.ce_received, server.stats.segments_received, c.merged))
+    assert counts[0][:2] == counts[1][:2] == (6, 2 + 6) and counts[0][2] == 5
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux UDP GRO")

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import zlib
 
+from .ecn import CE
 from .mux import Mux
 from .segment import (
     ACK,
@@ -202,7 +203,9 @@ class Coalescer:
             return False
         ack_at = i + 5
         flags_at = _int_end(data, ack_at)
-        if flags_at < 0:
+        if flags_at < 0 or data[flags_at] >= 0x80:
+            # Flags as a wider int than a fixint is valid msgpack, but followers
+            # are matched by their one flags byte: such a run takes the decoder.
             return False
         rest_at = flags_at + 1
         # The datagram ends [bin header][payload][0xce crc32]: check that layout
@@ -299,3 +302,5 @@ class Coalescer:
             conn = mux.connections.get(self._addr)
             if conn is not None:  # wire segments, as Linux's segs_in counts GRO's
                 conn.stats.segments_received += count - 1
+                if self._ecn == CE and conn.ecn.ok:  # every one of them was marked
+                    conn.ecn.ce_received += count - 1
