@@ -37,9 +37,12 @@ def compiled_sources(root: Path = Path(__file__).parent) -> list[str]:
 
 ext_modules = []
 compile_now = os.environ.get("EMUTCP_COMPILE", "") == "1"
-if compile_now and not os.environ.get("_EMUTCP_BUILD_REQUIREMENTS_ONLY"):
-    from mypyc.build import mypycify
-
+# The build backend runs this file for metadata and the sdist too, without mypyc.
+if compile_now and not os.environ.get("_EMUTCP_SKIP_MYPYC"):
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        raise SystemExit("emutcp: EMUTCP_COMPILE=1 needs mypy>=2.0 (pip install mypy)") from None
     ext_modules = mypycify(compiled_sources(), opt_level="3")
 
 setup(ext_modules=ext_modules)

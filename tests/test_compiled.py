@@ -34,6 +34,7 @@ PINNING_TESTS = (
     "tests/test_sim_fast_paths.py",
     "tests/test_link_fast.py",
     "tests/test_coalesce.py",
+    "tests/test_segment.py",
 )
 
 

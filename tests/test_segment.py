@@ -144,3 +144,25 @@ def test_payload_over_mss_and_huge_datagrams_are_rejected():
     # A header that declares a huge bin length without the bytes behind it.
     with pytest.raises(MalformedSegment):
         decode_segment(b"\x9a\x01\xcd\x03\xe8\x50\x05\x06\x10\xcd\x04\x00\xc0\xc6\xff\xff\xff\xff")
+
+
+def test_segments_pickle_copy_and_match_like_the_dataclasses_they_were():
+    """Values survive pickle and copy (traces sent to other processes), in the
+    pure and the compiled build, and match statements take them positionally."""
+    import copy
+    import pickle
+
+    from emutcp.core.congestion import AckSample
+
+    opts = Options(mss=1400, wscale=7, sack_permitted=True, timestamps=(1, 2))
+    seg = Segment(1, 2, 3, 4, 0x10, 5, opts, b"data", ecn=3)
+    for clone in (pickle.loads(pickle.dumps(seg)), copy.deepcopy(seg), copy.copy(seg)):
+        assert clone == seg and clone.ecn == 3 and clone.options == opts
+    sample = pickle.loads(pickle.dumps(AckSample(1.0, 1400, 0.05, 10, 20, 10, False)))
+    assert (sample.acked, sample.rtt, sample.in_flight) == (1400, 0.05, 10)
+    assert "acked=1400" in repr(sample)
+    match seg:
+        case Segment(1, 2, seq, ack, options=Options(mss=mss)):
+            assert (seq, ack, mss) == (3, 4, 1400)
+        case _:
+            raise AssertionError("no match")

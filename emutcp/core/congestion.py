@@ -58,6 +58,27 @@ class AckSample:
         self.in_recovery = in_recovery
         self.rate = rate
 
+    def __repr__(self) -> str:
+        return (
+            f"AckSample(now={self.now!r}, acked={self.acked}, rtt={self.rtt!r}, una={self.una}, "
+            f"high={self.high}, in_flight={self.in_flight}, in_recovery={self.in_recovery})"
+        )
+
+    def __reduce__(self) -> tuple[type[AckSample], tuple[object, ...]]:
+        return (
+            AckSample,
+            (
+                self.now,
+                self.acked,
+                self.rtt,
+                self.una,
+                self.high,
+                self.in_flight,
+                self.in_recovery,
+                self.rate,
+            ),
+        )
+
 
 class CongestionController:
     name: ClassVar[str] = "base"

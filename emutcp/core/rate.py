@@ -107,6 +107,13 @@ class RateSample:
         self.newly_delivered = newly_delivered
         self.total_delivered = total_delivered
 
+    def __repr__(self) -> str:
+        return (
+            f"RateSample(delivery_rate={self.delivery_rate!r}, interval={self.interval!r}, "
+            f"delivered={self.delivered}, rtt={self.rtt!r}, "
+            f"is_app_limited={self.is_app_limited})"
+        )
+
 
 class DeliveryRateEstimator:
     """Per-connection state C and per-transmission records (see module doc)."""

@@ -76,7 +76,8 @@ class Options:
     """TCP options carried by a segment (RFC 9293 3.2, RFC 7323, RFC 2018)."""
 
     __slots__ = ("mss", "sack_blocks", "sack_permitted", "timestamps", "wscale")
-    _FIELDS = ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
+    __match_args__ = ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
+    _FIELDS = __match_args__
 
     def __init__(
         self,
@@ -113,6 +114,11 @@ class Options:
         fields = ", ".join(f"{n}={v!r}" for n, v in zip(self._FIELDS, self._key(), strict=True))
         return f"Options({fields})"
 
+    def __reduce__(self) -> tuple[type[Options], tuple[object, ...]]:
+        # pickle and copy rebuild through __init__ (a compiled class has no
+        # writable __dict__ or slots for the default protocol to fill)
+        return (Options, self._key())
+
     def replace(self, **changes: Any) -> Options:
         """A copy with ``changes`` (field=value) applied, as dataclasses.replace."""
         values: dict[str, Any] = dict(zip(self._FIELDS, self._key(), strict=True))
@@ -135,7 +141,7 @@ class Segment:
         "src_port",
         "window",
     )
-    _FIELDS = (
+    __match_args__ = (
         "src_port",
         "dst_port",
         "seq",
@@ -146,6 +152,7 @@ class Segment:
         "payload",
         "ecn",
     )
+    _FIELDS = __match_args__
 
     def __init__(
         self,
@@ -200,6 +207,9 @@ class Segment:
 
     def __hash__(self) -> int:
         return hash(self._key())
+
+    def __reduce__(self) -> tuple[type[Segment], tuple[object, ...]]:
+        return (Segment, (*self._key(), self.ecn))  # as Options.__reduce__
 
     def replace(self, **changes: Any) -> Segment:
         """A copy with ``changes`` (field=value) applied, as dataclasses.replace."""
