@@ -76,8 +76,9 @@ class Options:
     """TCP options carried by a segment (RFC 9293 3.2, RFC 7323, RFC 2018)."""
 
     __slots__ = ("mss", "sack_blocks", "sack_permitted", "timestamps", "wscale")
-    __match_args__ = ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
-    _FIELDS = __match_args__
+    # (two literals: mypy wants __match_args__ literal, and mypyc cannot read it back)
+    __match_args__: Final = ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
+    _FIELDS = ("mss", "wscale", "sack_permitted", "sack_blocks", "timestamps")
 
     def __init__(
         self,
@@ -141,7 +142,7 @@ class Segment:
         "src_port",
         "window",
     )
-    __match_args__ = (
+    __match_args__: Final = (
         "src_port",
         "dst_port",
         "seq",
@@ -152,7 +153,17 @@ class Segment:
         "payload",
         "ecn",
     )
-    _FIELDS = __match_args__
+    _FIELDS = (
+        "src_port",
+        "dst_port",
+        "seq",
+        "ack",
+        "flags",
+        "window",
+        "options",
+        "payload",
+        "ecn",
+    )
 
     def __init__(
         self,
