@@ -29,7 +29,9 @@ Buffers only grow, as on Linux.
 
 from __future__ import annotations
 
-DEFAULT_RTT = 0.1  # until the receiver has any RTT estimate
+from typing import Final
+
+DEFAULT_RTT: Final = 0.1  # until the receiver has any RTT estimate
 
 
 class RecvAutotune:

@@ -40,22 +40,22 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from .congestion import AckSample, CongestionController, register
 
-HIGH_GAIN = 2 / math.log(2)  # STARTUP: 2.885
-DRAIN_GAIN = 1 / HIGH_GAIN
-PACING_GAIN_CYCLE = (1.25, 0.75, 1, 1, 1, 1, 1, 1)  # PROBE_BW
-CWND_GAIN = 2.0
-BTLBW_ROUNDS = 10  # the bandwidth max filter's window, in round trips
-RTPROP_WINDOW = 10.0  # the min-RTT filter's window, seconds
-PROBE_RTT_TIME = 0.2
-MIN_CWND = 4  # segments
-FULL_BW_THRESH = 1.25  # STARTUP ends when BtlBw grows by less than this ...
-FULL_BW_ROUNDS = 3  # ... for this many rounds
-PACING_MARGIN = 0.01  # pace 1 % below the estimate (Linux bbr_pacing_margin_percent)
-EXTRA_ACKED_MAX = 0.1  # seconds of BtlBw the aggregation allowance is capped at
+HIGH_GAIN: Final = 2 / math.log(2)  # STARTUP: 2.885
+DRAIN_GAIN: Final = 1 / HIGH_GAIN
+PACING_GAIN_CYCLE: Final = (1.25, 0.75, 1, 1, 1, 1, 1, 1)  # PROBE_BW
+CWND_GAIN: Final = 2.0
+BTLBW_ROUNDS: Final = 10  # the bandwidth max filter's window, in round trips
+RTPROP_WINDOW: Final = 10.0  # the min-RTT filter's window, seconds
+PROBE_RTT_TIME: Final = 0.2
+MIN_CWND: Final = 4  # segments
+FULL_BW_THRESH: Final = 1.25  # STARTUP ends when BtlBw grows by less than this ...
+FULL_BW_ROUNDS: Final = 3  # ... for this many rounds
+PACING_MARGIN: Final = 0.01  # pace 1 % below the estimate (Linux bbr_pacing_margin_percent)
+EXTRA_ACKED_MAX: Final = 0.1  # seconds of BtlBw the aggregation allowance is capped at
 
 STARTUP, DRAIN, PROBE_BW, PROBE_RTT = "startup", "drain", "probe_bw", "probe_rtt"
 

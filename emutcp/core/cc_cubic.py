@@ -21,14 +21,14 @@ without a loss, the next stage starts with K = 0 and W_max = cwnd_epoch
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from .congestion import AckSample, CongestionController, register
 from .hystart import HyStartPlusPlus
 
-C = 0.4  # RFC 9438 4.1, segments / s^3
-BETA = 0.7  # RFC 9438 4.6
-ALPHA = 3 * (1 - BETA) / (1 + BETA)  # RFC 9438 4.3
+C: Final = 0.4  # RFC 9438 4.1, segments / s^3
+BETA: Final = 0.7  # RFC 9438 4.6
+ALPHA: Final = 3 * (1 - BETA) / (1 + BETA)  # RFC 9438 4.3
 
 
 class Cubic(CongestionController):

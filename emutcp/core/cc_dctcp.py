@@ -20,11 +20,11 @@ network model's; this controller sees it through two hooks of the interface:
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from .congestion import AckSample, NewReno, register
 
-G = 1 / 16  # RFC 8257 4.2: the estimation gain
+G: Final = 1 / 16  # RFC 8257 4.2: the estimation gain
 
 
 class Dctcp(NewReno):

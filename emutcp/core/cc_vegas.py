@@ -22,13 +22,13 @@ losses are handled as Reno handles them (halve, RFC 5681).
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from .congestion import AckSample, NewReno, register
 
-ALPHA = 2  # segments queued: grow below this
-BETA = 4  # shrink above this
-GAMMA = 1  # leave slow start above this
+ALPHA: Final = 2  # segments queued: grow below this
+BETA: Final = 4  # shrink above this
+GAMMA: Final = 1  # leave slow start above this
 
 
 class Vegas(NewReno):

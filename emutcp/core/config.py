@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .algorithms import check_name
 
-DEFAULT_BUFFER = 256 * 1024
+DEFAULT_BUFFER: Final = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from typing import Final
 
 from .autotune import send_buffer_size
 from .buffers import SendBuffer
@@ -60,15 +61,15 @@ __all__ = ["ICMP_UNREACHABLE_LIMIT", "Address", "Connection", "Timer", "Tracer"]
 
 # ICMP port unreachables, with no acceptable segment between them, that reset a
 # synchronized connection (RFC 1122 4.2.3.9).
-ICMP_UNREACHABLE_LIMIT = 3
+ICMP_UNREACHABLE_LIMIT: Final = 3
 # RTO once data flows after the SYN (or SYN+ACK) had to be retransmitted (RFC 6298 5.7).
-RTO_AFTER_SYN_TIMEOUT = 3.0
+RTO_AFTER_SYN_TIMEOUT: Final = 3.0
 # PLPMTUD black-hole detection: this many timeouts in a row of full-sized
 # segments drop the MSS to the base size (RFC 8899 4.3; Linux waits for
 # tcp_retries1 = 3 with tcp_mtu_probing).
-BLACK_HOLE_RTOS = 2
+BLACK_HOLE_RTOS: Final = 2
 # The smallest MSS we send with, whatever the peer announces (Linux tcp_min_snd_mss).
-MIN_SND_MSS = 48
+MIN_SND_MSS: Final = 48
 
 
 class Connection(Output):

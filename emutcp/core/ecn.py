@@ -23,10 +23,16 @@ few points:
 
 from __future__ import annotations
 
+from typing import Final
+
 from .segment import CWR, ECE
 from .seq import seq_gt
 
-NOT_ECT, ECT1, ECT0, CE = 0, 1, 2, 3  # the ECN field (RFC 3168 5)
+# The ECN field (RFC 3168 5).
+NOT_ECT: Final = 0
+ECT1: Final = 1
+ECT0: Final = 2
+CE: Final = 3
 
 
 class EcnState:

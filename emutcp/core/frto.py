@@ -33,11 +33,13 @@ sender should do; it changes nothing itself.
 
 from __future__ import annotations
 
+from typing import Final
+
 from .seq import seq_ge, seq_gt
 
-NEW_DATA = "new data"  # step 2b: send two new segments, do not go back
-GO_BACK = "go back"  # step 3a: conventional recovery after all
-SPURIOUS = "spurious"  # step 3b: the timeout was spurious
+NEW_DATA: Final = "new data"  # step 2b: send two new segments, do not go back
+GO_BACK: Final = "go back"  # step 3a: conventional recovery after all
+SPURIOUS: Final = "spurious"  # step 3b: the timeout was spurious
 
 
 class Frto:

@@ -20,14 +20,15 @@ SND.MAX) and answers how much slow start may grow cwnd for an ACK.
 from __future__ import annotations
 
 import math
+from typing import Final
 
 # RFC 9406 4.3 constants.
-MIN_RTT_THRESH = 0.004
-MAX_RTT_THRESH = 0.016
-MIN_RTT_DIVISOR = 8
-N_RTT_SAMPLE = 8
-CSS_GROWTH_DIVISOR = 4
-CSS_ROUNDS = 5
+MIN_RTT_THRESH: Final = 0.004
+MAX_RTT_THRESH: Final = 0.016
+MIN_RTT_DIVISOR: Final = 8
+N_RTT_SAMPLE: Final = 8
+CSS_GROWTH_DIVISOR: Final = 4
+CSS_ROUNDS: Final = 5
 
 SLOW_START, CSS, DONE = "slow start", "conservative slow start", "done"
 

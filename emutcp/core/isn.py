@@ -1,6 +1,6 @@
 """Initial sequence numbers (RFC 9293 3.4.1, after RFC 6528).
 
-ISN = M + F(localip, localport, remoteip, remoteport, secretkey), where M is a
+ISN: Final = M + F(localip, localport, remoteip, remoteport, secretkey), where M is a
 timer ticking every 4 microseconds and F a keyed hash.  The same 4-tuple gets
 ISNs that move forward with the clock (so old duplicates from an earlier
 incarnation fall behind the new window), while different 4-tuples get

@@ -53,7 +53,7 @@ import itertools
 import random
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from .config import Config
 from .connection import Connection
@@ -101,8 +101,8 @@ def closed_port_answer(datagram: bytes, local_port: int) -> bytes | None:
 
 
 # What a listener reports: a connection ready to accept, or that it closed.
-_CONNECTION_READY = frozenset({Event.ESTABLISHED})
-_LISTENER_CLOSED = frozenset({Event.CLOSED})
+_CONNECTION_READY: Final = frozenset({Event.ESTABLISHED})
+_LISTENER_CLOSED: Final = frozenset({Event.CLOSED})
 
 
 class Listener:

@@ -21,6 +21,8 @@ a reason for the trace; a segment carrying ACK satisfies any pending ACK.
 
 from __future__ import annotations
 
+from typing import Final
+
 from .ecn import ECT0
 from .plpmtud import Probe
 from .rack import pto
@@ -43,7 +45,7 @@ from .tcb import MAX_WINDOW_FIELD, Tcb, Timer
 
 # PLPMTUD: a probe goes out only with this many MSS of data ready behind it, so
 # that its loss shows in the ACKs that follow (RFC 4821 7.4).
-PROBE_TAIL_SEGMENTS = 3
+PROBE_TAIL_SEGMENTS: Final = 3
 
 S = State
 

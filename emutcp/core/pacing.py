@@ -20,6 +20,8 @@ so the default path costs one attribute test per segment.
 
 from __future__ import annotations
 
+from typing import Final
+
 from .congestion import CongestionController
 
 
@@ -30,7 +32,7 @@ def pacing_enabled(setting: bool | None, cc: CongestionController) -> bool:
 
 # Linux sizes its bursts to 1 ms of data at the pacing rate (TSO autosizing);
 # here 1 ms is how far behind schedule the sender may catch up in one go.
-CATCH_UP = 0.001
+CATCH_UP: Final = 0.001
 
 
 class Pacer:

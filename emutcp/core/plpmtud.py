@@ -34,15 +34,16 @@ connection feeds it what happened:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 # RFC 8899 5.1.2: MAX_PROBES, the failures at one size before it is given up.
-MAX_PROBES = 3
+MAX_PROBES: Final = 3
 # Stop searching when the bracket is this narrow (Linux tcp_probe_threshold is 8).
-PROBE_THRESHOLD = 8
+PROBE_THRESHOLD: Final = 8
 # RFC 8899 5.1.1: PMTU_RAISE_TIMER, how long a completed search rests.
-RAISE_INTERVAL = 600.0
+RAISE_INTERVAL: Final = 600.0
 # RFC 8899 5.1.2: BASE_PLPMTU for UDP, payload bytes every IPv4/IPv6 path carries.
-BASE_DATAGRAM = 1200
+BASE_DATAGRAM: Final = 1200
 
 
 @dataclass(slots=True)

@@ -30,9 +30,11 @@ timeout; LossRecovery (recovery.py) owns the episode (``tlp_end``).
 
 from __future__ import annotations
 
+from typing import Final
+
 from .sentmap import Sent, SentMap
 
-WC_DEL_ACK_T = 0.2  # RFC 8985 7.2 WCDelAckT: worst-case delayed-ACK timer
+WC_DEL_ACK_T: Final = 0.2  # RFC 8985 7.2 WCDelAckT: worst-case delayed-ACK timer
 
 
 class Rack:

@@ -68,6 +68,7 @@ RACK's reordering window.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Final
 
 from .congestion import CongestionController
 from .frto import GO_BACK, NEW_DATA, SPURIOUS, Frto
@@ -79,12 +80,12 @@ from .sentmap import Sent, SentMap
 from .seq import seq_ge
 
 # Trace reasons of the retransmissions recovery asks for.
-FAST_RETRANSMIT = "fast retransmit (3 duplicate ACKs)"
-SACK_FAST_RETRANSMIT = "fast retransmit (SACK recovery)"
-PARTIAL_ACK_RETRANSMIT = "fast retransmit (partial ACK)"
-RACK_RETRANSMIT = "RACK retransmission"
-TLP_PROBE = "TLP probe"
-MODES = ("rack", "rfc6675")
+FAST_RETRANSMIT: Final = "fast retransmit (3 duplicate ACKs)"
+SACK_FAST_RETRANSMIT: Final = "fast retransmit (SACK recovery)"
+PARTIAL_ACK_RETRANSMIT: Final = "fast retransmit (partial ACK)"
+RACK_RETRANSMIT: Final = "RACK retransmission"
+TLP_PROBE: Final = "TLP probe"
+MODES: Final = ("rack", "rfc6675")
 
 
 def is_duplicate_ack(seg: Segment, *, window: int, snd_wnd: int, outstanding: bool) -> bool:

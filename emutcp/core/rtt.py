@@ -9,11 +9,12 @@ data resets the backoff because RTO is recomputed from SRTT and RTTVAR.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
-_ALPHA = 1 / 8  # RFC 6298 2.3
-_BETA = 1 / 4
-_K = 4
-_G = 0.001  # clock granularity G: trio's clock is a float, 1 ms is honest
+_ALPHA: Final = 1 / 8  # RFC 6298 2.3
+_BETA: Final = 1 / 4
+_K: Final = 4
+_G: Final = 0.001  # clock granularity G: trio's clock is a float, 1 ms is honest
 
 
 class RttEstimator:

@@ -36,15 +36,15 @@ from typing import Any, Final
 
 import msgpack
 
-FORMAT_VERSION = 1
-FIELD_COUNT = 10
-OPTION_COUNT = 5
-MAX_SACK_BLOCKS = 4
+FORMAT_VERSION: Final = 1
+FIELD_COUNT: Final = 10
+OPTION_COUNT: Final = 5
+MAX_SACK_BLOCKS: Final = 4
 # A segment's framing without payload never exceeds this many bytes.
-MAX_HEADER_BYTES = 160
+MAX_HEADER_BYTES: Final = 160
 # Largest payload any emutcp endpoint accepts (a 64 KiB datagram minus framing).
-MAX_PAYLOAD = 65_535 - 8 - 20 - MAX_HEADER_BYTES
-_U32 = 0xFFFFFFFF
+MAX_PAYLOAD: Final = 65_535 - 8 - 20 - MAX_HEADER_BYTES
+_U32: Final = 0xFFFFFFFF
 
 
 class Flags(IntFlag):
@@ -58,9 +58,17 @@ class Flags(IntFlag):
     CWR = 0x80
 
 
-FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = (int(f) for f in Flags)
-_TRACED_FLAGS = (("SYN", SYN), ("FIN", FIN), ("RST", RST), ("PSH", PSH), ("ACK", ACK))
-_KNOWN_FLAGS = 0xFF
+# The bits as plain ints, Final so that compiled code (mypyc) inlines them.
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
+URG: Final = 0x20
+ECE: Final = 0x40
+CWR: Final = 0x80
+_TRACED_FLAGS: Final = (("SYN", SYN), ("FIN", FIN), ("RST", RST), ("PSH", PSH), ("ACK", ACK))
+_KNOWN_FLAGS: Final = 0xFF
 
 
 class MalformedSegment(ValueError):
@@ -127,7 +135,7 @@ class Options:
         return Options(**values)
 
 
-NO_OPTIONS = Options()
+NO_OPTIONS: Final = Options()
 
 
 class Segment:
@@ -344,7 +352,7 @@ def _decode_options(raw: object) -> Options:
 
 # The smallest encoding: fixarray header, 9 one-byte fields, nil options, empty
 # bin (2 bytes) and a one-byte CRC.
-MIN_DATAGRAM = 13
+MIN_DATAGRAM: Final = 13
 
 
 def looks_like_segment(data: bytes | bytearray | memoryview) -> bool:

@@ -8,10 +8,12 @@ emutcp goes through these helpers; never compare raw ints.
 
 from __future__ import annotations
 
-SEQ_MOD = 1 << 32
-SEQ_MASK = SEQ_MOD - 1
-SEQ_HALF = 1 << 31
-_HALF = SEQ_HALF
+from typing import Final
+
+SEQ_MOD: Final = 1 << 32
+SEQ_MASK: Final = SEQ_MOD - 1
+SEQ_HALF: Final = 1 << 31
+_HALF: Final = SEQ_HALF
 
 
 def seq_add(a: int, n: int) -> int:

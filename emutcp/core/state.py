@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 from enum import Enum
+from typing import Final
 
 
 class State(Enum):
@@ -53,7 +54,7 @@ class State(Enum):
 
 S = State
 # RFC 9293 3.5.2: the states after the handshake has completed.
-SYNCHRONIZED = frozenset(
+SYNCHRONIZED: Final = frozenset(
     {
         S.ESTABLISHED,
         S.FIN_WAIT_1,
@@ -65,7 +66,7 @@ SYNCHRONIZED = frozenset(
     }
 )
 # States in which our FIN has been queued (the user called CLOSE / shutdown(SHUT_WR)).
-WRITE_CLOSED = frozenset({S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.LAST_ACK, S.TIME_WAIT})
+WRITE_CLOSED: Final = frozenset({S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.LAST_ACK, S.TIME_WAIT})
 
 # RFC 9293 3.10.1-3.10.6: where each user call is legal.
 USER_CALLS: dict[str, frozenset[State]] = {

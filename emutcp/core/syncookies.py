@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import random
+from typing import Final
 
 Address = tuple[str, int]
 
-SLOT = 64.0
-MSS_TABLE = (536, 1000, 1220, 1400, 1440, 1460, 8960, 65000)
-_NO_WSCALE = 15
+SLOT: Final = 64.0
+MSS_TABLE: Final = (536, 1000, 1220, 1400, 1440, 1460, 8960, 65000)
+_NO_WSCALE: Final = 15
 
 
 class SynCookies:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
+from typing import Final
 
 from .algorithms import make_controller
 from .autotune import RecvAutotune
@@ -58,8 +59,8 @@ Tracer = Callable[
     [Transition | SegmentRecord | MetricsSample | RecoveryEvent, Address, Address | None], None
 ]
 
-DEFAULT_MSS = 536  # RFC 9293 3.7.1: assumed when the peer sends no MSS option
-MAX_WINDOW_FIELD = 65_535
+DEFAULT_MSS: Final = 536  # RFC 9293 3.7.1: assumed when the peer sends no MSS option
+MAX_WINDOW_FIELD: Final = 65_535
 
 
 class Timer(Enum):

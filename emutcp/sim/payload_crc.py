@@ -26,9 +26,10 @@ replaced whole, so threads sharing the cache (Dask workers) never mix two.
 from __future__ import annotations
 
 import zlib
+from typing import Final
 
-MIN_LENGTH = 256
-MAX_LENGTHS = 64
+MIN_LENGTH: Final = 256
+MAX_LENGTHS: Final = 64
 
 
 class _Shift:

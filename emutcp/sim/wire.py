@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 
@@ -34,7 +34,7 @@ from ..core.segment import _encode_options as _raw_options
 from ..core.segment import carries_data as _bytes_carry_data
 from .payload_crc import MIN_LENGTH, payload_crc
 
-CRC_BYTES = 5  # 0xce + 4 bytes: every CRC above 0xFFFF
+CRC_BYTES: Final = 5  # 0xce + 4 bytes: every CRC above 0xFFFF
 
 
 def _uint(v: int) -> int:
