@@ -55,8 +55,6 @@ from .seq import (
 from .state import SYNCHRONIZED, TRANSITIONS, State, check_user_call
 from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Timer, Tracer
 
-S = State
-
 __all__ = ["ICMP_UNREACHABLE_LIMIT", "Address", "Connection", "Timer", "Tracer"]
 
 # ICMP port unreachables, with no acceptable segment between them, that reset a
@@ -87,29 +85,29 @@ class Connection(Output):
         self.transitions.append(t)
         if self.tracer is not None:
             self.tracer(t, self.local, self.remote)
-        if new is S.ESTABLISHED:
+        if new is State.ESTABLISHED:
             self._events.append(Event.ESTABLISHED)
             self.arm_keepalive(now)
-        elif new is S.TIME_WAIT:
+        elif new is State.TIME_WAIT:
             # RFC 9293 3.10.7.4: TIME-WAIT lasts 2 MSL; nothing else is pending.
             self.timers = {Timer.TIME_WAIT: now + 2 * self.config.msl}
-        elif new is S.CLOSED:
+        elif new is State.CLOSED:
             self.timers.clear()
             self._events.append(Event.CLOSED)
-        if new is not S.ESTABLISHED and new is not S.CLOSED:
+        if new is not State.ESTABLISHED and new is not State.CLOSED:
             self._events.append(Event.STATE)
 
     def _fail(self, error: OSError, event: Event, cause: str, now: float) -> None:
         self.error = error
         self._events.append(event)
-        self._set_state(S.CLOSED, cause, now)
+        self._set_state(State.CLOSED, cause, now)
 
     # --------------------------------------------------------------- user calls
 
     def open_active(self, now: float) -> None:
         """RFC 9293 3.10.1 OPEN (active): send SYN, enter SYN-SENT."""
         check_user_call("connect", self.state)
-        self._set_state(S.SYN_SENT, "connect: sent SYN", now)
+        self._set_state(State.SYN_SENT, "connect: sent SYN", now)
         if self.config.user_timeout:
             self._start_timer(Timer.USER_TIMEOUT, now + self.config.user_timeout)
 
@@ -145,8 +143,8 @@ class Connection(Output):
         """RFC 9293 3.10.4 CLOSE: no more data from us; send FIN after the queue."""
         check_user_call("shutdown", self.state)
         st = self.state
-        if st in (S.LISTEN, S.SYN_SENT):
-            self._set_state(S.CLOSED, f"close in {st}: TCB deleted", now)
+        if st in (State.LISTEN, State.SYN_SENT):
+            self._set_state(State.CLOSED, f"close in {st}: TCB deleted", now)
             return
         self._fin_queued = True
         if self.config.user_timeout and Timer.USER_TIMEOUT not in self.timers:
@@ -154,14 +152,14 @@ class Connection(Output):
             self._start_timer(Timer.USER_TIMEOUT, now + self.config.user_timeout)
         pending = len(self.send_buf) - seq_diff(self.snd_nxt, self._seq_of(self.send_buf.base))
         how = "sent FIN" if pending <= 0 else f"FIN queued after {pending} bytes"
-        if st is S.SYN_RCVD:
+        if st is State.SYN_RCVD:
             if self.send_buf:
                 return  # RFC 9293 3.10.4: queue the close until ESTABLISHED
-            self._set_state(S.FIN_WAIT_1, f"close: {how}", now)
-        elif st is S.ESTABLISHED:
-            self._set_state(S.FIN_WAIT_1, f"shutdown: {how}", now)
-        elif st is S.CLOSE_WAIT:
-            self._set_state(S.LAST_ACK, f"shutdown: {how}", now)
+            self._set_state(State.FIN_WAIT_1, f"close: {how}", now)
+        elif st is State.ESTABLISHED:
+            self._set_state(State.FIN_WAIT_1, f"shutdown: {how}", now)
+        elif st is State.CLOSE_WAIT:
+            self._set_state(State.LAST_ACK, f"shutdown: {how}", now)
 
     def close(self, now: float) -> None:
         """The application is done with the connection (socket close()).
@@ -170,13 +168,19 @@ class Connection(Output):
         into an abort with RST, so the peer learns its data was not consumed.
         """
         self.user_closed = True
-        if self.state is S.CLOSED:
+        if self.state is State.CLOSED:
             return
         if self.recv_buf or (self.state in SYNCHRONIZED and self.recv_buf.ooo_bytes):
             self.abort(now, "close with unread data: sent RST")
             return
-        if self.state in (S.LISTEN, S.SYN_SENT, S.SYN_RCVD, S.ESTABLISHED, S.CLOSE_WAIT):
-            if self.state is S.SYN_RCVD and self.send_buf:
+        if self.state in (
+            State.LISTEN,
+            State.SYN_SENT,
+            State.SYN_RCVD,
+            State.ESTABLISHED,
+            State.CLOSE_WAIT,
+        ):
+            if self.state is State.SYN_RCVD and self.send_buf:
                 self._fin_queued = True
                 return
             self.shutdown_write(now)
@@ -185,15 +189,15 @@ class Connection(Output):
         """RFC 9293 3.10.5 ABORT: RST the peer (in synchronized states) and drop the TCB."""
         self._clock = now
         if self.state in (
-            S.SYN_RCVD,
-            S.ESTABLISHED,
-            S.FIN_WAIT_1,
-            S.FIN_WAIT_2,
-            S.CLOSE_WAIT,
+            State.SYN_RCVD,
+            State.ESTABLISHED,
+            State.FIN_WAIT_1,
+            State.FIN_WAIT_2,
+            State.CLOSE_WAIT,
         ):
             self._emit(RST, self.snd_max, b"", "RST: " + cause.split(": ")[0], with_ack=False)
         self._events.append(Event.RESET)
-        self._set_state(S.CLOSED, cause, now)
+        self._set_state(State.CLOSED, cause, now)
 
     # ------------------------------------------------------------ segment input
 
@@ -206,13 +210,13 @@ class Connection(Output):
         if self.tracer is not None:
             self._trace_segment("in", seg, "", now)
         st = self.state
-        if st is S.ESTABLISHED and self._header_predicted(seg, now):
+        if st is State.ESTABLISHED and self._header_predicted(seg, now):
             return
-        if st is S.CLOSED:
+        if st is State.CLOSED:
             return  # the mux answers for closed connections (3.10.7.1)
-        if st is S.LISTEN:
+        if st is State.LISTEN:
             self._segment_in_listen(seg, now)
-        elif st is S.SYN_SENT:
+        elif st is State.SYN_SENT:
             self._segment_in_syn_sent(seg, now)
         else:
             self._segment_in_other(seg, now)
@@ -288,7 +292,7 @@ class Connection(Output):
                 self.max_snd_wnd = wnd
             self.snd_wl1, self.snd_wl2 = seq, ack
         if payload:
-            if self.state is not S.ESTABLISHED or self.read_shutdown or recv_buf.ooo_bytes:
+            if self.state is not State.ESTABLISHED or self.read_shutdown or recv_buf.ooo_bytes:
                 self._process_text_and_fin(seg, now)  # seventh: the text
             else:
                 self._in_order_text(seg, ts, now)
@@ -382,14 +386,14 @@ class Connection(Output):
         synchronized, ``ICMP_UNREACHABLE_LIMIT`` of them with no acceptable
         segment in between reset it (one alone may be forged or stale)."""
         err: OSError
-        if self.state in (S.SYN_SENT, S.SYN_RCVD) and not self.passive:
+        if self.state in (State.SYN_SENT, State.SYN_RCVD) and not self.passive:
             err = ConnectionRefusedError(
                 errno.ECONNREFUSED,
                 f"connection refused: {self.remote[0]} answered ICMP port unreachable "
                 f"(no UDP socket on port {self.remote[1]}; no TCP RST was sent)",
             )
             self._fail(err, Event.RESET, "ICMP port unreachable: no UDP socket there", now)
-        elif self.state in SYNCHRONIZED and self.state is not S.TIME_WAIT:
+        elif self.state in SYNCHRONIZED and self.state is not State.TIME_WAIT:
             # RFC 1122 4.2.3.9: port unreachable is a hard error; counted against spoofing.
             self._icmp_unreachable += 1
             if self._icmp_unreachable >= ICMP_UNREACHABLE_LIMIT:
@@ -413,8 +417,8 @@ class Connection(Output):
         self._syn_acked = True
         self.snd_una = self.snd_nxt = self.snd_max = seq_add(self.iss, 1)
         self._update_send_window(seg.window << self.snd_wscale, seg.seq, seg.ack)
-        self._set_state(S.SYN_RCVD, "recv SYN: sent SYN+ACK (SYN cookie, no state kept)", now)
-        self._set_state(S.ESTABLISHED, "recv ACK: SYN cookie valid", now)
+        self._set_state(State.SYN_RCVD, "recv SYN: sent SYN+ACK (SYN cookie, no state kept)", now)
+        self._set_state(State.ESTABLISHED, "recv ACK: SYN cookie valid", now)
 
     def _segment_in_listen(self, seg: Segment, now: float) -> None:
         """RFC 9293 3.10.7.2: the mux created us in LISTEN for this SYN."""
@@ -433,7 +437,7 @@ class Connection(Output):
         self._adopt_syn_options(seg.options)
         self.ecn.peer_syn(f)  # RFC 3168 6.1.1
         self._update_send_window(seg.window, seg.seq, 0)  # RFC 7323 2.2: a SYN's is unscaled
-        self._set_state(S.SYN_RCVD, "recv SYN: sent SYN+ACK", now)
+        self._set_state(State.SYN_RCVD, "recv SYN: sent SYN+ACK", now)
 
     def _segment_in_syn_sent(self, seg: Segment, now: float) -> None:
         """RFC 9293 3.10.7.3."""
@@ -467,14 +471,14 @@ class Connection(Output):
         if acceptable_ack:
             self.ecn.peer_syn_ack(f)  # RFC 3168 6.1.1
             self._ack_advance(seg.ack, now)
-            self._set_state(S.ESTABLISHED, "recv SYN+ACK: sent ACK", now)
+            self._set_state(State.ESTABLISHED, "recv SYN+ACK: sent ACK", now)
             self._request_ack("ACK of SYN")
             if seg.payload or f & FIN:
                 self._process_text_and_fin(seg, now)  # sixth step onwards
         else:
             # Simultaneous open (RFC 9293 3.5, figure 7).
             self.snd_nxt = self.iss  # resend our SYN, now as SYN+ACK
-            self._set_state(S.SYN_RCVD, "recv SYN (simultaneous open): sent SYN+ACK", now)
+            self._set_state(State.SYN_RCVD, "recv SYN (simultaneous open): sent SYN+ACK", now)
 
     def _adopt_syn_options(self, o: Options) -> None:
         """Take what the peer's SYN offered (or a SYN cookie remembered), as far as
@@ -529,12 +533,12 @@ class Connection(Output):
         f = seg.flags
         st = self.state
 
-        if st is S.SYN_RCVD and f & SYN and not f & ACK and seg.seq == self.irs:
+        if st is State.SYN_RCVD and f & SYN and not f & ACK and seg.seq == self.irs:
             # A retransmitted SYN: our SYN+ACK was lost; send it again (as Linux).
             self.snd_nxt = self.iss
             return
         if (
-            st is S.SYN_RCVD
+            st is State.SYN_RCVD
             and f & SYN
             and f & ACK
             and not f & RST
@@ -548,7 +552,7 @@ class Connection(Output):
             wnd = seg.window << self.snd_wscale
             self._update_send_window(wnd, seg.seq, seg.ack, track_max=False)
             self._ack_advance(seg.ack, now)
-            self._set_state(S.ESTABLISHED, "recv SYN+ACK (simultaneous open): sent ACK", now)
+            self._set_state(State.ESTABLISHED, "recv SYN+ACK (simultaneous open): sent ACK", now)
             self._request_ack("ACK of SYN")
             return
 
@@ -573,7 +577,7 @@ class Connection(Output):
                     )
                 if not f & RST:
                     self._out_of_window_ack(seg, now, "ACK of unacceptable segment")
-                if st is S.TIME_WAIT and f & FIN and seq_lt(seg.seq, self.rcv_nxt):
+                if st is State.TIME_WAIT and f & FIN and seq_lt(seg.seq, self.rcv_nxt):
                     # A retransmitted FIN: ACK again and restart 2 MSL (3.10.7.4 eighth).
                     self._start_timer(Timer.TIME_WAIT, now + 2 * self.config.msl)
                 return
@@ -588,7 +592,7 @@ class Connection(Output):
 
         # fourth: SYN in a synchronized state or SYN-RECEIVED (RFC 5961 4.2).
         if f & SYN:
-            if st is S.SYN_RCVD and self.passive:
+            if st is State.SYN_RCVD and self.passive:
                 # RFC 9293: "return to LISTEN"; the mux drops this embryonic TCB.
                 self._fail(
                     ConnectionResetError(errno.ECONNRESET, "new SYN in SYN-RECEIVED"),
@@ -609,13 +613,13 @@ class Connection(Output):
 
         # sixth/seventh/eighth: text and FIN.
         self._process_text_and_fin(seg, now)
-        if self.state is S.FIN_WAIT_1 and self._fin_acked:
+        if self.state is State.FIN_WAIT_1 and self._fin_acked:
             # Our FIN was acknowledged by a FIN+ACK whose FIN is not in order yet.
-            self._set_state(S.FIN_WAIT_2, "recv ACK of FIN", now)
+            self._set_state(State.FIN_WAIT_2, "recv ACK of FIN", now)
 
     def _segment_rst(self, seg: Segment, now: float) -> None:
         st = self.state
-        if st is S.TIME_WAIT:
+        if st is State.TIME_WAIT:
             # RFC 1337 (TIME-WAIT assassination): ignore RST in TIME-WAIT.
             self.stats.dropped_segments += 1
             return
@@ -624,7 +628,7 @@ class Connection(Output):
             self._challenge_ack(now, "challenge ACK (RST)")
             return
         err: OSError
-        if st is S.SYN_RCVD:
+        if st is State.SYN_RCVD:
             if self.passive:
                 cause = "recv RST: back to LISTEN"
                 err = ConnectionResetError(errno.ECONNRESET, "reset before accept")
@@ -632,7 +636,7 @@ class Connection(Output):
                 cause = "recv RST: connection refused"
                 err = ConnectionRefusedError(errno.ECONNREFUSED, "connection refused (RST)")
             self._fail(err, Event.RESET, cause, now)
-        elif st in (S.CLOSING, S.LAST_ACK):
+        elif st in (State.CLOSING, State.LAST_ACK):
             self._fail(
                 ConnectionResetError(errno.ECONNRESET, "connection reset by peer"),
                 Event.RESET,
@@ -692,22 +696,22 @@ class Connection(Output):
         """RFC 9293 3.10.7.4 fifth; returns False if the segment is to be dropped."""
         st = self.state
         ack = seg.ack
-        if st is S.SYN_RCVD:
+        if st is State.SYN_RCVD:
             if seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_max):
                 self._update_ts_recent(seg)
                 self._update_send_window(seg.window << self.snd_wscale, seg.seq, ack)
                 self._ack_advance(ack, now)
                 if self._fin_queued and not self.send_buf:
-                    self._set_state(S.FIN_WAIT_1, "recv ACK; close queued: sent FIN", now)
+                    self._set_state(State.FIN_WAIT_1, "recv ACK; close queued: sent FIN", now)
                 else:
-                    self._set_state(S.ESTABLISHED, "recv ACK of SYN", now)
+                    self._set_state(State.ESTABLISHED, "recv ACK of SYN", now)
                     if self._fin_queued:
-                        self._set_state(S.FIN_WAIT_1, "close queued in SYN-RECEIVED: FIN", now)
+                        self._set_state(State.FIN_WAIT_1, "close queued in SYN-RECEIVED: FIN", now)
                 st = self.state
             else:
                 self._emit(RST, ack, b"", "RST: bad ACK in SYN-RECEIVED", with_ack=False)
                 return False
-        if st is S.TIME_WAIT:
+        if st is State.TIME_WAIT:
             # Only a retransmitted FIN can arrive (ACKed in the FIN step).
             self._update_ts_recent(seg)
             if seg.flags & FIN:
@@ -799,13 +803,13 @@ class Connection(Output):
             and seq_ge(self.snd_una, seq_add(self._fin_seq, 1))
         ):
             self._fin_acked = True
-            if st is S.FIN_WAIT_1 and not seg.flags & FIN:
-                self._set_state(S.FIN_WAIT_2, "recv ACK of FIN", now)
-            elif st is S.CLOSING:
-                self._set_state(S.TIME_WAIT, "recv ACK of FIN", now)
+            if st is State.FIN_WAIT_1 and not seg.flags & FIN:
+                self._set_state(State.FIN_WAIT_2, "recv ACK of FIN", now)
+            elif st is State.CLOSING:
+                self._set_state(State.TIME_WAIT, "recv ACK of FIN", now)
                 return False
-            elif st is S.LAST_ACK:
-                self._set_state(S.CLOSED, "recv ACK of FIN", now)
+            elif st is State.LAST_ACK:
+                self._set_state(State.CLOSED, "recv ACK of FIN", now)
                 return False
         return True
 
@@ -903,7 +907,7 @@ class Connection(Output):
     def _process_text_and_fin(self, seg: Segment, now: float) -> None:
         """RFC 9293 3.10.7.4 seventh (segment text) and eighth (FIN)."""
         st = self.state
-        accepts_text = st in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2)
+        accepts_text = st in (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2)
         data_seq = seq_add(seg.seq, 1) if seg.flags & SYN else seg.seq
         payload = seg.payload
         fin = bool(seg.flags & FIN)
@@ -966,7 +970,7 @@ class Connection(Output):
                         dup_acked = True
             if fin:
                 self._peer_fin_offset = offset + len(payload)
-        elif fin and st in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.SYN_RCVD):
+        elif fin and st in (State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.SYN_RCVD):
             self._peer_fin_offset = self.recv_buf.nxt + seq_diff(data_seq, self.rcv_nxt)
         elif fin:
             # CLOSE-WAIT, CLOSING, LAST-ACK: a retransmitted FIN; re-ACK it.
@@ -981,7 +985,7 @@ class Connection(Output):
     def _process_fin(self, now: float) -> None:
         """RFC 9293 3.10.7.4 eighth: the FIN is in order."""
         st = self.state
-        if st is S.TIME_WAIT:
+        if st is State.TIME_WAIT:
             self._request_ack("ACK of retransmitted FIN")
             self._start_timer(Timer.TIME_WAIT, now + 2 * self.config.msl)
             return
@@ -990,15 +994,15 @@ class Connection(Output):
         self._stop_timer(Timer.DELAYED_ACK)
         self._request_ack("ACK of FIN")
         self._events.append(Event.EOF)
-        if st in (S.SYN_RCVD, S.ESTABLISHED):
-            self._set_state(S.CLOSE_WAIT, "recv FIN: sent ACK", now)
-        elif st is S.FIN_WAIT_1:
+        if st in (State.SYN_RCVD, State.ESTABLISHED):
+            self._set_state(State.CLOSE_WAIT, "recv FIN: sent ACK", now)
+        elif st is State.FIN_WAIT_1:
             if self._fin_acked:
-                self._set_state(S.TIME_WAIT, "recv FIN+ACK: sent ACK", now)
+                self._set_state(State.TIME_WAIT, "recv FIN+ACK: sent ACK", now)
             else:
-                self._set_state(S.CLOSING, "recv FIN (simultaneous close): sent ACK", now)
-        elif st is S.FIN_WAIT_2:
-            self._set_state(S.TIME_WAIT, "recv FIN: sent ACK", now)
+                self._set_state(State.CLOSING, "recv FIN (simultaneous close): sent ACK", now)
+        elif st is State.FIN_WAIT_2:
+            self._set_state(State.TIME_WAIT, "recv FIN: sent ACK", now)
 
     def _maybe_window_update(self) -> None:
         """Receiver SWS avoidance (RFC 9293 3.8.6.2.2): announce a reopened window
@@ -1020,20 +1024,24 @@ class Connection(Output):
                 continue
             del self.timers[timer]
             _TIMER_HANDLERS[timer](self, now)
-            if self.state is S.CLOSED:
+            if self.state is State.CLOSED:
                 return
 
     def arm_keepalive(self, now: float) -> None:
         """(Re)start keep-alive timing from ``now`` if enabled (RFC 9293 3.8.4)."""
         self._keepalive_probes = 0
-        if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_2):
+        if self.config.keepalive and self.state in (
+            State.ESTABLISHED,
+            State.CLOSE_WAIT,
+            State.FIN_WAIT_2,
+        ):
             self._start_timer(Timer.KEEPALIVE, now + self.config.keepalive_idle)
         else:
             self._stop_timer(Timer.KEEPALIVE)
 
     def _on_keepalive_timeout(self, now: float) -> None:
         """RFC 1122 4.2.3.6: after idle time, probe; only an unanswered series kills."""
-        if self.state not in (S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_2):
+        if self.state not in (State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_2):
             return
         if self.snd_una != self.snd_max or self.send_buf:
             # Not idle: the retransmission timer watches the peer; look again later.
@@ -1204,11 +1212,15 @@ class Connection(Output):
         self._request_ack("delayed ACK")
 
     def _on_time_wait_timeout(self, now: float) -> None:
-        self._set_state(S.CLOSED, "2MSL timer expired", now)
+        self._set_state(State.CLOSED, "2MSL timer expired", now)
 
     def _on_user_timeout(self, now: float) -> None:
         """RFC 9293 3.8.3: only data (or a handshake) left undelivered times out."""
-        if self.send_buf or self.snd_una != self.snd_max or self.state in (S.SYN_SENT, S.SYN_RCVD):
+        if (
+            self.send_buf
+            or self.snd_una != self.snd_max
+            or self.state in (State.SYN_SENT, State.SYN_RCVD)
+        ):
             self._timeout(now, f"user timeout ({self.config.user_timeout:g} s)")
 
     # ------------------------------------------------------------ reporting

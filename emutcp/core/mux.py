@@ -75,8 +75,6 @@ from .state import State
 from .syncookies import SynCookies
 from .tcb import DEFAULT_MSS, MAX_WINDOW_FIELD, Address, Tracer, wscale_for
 
-S = State
-
 
 def closed_port_reply(seg: Segment, local_port: int) -> Segment | None:
     """RFC 9293 3.10.7.1: the reply to a segment for a connection that does not exist."""
@@ -111,16 +109,16 @@ class Listener:
     def __init__(self, *, backlog: int, now: float, local: Address, tracer: Tracer | None) -> None:
         self.local = local
         self.backlog = max(1, backlog)
-        self.state = S.LISTEN
-        self.transitions = [Transition(now, S.CLOSED, S.LISTEN, "listen")]
+        self.state = State.LISTEN
+        self.transitions = [Transition(now, State.CLOSED, State.LISTEN, "listen")]
         if tracer is not None:
             tracer(self.transitions[0], local, None)
         self.accept_queue: deque[Connection] = deque()
         self.half_open: set[Connection] = set()
 
     def close(self, now: float, tracer: Tracer | None) -> None:
-        self.state = S.CLOSED
-        t = Transition(now, S.LISTEN, S.CLOSED, "close")
+        self.state = State.CLOSED
+        t = Transition(now, State.LISTEN, State.CLOSED, "close")
         self.transitions.append(t)
         if tracer is not None:
             tracer(t, self.local, None)
@@ -167,7 +165,7 @@ class Mux:
     # -------------------------------------------------------------- user side
 
     def listen(self, backlog: int, now: float) -> Listener:
-        if self.listener is not None and self.listener.state is S.LISTEN:
+        if self.listener is not None and self.listener.state is State.LISTEN:
             self.listener.backlog = max(1, backlog)  # listen() again adjusts the backlog
             return self.listener
         self.listener = Listener(backlog=backlog, now=now, local=self.local, tracer=self.tracer)
@@ -191,7 +189,7 @@ class Mux:
         """Create the connection for an active open (the caller then opens it)."""
         existing = self.connections.get(remote)
         if existing is not None:
-            if existing.state is not S.TIME_WAIT:
+            if existing.state is not State.TIME_WAIT:
                 raise OSError(
                     errno.EADDRINUSE,
                     f"{self.local} already has a connection to {remote} ({existing.state})",
@@ -218,7 +216,7 @@ class Mux:
     def evict_time_wait(self) -> bool:
         """Drop one TIME-WAIT entry to make room (RFC 9293 allows reuse; Linux too)."""
         for addr, conn in self.connections.items():
-            if conn.state is S.TIME_WAIT:
+            if conn.state is State.TIME_WAIT:
                 del self.connections[addr]
                 self.stats["time_wait_evicted"] += 1
                 return True
@@ -273,7 +271,11 @@ class Mux:
             return
         self.stats["segments_in"] += count
         conn = self.connections.get(addr)
-        if conn is not None and conn.state is S.TIME_WAIT and self._reopens_time_wait(seg, conn):
+        if (
+            conn is not None
+            and conn.state is State.TIME_WAIT
+            and self._reopens_time_wait(seg, conn)
+        ):
             del self.connections[addr]
             conn = None
         if conn is not None:
@@ -286,7 +288,7 @@ class Mux:
             conn.receive_segment(seg, now, ecn)
             self._dirty[conn] = None  # touch(conn)
             lst = self.listener
-            if lst is not None and conn in lst.half_open and conn.state is not S.SYN_RCVD:
+            if lst is not None and conn in lst.half_open and conn.state is not State.SYN_RCVD:
                 # Handshake done: queue it for accept now, so a RST later in this
                 # same batch finds it there (accept() then returns it and recv
                 # reports the reset, as on Linux) instead of losing it.
@@ -469,15 +471,15 @@ class Mux:
 
     def _after_output(self, conn: Connection, now: float) -> None:
         events = conn.events_to_report()
-        if self._unvalidated and conn.state is not S.SYN_RCVD:
+        if self._unvalidated and conn.state is not State.SYN_RCVD:
             self._unvalidated.pop(conn, None)  # handshake done (or dead): validated
         lst = self.listener
         if lst is not None and conn in lst.half_open:
-            if conn.state is not S.SYN_RCVD:
+            if conn.state is not State.SYN_RCVD:
                 self._leave_half_open(lst, conn, now)
         elif events:
             self.wakeups.append((conn, frozenset(events)))
-        if conn.state is S.CLOSED:
+        if conn.state is State.CLOSED:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
             return
@@ -489,7 +491,7 @@ class Mux:
         """``conn`` finished its handshake, or died in it (RFC 9293: back to
         LISTEN): out of the half-open set, and into the accept queue if alive."""
         lst.half_open.discard(conn)
-        if conn.state is S.CLOSED:
+        if conn.state is State.CLOSED:
             return
         if len(lst.accept_queue) >= lst.backlog:
             conn.abort(now, "accept queue full: sent RST")
@@ -510,7 +512,7 @@ class Mux:
             conn = lst.accept_queue.popleft()
             # A connection reset after its handshake is still handed out (as
             # Linux does): the application's first recv reports the reset.
-            if conn.state is not S.CLOSED or conn.error is not None:
+            if conn.state is not State.CLOSED or conn.error is not None:
                 return conn
         return None
 

@@ -47,22 +47,23 @@ from .tcb import MAX_WINDOW_FIELD, Tcb, Timer
 # that its loss shows in the ACKs that follow (RFC 4821 7.4).
 PROBE_TAIL_SEGMENTS: Final = 3
 
-S = State
-
 
 class Output(Tcb):
     def segments_to_send(self, now: float) -> list[Segment]:
         """Everything this connection wants on the wire now (pull-style output)."""
         self._clock = now
         st = self.state
-        if st not in (S.CLOSED, S.LISTEN, S.TIME_WAIT):
+        if st not in (State.CLOSED, State.LISTEN, State.TIME_WAIT):
             if not self._syn_acked:
                 self._output_syn(now)
             if self._syn_acked and st in SYNCHRONIZED:
                 self._output_data(now)
-        if self._ack_now and st not in (S.CLOSED, S.LISTEN, S.SYN_SENT):
+        if self._ack_now and st not in (State.CLOSED, State.LISTEN, State.SYN_SENT):
             self._emit(
-                ACK, self.snd_nxt if st is not S.TIME_WAIT else self.snd_max, b"", self._ack_reason
+                ACK,
+                self.snd_nxt if st is not State.TIME_WAIT else self.snd_max,
+                b"",
+                self._ack_reason,
             )
         self._ack_now = False
         out = self._out
@@ -107,7 +108,7 @@ class Output(Tcb):
         with_ack: bool = True,
         ect: bool = False,
     ) -> None:
-        if flags & ACK or (with_ack and self.state is not S.SYN_SENT):
+        if flags & ACK or (with_ack and self.state is not State.SYN_SENT):
             flags |= ACK
             ack = self.rcv_nxt
             # _window_field(), inlined (it runs for every segment we send).
@@ -135,7 +136,7 @@ class Output(Tcb):
             window = min(self.config.recv_buffer, MAX_WINDOW_FIELD)  # RFC 7323 2.2
             self.rcv_adv = seq_add(self.rcv_nxt, window)
             # On a SYN+ACK, offer only what the peer's SYN offered (RFC 7323, RFC 2018).
-            answering = self.passive or self.state is S.SYN_RCVD
+            answering = self.passive or self.state is State.SYN_RCVD
             send_ws = self.config.window_scaling and (not answering or self._peer_sent_wscale)
             send_sack = self.config.sack and (not answering or self.sack_ok)
             send_ts = self.config.timestamps and (not answering or self.ts_ok)
@@ -199,9 +200,9 @@ class Output(Tcb):
         if self._syn_acked or self.snd_nxt != self.iss:
             return
         st = self.state
-        if st is S.SYN_SENT:
+        if st is State.SYN_SENT:
             flags, reason = SYN, "SYN"
-        elif st in (S.SYN_RCVD, S.FIN_WAIT_1):
+        elif st in (State.SYN_RCVD, State.FIN_WAIT_1):
             flags, reason = SYN | ACK, "SYN+ACK"
         else:
             return

@@ -52,59 +52,62 @@ class State(Enum):
         return self.value
 
 
-S = State
 # RFC 9293 3.5.2: the states after the handshake has completed.
 SYNCHRONIZED: Final = frozenset(
     {
-        S.ESTABLISHED,
-        S.FIN_WAIT_1,
-        S.FIN_WAIT_2,
-        S.CLOSE_WAIT,
-        S.CLOSING,
-        S.LAST_ACK,
-        S.TIME_WAIT,
+        State.ESTABLISHED,
+        State.FIN_WAIT_1,
+        State.FIN_WAIT_2,
+        State.CLOSE_WAIT,
+        State.CLOSING,
+        State.LAST_ACK,
+        State.TIME_WAIT,
     }
 )
 # States in which our FIN has been queued (the user called CLOSE / shutdown(SHUT_WR)).
-WRITE_CLOSED: Final = frozenset({S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSING, S.LAST_ACK, S.TIME_WAIT})
+WRITE_CLOSED: Final = frozenset(
+    {State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.LAST_ACK, State.TIME_WAIT}
+)
 
 # RFC 9293 3.10.1-3.10.6: where each user call is legal.
 USER_CALLS: dict[str, frozenset[State]] = {
-    "connect": frozenset({S.CLOSED}),
-    "listen": frozenset({S.CLOSED}),
+    "connect": frozenset({State.CLOSED}),
+    "listen": frozenset({State.CLOSED}),
     # 3.10.2 SEND: queued before ESTABLISHED, refused once our FIN is queued.
-    "send": frozenset({S.SYN_SENT, S.SYN_RCVD, S.ESTABLISHED, S.CLOSE_WAIT}),
+    "send": frozenset({State.SYN_SENT, State.SYN_RCVD, State.ESTABLISHED, State.CLOSE_WAIT}),
     # 3.10.3 RECEIVE: data may remain after the peer's FIN (CLOSE-WAIT and later).
-    "receive": frozenset({S.SYN_SENT, S.SYN_RCVD}) | SYNCHRONIZED,
+    "receive": frozenset({State.SYN_SENT, State.SYN_RCVD}) | SYNCHRONIZED,
     # 3.10.4 CLOSE of the sending side.
-    "shutdown": frozenset({S.LISTEN, S.SYN_SENT, S.SYN_RCVD, S.ESTABLISHED, S.CLOSE_WAIT}),
+    "shutdown": frozenset(
+        {State.LISTEN, State.SYN_SENT, State.SYN_RCVD, State.ESTABLISHED, State.CLOSE_WAIT}
+    ),
 }
 
 
 # RFC 9293 figure 5 ("TCP Connection State Diagram") with its labels, plus the
 # FIN+ACK shortcut FIN-WAIT-1 -> TIME-WAIT of 3.10.7.4 that most drawings show.
 DIAGRAM_EDGES: dict[tuple[State, State], str] = {
-    (S.CLOSED, S.LISTEN): "passive OPEN",
-    (S.CLOSED, S.SYN_SENT): "active OPEN / snd SYN",
-    (S.LISTEN, S.SYN_RCVD): "rcv SYN / snd SYN,ACK",
-    (S.LISTEN, S.SYN_SENT): "SEND / snd SYN",
-    (S.LISTEN, S.CLOSED): "CLOSE",
-    (S.SYN_SENT, S.SYN_RCVD): "rcv SYN / snd SYN,ACK",
-    (S.SYN_SENT, S.ESTABLISHED): "rcv SYN,ACK / snd ACK",
-    (S.SYN_SENT, S.CLOSED): "CLOSE",
-    (S.SYN_RCVD, S.ESTABLISHED): "rcv ACK of SYN",
-    (S.SYN_RCVD, S.FIN_WAIT_1): "CLOSE / snd FIN",
-    (S.SYN_RCVD, S.LISTEN): "rcv RST",
-    (S.ESTABLISHED, S.FIN_WAIT_1): "CLOSE / snd FIN",
-    (S.ESTABLISHED, S.CLOSE_WAIT): "rcv FIN / snd ACK",
-    (S.FIN_WAIT_1, S.FIN_WAIT_2): "rcv ACK of FIN",
-    (S.FIN_WAIT_1, S.CLOSING): "rcv FIN / snd ACK",
-    (S.FIN_WAIT_1, S.TIME_WAIT): "rcv FIN,ACK / snd ACK",
-    (S.FIN_WAIT_2, S.TIME_WAIT): "rcv FIN / snd ACK",
-    (S.CLOSING, S.TIME_WAIT): "rcv ACK of FIN",
-    (S.CLOSE_WAIT, S.LAST_ACK): "CLOSE / snd FIN",
-    (S.LAST_ACK, S.CLOSED): "rcv ACK of FIN",
-    (S.TIME_WAIT, S.CLOSED): "timeout = 2MSL",
+    (State.CLOSED, State.LISTEN): "passive OPEN",
+    (State.CLOSED, State.SYN_SENT): "active OPEN / snd SYN",
+    (State.LISTEN, State.SYN_RCVD): "rcv SYN / snd SYN,ACK",
+    (State.LISTEN, State.SYN_SENT): "SEND / snd SYN",
+    (State.LISTEN, State.CLOSED): "CLOSE",
+    (State.SYN_SENT, State.SYN_RCVD): "rcv SYN / snd SYN,ACK",
+    (State.SYN_SENT, State.ESTABLISHED): "rcv SYN,ACK / snd ACK",
+    (State.SYN_SENT, State.CLOSED): "CLOSE",
+    (State.SYN_RCVD, State.ESTABLISHED): "rcv ACK of SYN",
+    (State.SYN_RCVD, State.FIN_WAIT_1): "CLOSE / snd FIN",
+    (State.SYN_RCVD, State.LISTEN): "rcv RST",
+    (State.ESTABLISHED, State.FIN_WAIT_1): "CLOSE / snd FIN",
+    (State.ESTABLISHED, State.CLOSE_WAIT): "rcv FIN / snd ACK",
+    (State.FIN_WAIT_1, State.FIN_WAIT_2): "rcv ACK of FIN",
+    (State.FIN_WAIT_1, State.CLOSING): "rcv FIN / snd ACK",
+    (State.FIN_WAIT_1, State.TIME_WAIT): "rcv FIN,ACK / snd ACK",
+    (State.FIN_WAIT_2, State.TIME_WAIT): "rcv FIN / snd ACK",
+    (State.CLOSING, State.TIME_WAIT): "rcv ACK of FIN",
+    (State.CLOSE_WAIT, State.LAST_ACK): "CLOSE / snd FIN",
+    (State.LAST_ACK, State.CLOSED): "rcv ACK of FIN",
+    (State.TIME_WAIT, State.CLOSED): "timeout = 2MSL",
 }
 
 # Every legal (old, new) pair: the diagram plus what RFC 9293 3.10 says in words.
@@ -112,19 +115,19 @@ DIAGRAM_EDGES: dict[tuple[State, State], str] = {
 TRANSITIONS: dict[tuple[State, State], str] = {
     **DIAGRAM_EDGES,
     # 3.10.7.4 eighth: a FIN on the handshake's ACK, processed in SYN-RECEIVED.
-    (S.SYN_RCVD, S.CLOSE_WAIT): "rcv FIN / snd ACK",
+    (State.SYN_RCVD, State.CLOSE_WAIT): "rcv FIN / snd ACK",
     # 3.10.7.4 second/fourth (RST; SYN in SYN-RECEIVED), 3.10.5 ABORT, 3.8.3 and
     # 3.10.8 timeouts, ICMP unreachable (RFC 1122 4.2.3.9): the TCB is deleted.
-    (S.SYN_RCVD, S.CLOSED): "rcv RST or SYN / ABORT / timeout",
-    (S.SYN_SENT, S.CLOSED): "CLOSE / rcv RST,ACK / timeout",
-    (S.LISTEN, S.CLOSED): "CLOSE / ABORT",
-    (S.ESTABLISHED, S.CLOSED): "rcv RST / ABORT / timeout",
-    (S.FIN_WAIT_1, S.CLOSED): "rcv RST / ABORT / timeout",
-    (S.FIN_WAIT_2, S.CLOSED): "rcv RST / ABORT / timeout",
-    (S.CLOSE_WAIT, S.CLOSED): "rcv RST / ABORT / timeout",
-    (S.CLOSING, S.CLOSED): "rcv RST / ABORT / timeout",
-    (S.LAST_ACK, S.CLOSED): "rcv ACK of FIN / rcv RST / ABORT / timeout",
-    (S.TIME_WAIT, S.CLOSED): "timeout = 2MSL / ABORT",
+    (State.SYN_RCVD, State.CLOSED): "rcv RST or SYN / ABORT / timeout",
+    (State.SYN_SENT, State.CLOSED): "CLOSE / rcv RST,ACK / timeout",
+    (State.LISTEN, State.CLOSED): "CLOSE / ABORT",
+    (State.ESTABLISHED, State.CLOSED): "rcv RST / ABORT / timeout",
+    (State.FIN_WAIT_1, State.CLOSED): "rcv RST / ABORT / timeout",
+    (State.FIN_WAIT_2, State.CLOSED): "rcv RST / ABORT / timeout",
+    (State.CLOSE_WAIT, State.CLOSED): "rcv RST / ABORT / timeout",
+    (State.CLOSING, State.CLOSED): "rcv RST / ABORT / timeout",
+    (State.LAST_ACK, State.CLOSED): "rcv ACK of FIN / rcv RST / ABORT / timeout",
+    (State.TIME_WAIT, State.CLOSED): "timeout = 2MSL / ABORT",
 }
 
 
@@ -132,7 +135,7 @@ def check_user_call(call: str, state: State) -> None:
     """Raise ``OSError`` if ``call`` is not legal in ``state`` (RFC 9293 3.10)."""
     if state in USER_CALLS[call]:
         return
-    if state is S.CLOSED:
+    if state is State.CLOSED:
         raise OSError(errno.ENOTCONN, f"{call}: connection does not exist (state CLOSED)")
     if call in ("send", "shutdown") and state in WRITE_CLOSED:
         raise BrokenPipeError(errno.EPIPE, f"{call}: connection closing (state {state})")

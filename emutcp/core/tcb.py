@@ -52,7 +52,6 @@ from .segment import ACK, SYN, Segment
 from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff
 from .state import State
 
-S = State
 Address = tuple[str, int]
 # tracer(record, local, remote): what a connection (or listener) reports as it runs.
 Tracer = Callable[
@@ -108,7 +107,7 @@ class Tcb:
         self.config = config
         self.tracer = tracer
         self.passive = passive
-        self.state = S.LISTEN if passive else S.CLOSED
+        self.state = State.LISTEN if passive else State.CLOSED
         self.transitions: list[Transition] = []
         self.error: OSError | None = None
         self._events: list[Event] = []
@@ -317,7 +316,7 @@ class Tcb:
             rel_ack = 0
         shift = self.rcv_wscale if direction == "out" else self.snd_wscale
         window = seg.window if seg.flags & SYN else seg.window << shift
-        if self.state in (S.LISTEN, S.SYN_SENT) and direction == "in" and seg.flags & SYN:
+        if self.state in (State.LISTEN, State.SYN_SENT) and direction == "in" and seg.flags & SYN:
             rel_seq = 0
         record = SegmentRecord(
             now,
