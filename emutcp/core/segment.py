@@ -289,7 +289,7 @@ def _encode_options(o: Options) -> _RawOptions | None:
     )
 
 
-_packb: Callable[[object], bytes] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+_packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 
 
 def encode_segment(seg: Segment) -> bytes:

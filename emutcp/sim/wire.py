@@ -85,8 +85,8 @@ def wire_size(seg: Segment) -> int:
     )
 
 
-_packb: Callable[[object], bytes] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
-_crc32 = zlib.crc32
+_packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+_crc32: Final = zlib.crc32
 # msgpack's bin 8 header (0xc4, length) for every payload shorter than 256 bytes.
 _BIN8: tuple[bytes, ...] = tuple(bytes((0xC4, n)) for n in range(0x100))
 
