@@ -203,6 +203,9 @@ class Endpoint:
         ecn = self._ecn
         coalescer = self.coalescer
         receive = mux.receive_datagram if coalescer is None else coalescer.datagram
+        unreachable = (
+            mux.receive_icmp_unreachable if coalescer is None else coalescer.icmp_unreachable
+        )
         trusted = self._trusted
         for item in self.transport.recv_batch(BATCH_LIMIT):
             try:
@@ -221,9 +224,7 @@ class Endpoint:
                 continue
             try:
                 if data is None:
-                    if coalescer is not None:
-                        coalescer.finish(now)  # what arrived before the ICMP goes first
-                    mux.receive_icmp_unreachable(addr, now)
+                    unreachable(addr, now)
                 elif ecn:  # an EcnTransport's arrivals are (data, addr, ecn)
                     receive(data, addr, now, item[2])  # type: ignore[misc]
                 else:

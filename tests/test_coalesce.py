@@ -334,6 +334,23 @@ def test_a_run_whose_flags_are_not_a_fixint_takes_the_decoder():
     assert (server.rcv_nxt - start) & 0xFFFFFFFF == MSS  # the first only
 
 
+def test_data_held_before_an_icmp_error_reaches_the_core_first():
+    """A run held when an ICMP unreachable arrives is processed before it: the
+    data proves the peer is there (RFC 1122 4.2.3.9), then the error counts once,
+    exactly as with the mux alone (found by review)."""
+    counts = []
+    for coalescing in (True, False):
+        a, b, client, server = _pair()
+        _, out = _data_segments(a, client, 3)
+        c = Coalescer(b)
+        for d in out:
+            (c.datagram if coalescing else b.receive_datagram)(d, a.local, 2 * T)
+        (c.icmp_unreachable if coalescing else b.receive_icmp_unreachable)(a.local, 2 * T)
+        c.finish(2 * T)
+        counts.append((server._icmp_unreachable, server.rcv_nxt))
+    assert counts[0] == counts[1] and counts[0][0] == 1
+
+
 def test_a_merged_run_counts_every_ce_mark():
     """RFC 3168 6.1.3: each CE-marked datagram of a merged run is counted, as
     without coalescing (Linux adds GRO's segment count)."""

@@ -269,6 +269,13 @@ class Coalescer:
             return None
         return data[start:end]
 
+    def icmp_unreachable(self, addr: Address, now: float) -> None:
+        """An ICMP unreachable in the batch: the run held (data that arrived
+        before it) reaches the core first, as without coalescing (RFC 1122
+        4.2.3.9 counts errors with nothing from the peer in between)."""
+        self.finish(now)
+        self.mux.receive_icmp_unreachable(addr, now)
+
     def finish(self, now: float) -> None:
         """Hand the run held (if any) to the core: the end of a batch."""
         first = self._first
