@@ -173,16 +173,16 @@ async def test_gro_with_ecn_marks_every_piece() -> None:
 @pytest.mark.parametrize("gso", [True, False])
 async def test_emutcp_bulk_over_gso(gso: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[UdpTransport] = []
-    init = udp.UdpTransport.__init__
 
-    def recording(self: UdpTransport, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        made.append(self)
+    class RecordingHost(emutcp.UdpHost):  # a subclass, not a patch: UdpTransport may be compiled
+        def make_transport(self, local: Any) -> Any:
+            transport = super().make_transport(local)
+            made.append(transport)
+            return transport
 
-    monkeypatch.setattr(udp.UdpTransport, "__init__", recording)
     if not gso:
         monkeypatch.setenv("EMUTCP_NO_GSO", "1")
-    host = emutcp.UdpHost(config=emutcp.Config(send_buffer=1 << 20, recv_buffer=1 << 20))
+    host = RecordingHost(config=emutcp.Config(send_buffer=1 << 20, recv_buffer=1 << 20))
     data = random.Random(8).randbytes(3_000_000)
     with trio.fail_after(30):
         result = await bulk_transfer(host, host, data)
