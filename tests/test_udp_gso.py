@@ -14,6 +14,7 @@ import errno
 import hashlib
 import os
 import random
+import socket
 import sys
 from typing import Any
 
@@ -125,33 +126,32 @@ async def test_forced_off_sends_one_by_one(monkeypatch: pytest.MonkeyPatch) -> N
         rx.close()
 
 
-class _NoGsoSocket:
-    """A socket whose kernel refuses UDP_SEGMENT (as an old kernel does)."""
+class _NoGsoSocket(socket.socket):
+    """A socket whose kernel refuses UDP_SEGMENT (as an old kernel does).  A real
+    socket subclass: the transport's socket attribute is typed (and compiled)."""
 
-    def __init__(self, sock: Any, err: int) -> None:
-        self._sock, self._err, self.refused = sock, err, 0
+    err = errno.EIO
+    refused = 0
 
     def sendmsg(self, *args: Any) -> int:
         self.refused += 1
-        raise OSError(self._err, os.strerror(self._err))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
+        raise OSError(self.err, os.strerror(self.err))
 
 
 @linux_only
 @pytest.mark.parametrize("err", [errno.EIO, errno.EINVAL, errno.ENOPROTOOPT])
 async def test_refused_gso_falls_back_for_good(err: int) -> None:
     tx, rx = UdpTransport(LOCAL), UdpTransport(LOCAL)
-    fake = _NoGsoSocket(tx._sock, err)
-    tx._sock = fake  # type: ignore[assignment]
+    fake = _NoGsoSocket(fileno=tx._sock.detach())
+    fake.err = err
+    tx._sock = fake
     try:
         await _roundtrip(tx, rx, _datagrams(30, 1200, seed=5))
         assert not tx.gso and fake.refused == 1
         await _roundtrip(tx, rx, _datagrams(30, 1200, seed=6))
         assert fake.refused == 1  # never tried again
     finally:
-        fake._sock.close()
+        fake.close()
         rx.close()
 
 
@@ -172,7 +172,7 @@ async def test_gro_with_ecn_marks_every_piece() -> None:
 @linux_only
 @pytest.mark.parametrize("gso", [True, False])
 async def test_emutcp_bulk_over_gso(gso: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[UdpTransport] = []
+    made: list[Any] = []
 
     class RecordingHost(emutcp.UdpHost):  # a subclass, not a patch: UdpTransport may be compiled
         def make_transport(self, local: Any) -> Any:
