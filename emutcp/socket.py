@@ -188,8 +188,12 @@ class Socket:
         # Only lots with a task parked: this runs for every segment with news.
         if self._writers and (events is None or not _WRITER_EVENTS.isdisjoint(events)):
             self._writers.unpark_all()
-        if self._readers and (events is None or not _READER_EVENTS.isdisjoint(events)):
-            self._readers.unpark_all()
+        if events is None or not _READER_EVENTS.isdisjoint(events):
+            if self._readers:
+                self._readers.unpark_all()
+            endpoint = self._endpoint
+            if endpoint is not None and endpoint.waiting_reader is self:
+                endpoint.interrupt_reader(self)  # it waits on the transport itself
         if self._lot:
             self._lot.unpark_all()
 
@@ -562,7 +566,11 @@ class Socket:
         while True:
             # The wait is the call's checkpoint: data that woke us is returned
             # without one more trip through the scheduler (as trio's sockets).
-            await self._readers.park()
+            endpoint = self._endpoint
+            if endpoint is not None and endpoint.serves_reader():
+                await endpoint.serve_reader(self)  # on the socket itself (endpoint.py)
+            else:
+                await self._readers.park()
             data = self._recv_nowait(bufsize)
             if data is not None:
                 return data

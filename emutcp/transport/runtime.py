@@ -79,6 +79,10 @@ class Runtime:
     cancel_shielded_checkpoint: Callable[[], Awaitable[None]]
     wait_readable: Callable[[socket.socket], Awaitable[None]]
     wait_writable: Callable[[socket.socket], Awaitable[None]]
+    # Wake every task waiting on a socket with ``ClosedResource`` (before it is
+    # closed); None where the loop has no such call (asyncio here).
+    notify_closing: Callable[[socket.socket], None] | None = None
+    ClosedResource: type[BaseException] = OSError
 
     def spawn_system_task(self, fn: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         raise NotImplementedError
@@ -145,6 +149,8 @@ class _Trio(Runtime):
         self.cancel_shielded_checkpoint = low.cancel_shielded_checkpoint
         self.wait_readable = low.wait_readable
         self.wait_writable = low.wait_writable
+        self.notify_closing = low.notify_closing
+        self.ClosedResource = trio.ClosedResourceError
 
     def spawn_system_task(self, fn: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         self._trio.lowlevel.spawn_system_task(fn, name=name)

@@ -32,6 +32,15 @@ control message giving the segment size to cut it at; each piece passes the
 accept filter on its own.  GRO coalesces only datagrams whose IP headers match
 (TOS included), so the ECN field read once applies to every piece.
 ``EMUTCP_NO_GSO=1`` in the environment, or ``gso=False``, turns both off.
+
+A second waiter (trio): the endpoint's task waits for arrivals on the socket;
+a reader blocked in ``recv`` may wait too, on a second descriptor of the same
+socket (a ``dup``: trio allows one waiter per descriptor), so the datagram
+that answers it wakes it in the same scheduler batch as the endpoint, instead
+of one batch later through the endpoint (``wait_readable_too``; see
+endpoint.py).  ``interrupt_second_wait`` wakes it early (an event the endpoint
+found, a close): trio's ``notify_closing``, then that descriptor is closed and
+the next wait makes a new one.
 """
 
 from __future__ import annotations
@@ -161,6 +170,7 @@ class UdpTransport:
             except OSError:
                 pass
         self.gso_sends = 0  # sendmsg calls that carried a run (for tests, benchmarks)
+        self._second: stdsocket.socket | None = None  # a dup for a second waiter
         self.gro_merged = 0  # arrivals that held more than one datagram
 
     @property
@@ -221,6 +231,38 @@ class UdpTransport:
 
     async def wait_writable(self) -> None:
         await self._rt.wait_writable(self._sock)
+
+    def can_wait_twice(self) -> bool:
+        """Whether a second task may wait for arrivals (``wait_readable_too``):
+        the loop must be able to interrupt that wait (trio can; asyncio here not)."""
+        return self._rt.notify_closing is not None and not self.closed
+
+    async def wait_readable_too(self) -> bool:
+        """Wait for arrivals beside the endpoint's own wait (see the module
+        docstring).  True: readable; False: interrupted or closed."""
+        if self.closed:
+            await self._rt.checkpoint()
+            return False
+        if self._refusals:
+            await self._rt.checkpoint()
+            return True
+        second = self._second
+        if second is None:
+            second = self._second = self._sock.dup()
+        try:
+            await self._rt.wait_readable(second)
+        except self._rt.ClosedResource:
+            return False
+        return True
+
+    def interrupt_second_wait(self) -> None:
+        """Wake the task in ``wait_readable_too`` (it returns False)."""
+        second, self._second = self._second, None
+        if second is not None:
+            notify = self._rt.notify_closing
+            if notify is not None:
+                notify(second)  # trio: before the descriptor is closed
+            second.close()
 
     def recv_batch(self, limit: int = 16384) -> list[Arrival]:
         """Datagrams waiting, without blocking.  Reads into one reusable buffer and
@@ -422,6 +464,7 @@ class UdpTransport:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.interrupt_second_wait()
             self._sock.close()
 
 
