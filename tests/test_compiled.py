@@ -5,7 +5,9 @@ mypyc (docs/compiled.md).  This test builds them from this checkout into a
 scratch tree and runs, against that tree, the tests that pin what goes on the
 wire: the golden pcap (its md5 is the pure build's), both engines datagram for
 datagram, byte-identical trial JSON through routers and AQMs, the wire format's
-property tests.  A compiler difference that changed a single byte fails here.
+property tests; and the real-UDP tests of the compiled endpoint and transport
+(GSO/GRO, coalescing, a reader waiting on the socket itself).  A compiler
+difference that changed a single byte fails here.
 
 Needs a C compiler, Python's headers, mypy and setuptools; .ci/run installs the
 first two and sets EMUTCP_REQUIRE_COMPILER=1, so it cannot skip there.
@@ -23,7 +25,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Tests that pin bytes on the wire and in results, rerun on the compiled tree.
+# Tests that pin bytes on the wire and in results, and the real-UDP path's,
+# rerun on the compiled tree.
 PINNING_TESTS = (
     "tests/test_golden_pcap.py",
     "tests/test_sim.py",
@@ -35,6 +38,8 @@ PINNING_TESTS = (
     "tests/test_link_fast.py",
     "tests/test_coalesce.py",
     "tests/test_segment.py",
+    "tests/test_udp_gso.py",
+    "tests/test_udp_reader.py",
 )
 
 

@@ -1,0 +1,147 @@
+"""A reader blocked in ``recv`` over real UDP waits on the socket itself.
+
+The endpoint task waits for arrivals; under trio a blocked reader waits too,
+on a second descriptor of the same socket, so an arrival wakes both in one
+scheduler batch and the reader serves it (endpoint.py, transport/udp.py).
+These tests check the batch count, and that every other kind of news still
+reaches such a reader: a shutdown or close by another task, a reset found by
+the endpoint (as by a timer), a cancellation, a second reader.  Loopback only;
+no test waits in real time for a protocol event.  They run on both builds
+(tests/test_compiled.py reruns them on the compiled endpoint).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import emutcp
+from emutcp.testing import connection_of
+
+
+class _Batches(trio.abc.Instrument):
+    """Counts scheduler batches (each starts with one I/O wait)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.batches += 1
+
+
+async def _udp_pair(config: emutcp.Config | None = None) -> tuple[Any, Any, Any]:
+    host = emutcp.UdpHost(config=config or emutcp.Config(nodelay=True))
+    listener = host.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = host.socket()
+    await client.connect(listener.getsockname())
+    server, _ = await listener.accept()
+    return listener, client, server
+
+
+async def test_a_blocked_reader_waits_on_the_udp_socket_itself() -> None:
+    """Over real UDP the reader blocked in recv is woken by the arrival, in the
+    same scheduler batch as the endpoint task, and serves the datagram itself:
+    one batch per arrival (two per echo round, as for trio UDP ping-pong), not
+    two (the endpoint's, then the reader's)."""
+    listener, client, server = await _udp_pair()
+    instrument = _Batches()
+    rounds = 200
+
+    async def echo() -> None:
+        while data := await server.recv(64):
+            await server.sendall(data)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(echo)
+            await client.sendall(b"w")
+            assert await client.recv(64) == b"w"
+            trio.lowlevel.add_instrument(instrument)
+            endpoints = (client.endpoint, server.endpoint)
+            served = [ep.readers_served for ep in endpoints]
+            for i in range(rounds):
+                await client.sendall(bytes([i]))
+                assert await client.recv(64) == bytes([i])
+            trio.lowlevel.remove_instrument(instrument)
+            # Each end's reader served (nearly) every arrival itself.
+            for ep, before in zip(endpoints, served, strict=True):
+                assert ep.readers_served - before >= rounds - rounds // 10
+            client.close()
+    listener.close()
+    # Two per round (a timer that fell due on a stalled machine adds a few).
+    assert instrument.batches <= 2 * rounds + rounds // 4
+
+
+@pytest.mark.parametrize("how", ["shutdown", "close", "abort", "cancel"])
+async def test_a_reader_waiting_on_the_socket_is_interrupted_by_other_news(how: str) -> None:
+    """Whatever else concerns the reader (a shutdown or close by another task,
+    a reset the endpoint found, e.g. by a timer, a cancellation) ends its wait
+    on the socket at once; a later recv waits there again and gets its data."""
+    listener, client, server = await _udp_pair()
+    endpoint = client.endpoint
+    outcome: list[object] = []
+
+    async def reader() -> None:
+        try:
+            outcome.append(await client.recv(64))
+        except OSError as exc:
+            outcome.append(exc)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            assert endpoint.waiting_reader is client
+            if how == "shutdown":
+                client.shutdown(emutcp.SHUT_RD)
+            elif how == "close":
+                client.close()
+            elif how == "abort":  # what a timer's RST does, from the endpoint's flush
+                conn = connection_of(client)
+                conn.abort(trio.current_time(), "test: reset")
+                endpoint.mux.touch(conn)
+                endpoint.flush()
+            else:
+                nursery.cancel_scope.cancel()
+        assert endpoint.waiting_reader is None
+        if how in ("shutdown", "abort"):
+            assert outcome == [b""]  # the connection is gone: end of stream
+        elif how == "cancel":
+            assert outcome == []
+            # The next recv waits on the socket again (a fresh descriptor).
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                await trio.testing.wait_all_tasks_blocked()
+                assert endpoint.waiting_reader is client
+                await server.sendall(b"later")
+            assert outcome == [b"later"]
+        else:
+            assert len(outcome) == 1 and isinstance(outcome[0], OSError)
+    for s in (client, server, listener):
+        s.close()
+
+
+async def test_two_readers_one_waits_on_the_socket_the_other_parks() -> None:
+    listener, client, server = await _udp_pair()
+    got: list[bytes] = []
+
+    async def reader() -> None:
+        got.append(await client.recv(1))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            assert client.endpoint.waiting_reader is client
+            await server.sendall(b"a")
+            await trio.testing.wait_all_tasks_blocked()
+            await server.sendall(b"b")
+    assert sorted(got) == [b"a", b"b"]
+    for s in (client, server, listener):
+        s.close()
