@@ -140,6 +140,7 @@ class Endpoint:
         self._udp = transport if type(transport) is UdpTransport else None
         self.waiting_reader: object | None = None  # the socket whose reader waits there now
         self.readers_served = 0  # arrivals a waiting reader served itself (tests, benchmarks)
+        self._reader_served = False  # ... during the endpoint task's current wait
         transport.set_arrival_callback(self._service_now)
 
     @property
@@ -195,11 +196,15 @@ class Endpoint:
         left to send (the caller drains them) or the endpoint closed."""
         wait_readable = self.transport.wait_readable
         while True:
+            self._reader_served = False
             await wait_readable()
             if self.closed:
                 break
-            if self.waiting_reader is not None:
-                continue  # the reader waiting on the socket was woken too: it serves
+            if self.waiting_reader is not None or self._reader_served:
+                # The reader waiting on the socket was woken by the same arrival:
+                # it serves it (or, earlier in this batch, has).  Data that came
+                # later keeps the socket readable: we are back next batch.
+                continue
             self._service(self._now())
             if self._pending or self.closed:
                 break
@@ -226,6 +231,7 @@ class Endpoint:
             self.waiting_reader = None
         if readable:
             self.readers_served += 1
+            self._reader_served = True
             self._service_now()
 
     def interrupt_reader(self, socket: Wakeable) -> None:
