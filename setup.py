@@ -13,17 +13,13 @@ from pathlib import Path
 
 from setuptools import setup
 
-# The per-segment hot path: the sans-IO core, the discrete-event engine, the
-# link model, and the real-UDP endpoint and transport.  Not compiled:
-# sim/apps.py and transport/topology.py (users subclass the applications, the
-# trio network subclasses the topology builder, and an interpreted class
-# cannot inherit from a compiled one), the link profile and the queue
-# disciplines (plain data and user-facing validation), the socket (held
-# weakly, subclassed and finalized like Python's own) and the other shells.
+# The per-segment hot path: the sans-IO core, the discrete-event engine and the
+# link model.  Not compiled: sim/apps.py and transport/topology.py (users subclass
+# the applications, the trio network subclasses the topology builder, and an
+# interpreted class cannot inherit from a compiled one), the link profile and
+# the queue disciplines (plain data and user-facing validation), the shells.
 COMPILED_PACKAGES = ("emutcp/core",)
 COMPILED_MODULES = (
-    "emutcp/endpoint.py",
-    "emutcp/transport/udp.py",
     "emutcp/sim/engine.py",
     "emutcp/sim/network.py",
     "emutcp/sim/payload_crc.py",

@@ -341,10 +341,6 @@ class UdpHost(Host):
         registry.register(ep)  # listed by `emutcp ss` in other processes
         return ep
 
-    def endpoint_closed(self, ep: Endpoint) -> None:
-        registry.unregister(ep)
-        super().endpoint_closed(ep)
-
 
 _default_host: runtime.RunLocal[Host] = runtime.RunLocal()
 

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from typing import Any
 
 ENV_OFF = "EMUTCP_NO_SS"
@@ -104,9 +105,7 @@ class _Table:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # Held until the endpoint ends (``unregister``), not weakly: a compiled
-        # endpoint (docs/compiled.md) cannot be weakly referenced.
-        self._endpoints: dict[Any, float] = {}
+        self._endpoints: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._pid: int | None = None
         self._server: socket.socket | None = None
         self.path: str | None = None
@@ -114,13 +113,9 @@ class _Table:
     def register(self, endpoint: Any, clock_offset: float) -> None:
         with self._lock:
             if self._pid != os.getpid():  # first use, or a forked child
-                self._endpoints = {}
+                self._endpoints = weakref.WeakKeyDictionary()
                 self._start()
             self._endpoints[endpoint] = clock_offset
-
-    def unregister(self, endpoint: Any) -> None:
-        with self._lock:
-            self._endpoints.pop(endpoint, None)
 
     def _start(self) -> None:
         if self._server is not None:  # inherited from the parent: not ours to serve
@@ -241,11 +236,6 @@ def register(endpoint: Any) -> None:
     except (AttributeError, RuntimeError):
         offset = 0.0
     _table.register(endpoint, offset)
-
-
-def unregister(endpoint: Any) -> None:
-    """``endpoint`` has ended: no longer listed."""
-    _table.unregister(endpoint)
 
 
 def table_path() -> str | None:

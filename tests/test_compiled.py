@@ -5,8 +5,8 @@ mypyc (docs/compiled.md).  This test builds them from this checkout into a
 scratch tree and runs, against that tree, the tests that pin what goes on the
 wire: the golden pcap (its md5 is the pure build's), both engines datagram for
 datagram, byte-identical trial JSON through routers and AQMs, the wire format's
-property tests; and the real-UDP tests of the compiled endpoint and transport
-(GSO/GRO, coalescing, a reader waiting on the socket itself).  A compiler
+property tests; and the real-UDP tests (GSO/GRO, coalescing, a reader
+waiting on the socket itself) over the compiled core.  A compiler
 difference that changed a single byte fails here.
 
 Needs a C compiler, Python's headers, mypy and setuptools; .ci/run installs the
