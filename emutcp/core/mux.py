@@ -16,11 +16,18 @@ now)``, ``handle_timer(now)`` and the user calls ``listen``, ``connect``,
 waiters should re-check their condition, with the ``Event`` kinds they
 reported, so the shell wakes only the waiters those kinds concern).
 
-Timers: one heap of ``(deadline, n, conn)`` over all connections.  Entries go
-stale when a connection re-arms or stops its timer; an entry is live only if
-the connection is still here and its ``get_timer()`` still equals the
-deadline.  Every connection touched in a batch is pushed again after output,
-so the heap always holds its current deadline.
+Timers: one heap of ``(deadline, n, conn)`` over all connections, with at
+most one current entry per connection.  After output, a touched connection's
+deadline gets a key ``(deadline, n)``: ``n`` is new only when the deadline
+changed, so connections with equal deadlines fire in the order their
+deadlines were set.  The key is pushed only if the connection has no entry
+queued or its deadline moved earlier than the queued one (the queued entry is
+then stale); a deadline that moved later (the common case: every ACK restarts
+the retransmission timer) stays unpushed until the queued entry comes up,
+which then re-queues the key.  An entry fires only if it is the connection's
+current one, the connection is still here and its ``get_timer()`` still
+equals the deadline.  So the heap holds about one entry per connection
+instead of one per output pass.
 
 Listener policy (``listen(backlog)``): a SYN creates an embryonic connection in
 LISTEN that moves to SYN-RECEIVED; at most ``config.max_syn_backlog`` of those
@@ -156,6 +163,10 @@ class Mux:
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
         self._heap: list[tuple[float, int, Connection]] = []
         self._tiebreak = itertools.count()
+        # Per connection: its timer's key (deadline, n), and the key of its one
+        # current heap entry (module docstring, "Timers").
+        self._timer_key: dict[Connection, tuple[float, int]] = {}
+        self._queued: dict[Connection, tuple[float, int]] = {}
         # How outgoing segments become datagrams.  A simulator that carries
         # Segment objects (emutcp.sim) swaps in a wrapper holding the segment
         # and its wire size, so nobody decodes msgpack; anything with len() will do
@@ -420,19 +431,44 @@ class Mux:
     def get_timer(self) -> float | None:
         heap = self._heap
         while heap:
-            deadline, _, conn = heap[0]
-            if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
-                return deadline
-            heapq.heappop(heap)
+            deadline, n, conn = heap[0]
+            if self._queued.get(conn) == (deadline, n):
+                if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
+                    return deadline
+                heapq.heappop(heap)
+                self._requeue(conn, deadline)
+            else:
+                heapq.heappop(heap)  # stale: a later entry replaced it
         return None
 
     def handle_timer(self, now: float) -> None:
         heap = self._heap
+        queued = self._queued
         while heap and heap[0][0] <= now:
-            deadline, _, conn = heapq.heappop(heap)
+            deadline, n, conn = heapq.heappop(heap)
+            if queued.get(conn) != (deadline, n):
+                continue  # stale: a later entry replaced it
             if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
+                del queued[conn]
                 conn.handle_timer(now)
-                self.touch(conn)
+                self.touch(conn)  # _after_output queues its next deadline
+            else:
+                self._requeue(conn, deadline)
+
+    def _requeue(self, conn: Connection, deadline: float) -> None:
+        """``conn``'s current entry (at ``deadline``) came up without firing: queue
+        its key again if its deadline moved later, else forget it."""
+        del self._queued[conn]
+        key = self._timer_key.get(conn)
+        if key is None or self.connections.get(conn.remote) is not conn:
+            self._timer_key.pop(conn, None)
+            return
+        if key[0] > deadline:
+            # The key keeps its n: among equal deadlines it fires in the order
+            # it would have with one entry pushed per output pass.
+            heapq.heappush(self._heap, (key[0], key[1], conn))
+            self._queued[conn] = key
+        # (a deadline that moved earlier was queued after the output pass that moved it)
 
     # ------------------------------------------------------------------ output
 
@@ -482,10 +518,24 @@ class Mux:
         if conn.state is State.CLOSED:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
+            self._timer_key.pop(conn, None)  # its queued entry, if any, goes stale
             return
         deadline = conn.get_timer()
-        if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._tiebreak), conn))
+        if deadline is None:
+            self._timer_key.pop(conn, None)
+            return
+        key = self._timer_key.get(conn)
+        if key is None or key[0] != deadline:
+            key = self._timer_key[conn] = (deadline, next(self._tiebreak))
+        queued = self._queued.get(conn)
+        if queued is None or deadline < queued[0]:
+            heap = self._heap
+            if len(heap) > 2 * len(self._queued) + 64:
+                # Stale entries left by deadlines that kept moving earlier: drop them.
+                heap[:] = [(q[0], q[1], c) for c, q in self._queued.items()]
+                heapq.heapify(heap)
+            heapq.heappush(heap, (deadline, key[1], conn))
+            self._queued[conn] = key
 
     def _leave_half_open(self, lst: Listener, conn: Connection, now: float) -> None:
         """``conn`` finished its handshake, or died in it (RFC 9293: back to
