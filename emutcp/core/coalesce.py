@@ -14,7 +14,11 @@ module does the same between the codec and the ``Mux``:
 ``Coalescer.datagram`` decodes each datagram of a batch (``decode_segment``,
 as ``Mux.receive_datagram`` does) and holds a run; ``Coalescer.finish`` (and
 any datagram that cannot join) hands the run to ``Mux.receive_segment`` as
-ONE segment whose payload is the run's payloads joined.  A segment joins the
+ONE segment whose payload is the run's payloads joined.  Over a transport
+whose accept filter is ``plausible_segment`` (the real-UDP host sets
+``crc_checked``), the CRC of each datagram was checked there, before the
+datagram was copied out of the socket's buffer; the coalescer then validates
+everything else but does not hash the datagram again.  A segment joins the
 run held when, as in ``tcp_gro_receive``:
 
 * it comes from the same peer (the same connection) with the same ECN field;
@@ -115,6 +119,10 @@ class Coalescer:
         self._ack_bytes = b""  # its SEG.ACK, encoded
         self._flags_at = 0  # where its flags byte is
         self._rest = b""  # its window and options, encoded
+        # True when every datagram comes through a transport whose accept
+        # filter is ``plausible_segment`` (the host sets it): their CRCs were
+        # checked there, so they are not hashed a second time here.
+        self.crc_checked = False
         self.merged = 0  # segments that joined a run (statistics, tests)
         self.runs = 0  # merged segments handed to the core
 
@@ -139,7 +147,7 @@ class Coalescer:
             mux.stats["malformed"] += 1
             return
         try:
-            seg = decode_segment(data, max_payload=mux.config.mss)
+            seg = decode_segment(data, max_payload=mux.config.mss, check_crc=not self.crc_checked)
         except MalformedSegment:
             self.finish(now)
             mux.stats["malformed"] += 1
@@ -264,8 +272,9 @@ class Coalescer:
             return None
         crc = int.from_bytes(data[end + 1 :], "big")
         # decode_segment's CRC rule: the value in its shortest form (> 0xFFFF
-        # for 5 bytes), over the bytes between the array header and it.
-        if crc <= 0xFFFF or zlib.crc32(memoryview(data)[1:end]) != crc:
+        # for 5 bytes), over the bytes between the array header and it (unless
+        # the transport's filter checked it: ``crc_checked``).
+        if crc <= 0xFFFF or (not self.crc_checked and zlib.crc32(memoryview(data)[1:end]) != crc):
             return None
         return data[start:end]
 

@@ -290,11 +290,19 @@ def _encode_options(o: Options) -> _RawOptions | None:
 
 
 _packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+# msgpack's bin 8 headers, by length (use_bin_type=True packs bytes as bin).
+_BIN8: Final = tuple(bytes((0xC4, n)) for n in range(256))
+_CRC32_HEADER: Final = b"\xce"  # a uint 32: the CRC's form unless it is below 0x10000
 
 
 def encode_segment(seg: Segment) -> bytes:
-    """Serialize ``seg`` into one datagram (see the module docstring)."""
-    body = _packb(
+    """Serialize ``seg`` into one datagram (see the module docstring).
+
+    Elements [0]..[7] are packed as an array of 8 (its one-byte header swapped
+    for the fixarray-of-10 one); the payload's bin header is written here as
+    msgpack writes it, so the payload is copied once (into the datagram), and
+    the CRC runs over the header bytes and then the payload."""
+    head = _packb(
         (
             FORMAT_VERSION,
             seg.src_port,
@@ -304,13 +312,19 @@ def encode_segment(seg: Segment) -> bytes:
             seg.flags,
             seg.window,
             _encode_options(seg.options),
-            seg.payload,
         )
     )
-    # body starts with a 1-byte fixarray header (9 elements); re-frame it as 10
-    # (one copy of the payload: join, not two concatenations).
-    fields = memoryview(body)[1:]
-    return b"".join((b"\x9a", fields, _packb(zlib.crc32(fields))))
+    payload = seg.payload
+    n = len(payload)
+    if n < 0x100:
+        fields = head[1:] + _BIN8[n]
+    elif n < 0x10000:
+        fields = head[1:] + b"\xc5" + n.to_bytes(2, "big")
+    else:
+        fields = head[1:] + b"\xc6" + n.to_bytes(4, "big")
+    crc = zlib.crc32(payload, zlib.crc32(fields)) if n else zlib.crc32(fields)
+    tail = _CRC32_HEADER + crc.to_bytes(4, "big") if crc > 0xFFFF else _packb(crc)
+    return b"".join((b"\x9a", fields, payload, tail))
 
 
 def _int(v: object, lo: int, hi: int, what: str) -> int:
@@ -395,8 +409,14 @@ def plausible_segment(data: bytes | bytearray | memoryview) -> bool:
     return last < 0x80 and zlib.crc32(view[n - 5 : n - 1], prefix) == last  # fixint
 
 
-def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
-    """Parse and validate one datagram; raise ``MalformedSegment`` on anything wrong."""
+def decode_segment(
+    data: bytes, *, max_payload: int = MAX_PAYLOAD, check_crc: bool = True
+) -> Segment:
+    """Parse and validate one datagram; raise ``MalformedSegment`` on anything wrong.
+
+    ``check_crc=False`` is for a datagram whose CRC ``plausible_segment``
+    has checked already (a transport's accept filter): everything else is
+    still validated."""
     if not looks_like_segment(data):
         raise MalformedSegment("not an emutcp segment (bad header byte or too short)")
     if len(data) > max_payload + MAX_HEADER_BYTES:
@@ -421,9 +441,10 @@ def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
     if type(version) is not int or version != FORMAT_VERSION:
         raise MalformedSegment(f"unknown format version {version!r:.20}")
     _int(crc, 0, _U32, "crc32")
-    crc_len = len(_packb(crc))
-    if zlib.crc32(memoryview(data)[1 : len(data) - crc_len]) != crc:
-        raise MalformedSegment("CRC mismatch")
+    if check_crc:
+        crc_len = 5 if crc > 0xFFFF else len(_packb(crc))
+        if zlib.crc32(memoryview(data)[1 : len(data) - crc_len]) != crc:
+            raise MalformedSegment("CRC mismatch")
     _int(sport, 0, 65_535, "source port")
     _int(dport, 0, 65_535, "destination port")
     _int(seq, 0, _U32, "seq")
