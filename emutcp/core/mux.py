@@ -108,6 +108,8 @@ def closed_port_answer(datagram: bytes, local_port: int) -> bytes | None:
 # What a listener reports: a connection ready to accept, or that it closed.
 _CONNECTION_READY: Final = frozenset({Event.ESTABLISHED})
 _LISTENER_CLOSED: Final = frozenset({Event.CLOSED})
+# The common wakeup reports one kind: its set, built once.
+_ONE_KIND: Final = {kind: frozenset((kind,)) for kind in Event}
 
 
 class Listener:
@@ -514,7 +516,8 @@ class Mux:
             if conn.state is not State.SYN_RCVD:
                 self._leave_half_open(lst, conn, now)
         elif events:
-            self.wakeups.append((conn, frozenset(events)))
+            kinds = _ONE_KIND[events[0]] if len(events) == 1 else frozenset(events)
+            self.wakeups.append((conn, kinds))
         if conn.state is State.CLOSED:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]

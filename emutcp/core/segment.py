@@ -22,8 +22,8 @@ Layout (a msgpack fixarray of 10 elements, positional so it is small and fast)::
 RFC 9293 3.1 makes the checksum mandatory; UDP's may be zero and emulated links
 have none, so the CRC covers every field.  ``decode_segment`` validates strictly
 and raises only ``MalformedSegment``: a datagram from the network is hostile
-until proven otherwise (size first, then msgpack limits, then exact types and
-ranges, then the CRC).
+until proven otherwise (size first, then msgpack, whose limits ``unpackb``
+sets to the size of the input, then exact types and ranges, then the CRC).
 """
 
 from __future__ import annotations
@@ -290,6 +290,9 @@ def _encode_options(o: Options) -> _RawOptions | None:
 
 
 _packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+# Bound once: compiled code then loads a static instead of a module attribute per call.
+_crc32: Final[Callable[..., int]] = zlib.crc32
+_unpackb: Final[Callable[..., Any]] = msgpack.unpackb
 # msgpack's bin 8 headers, by length (use_bin_type=True packs bytes as bin).
 _BIN8: Final = tuple(bytes((0xC4, n)) for n in range(256))
 _CRC32_HEADER: Final = b"\xce"  # a uint 32: the CRC's form unless it is below 0x10000
@@ -322,7 +325,7 @@ def encode_segment(seg: Segment) -> bytes:
         fields = head[1:] + b"\xc5" + n.to_bytes(2, "big")
     else:
         fields = head[1:] + b"\xc6" + n.to_bytes(4, "big")
-    crc = zlib.crc32(payload, zlib.crc32(fields)) if n else zlib.crc32(fields)
+    crc = _crc32(payload, _crc32(fields)) if n else _crc32(fields)
     tail = _CRC32_HEADER + crc.to_bytes(4, "big") if crc > 0xFFFF else _packb(crc)
     return b"".join((b"\x9a", fields, payload, tail))
 
@@ -393,20 +396,20 @@ def plausible_segment(data: bytes | bytearray | memoryview) -> bool:
     u8 = data[n - 2] == 0xCC and last >= 0x80
     if not (u32 or u16 or u8 or last < 0x80):
         return False  # no ending can be a CRC: no need to hash anything
-    view = memoryview(data)
+    view = data if type(data) is memoryview else memoryview(data)  # (a transport's is one)
     # The bytes [1, n-5) are covered whatever the CRC's size: hash them once.
-    prefix = zlib.crc32(view[1 : n - 5])
+    prefix = _crc32(view[1 : n - 5])
     if u32:  # the common case
         crc = int.from_bytes(view[n - 4 :], "big")
         if crc > 0xFFFF and prefix == crc:
             return True
     if u16:
         crc = int.from_bytes(view[n - 2 :], "big")
-        if crc > 0xFF and zlib.crc32(view[n - 5 : n - 3], prefix) == crc:
+        if crc > 0xFF and _crc32(view[n - 5 : n - 3], prefix) == crc:
             return True
-    if u8 and zlib.crc32(view[n - 5 : n - 2], prefix) == last:
+    if u8 and _crc32(view[n - 5 : n - 2], prefix) == last:
         return True
-    return last < 0x80 and zlib.crc32(view[n - 5 : n - 1], prefix) == last  # fixint
+    return last < 0x80 and _crc32(view[n - 5 : n - 1], prefix) == last  # fixint
 
 
 def decode_segment(
@@ -422,17 +425,12 @@ def decode_segment(
     if len(data) > max_payload + MAX_HEADER_BYTES:
         raise MalformedSegment(f"datagram of {len(data)} bytes exceeds the size limit")
     try:
-        fields = msgpack.unpackb(
-            data,
-            use_list=False,
-            raw=False,
-            strict_map_key=True,
-            max_array_len=FIELD_COUNT,
-            max_map_len=0,
-            max_ext_len=0,
-            max_str_len=0,
-            max_bin_len=max_payload,
-        )
+        # unpackb's limits default to len(data), bounded just above; tighter
+        # ones (maps, strings, bins...) cost more to pass (keyword parsing is a
+        # third of the call) than they save: the checks below reject any
+        # value of a wrong type or size.  (raw=False, strict_map_key=True are
+        # the defaults.)
+        fields = _unpackb(data, use_list=False)
     except Exception as exc:  # msgpack raises many types; all mean "not a segment"
         raise MalformedSegment(f"not a msgpack segment: {type(exc).__name__}") from None
     if type(fields) is not tuple or len(fields) != FIELD_COUNT:
@@ -443,7 +441,7 @@ def decode_segment(
     _int(crc, 0, _U32, "crc32")
     if check_crc:
         crc_len = 5 if crc > 0xFFFF else len(_packb(crc))
-        if zlib.crc32(memoryview(data)[1 : len(data) - crc_len]) != crc:
+        if _crc32(memoryview(data)[1 : len(data) - crc_len]) != crc:
             raise MalformedSegment("CRC mismatch")
     _int(sport, 0, 65_535, "source port")
     _int(dport, 0, 65_535, "destination port")

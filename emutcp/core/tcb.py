@@ -261,7 +261,13 @@ class Tcb:
 
     def get_timer(self) -> float | None:
         """The earliest deadline of the timer table, or None."""
-        return min(self.timers.values()) if self.timers else None
+        # A loop, not min(): compiled, it runs on C doubles (this runs after
+        # every output pass), where min() is a generic call.
+        best: float | None = None
+        for deadline in self.timers.values():
+            if best is None or deadline < best:
+                best = deadline
+        return best
 
     def active_timer(self) -> Timer | None:
         """The timer that fires next (the first armed among equal deadlines)."""
