@@ -246,7 +246,8 @@ class Coalescer:
         if (
             size <= bin_at + 2
             or data[i] != 0xCE
-            or int.from_bytes(data[i + 1 : ack_at], "big") != self._end
+            # SEG.SEQ (a uint 32) byte by byte: compiled, cheaper than int.from_bytes
+            or (data[i + 1] << 24 | data[i + 2] << 16 | data[i + 3] << 8 | data[i + 4]) != self._end
             or not data.startswith(self._prefix)
             or data[ack_at:flags_at] != self._ack_bytes
             or data[flags_at] & ~PSH != ACK  # ACK, or ACK+PSH (both one-byte fixints)
@@ -256,7 +257,7 @@ class Coalescer:
         kind = data[bin_at]
         if kind == 0xC5:  # bin 16
             start = bin_at + 3
-            n = int.from_bytes(data[bin_at + 1 : start], "big")
+            n = data[bin_at + 1] << 8 | data[bin_at + 2]
         elif kind == 0xC4:  # bin 8
             start = bin_at + 2
             n = data[bin_at + 1]
@@ -270,7 +271,7 @@ class Coalescer:
             or data[end] != 0xCE
         ):
             return None
-        crc = int.from_bytes(data[end + 1 :], "big")
+        crc = data[end + 1] << 24 | data[end + 2] << 16 | data[end + 3] << 8 | data[end + 4]
         # decode_segment's CRC rule: the value in its shortest form (> 0xFFFF
         # for 5 bytes), over the bytes between the array header and it (unless
         # the transport's filter checked it: ``crc_checked``).
