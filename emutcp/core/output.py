@@ -157,10 +157,22 @@ class Output(Tcb):
                 and (self.recv_buf.ooo_bytes or self.sack_reporter.dsack)
             ):
                 blocks = self._sack_blocks()
-            # RFC 7323 5.4 TSval: tcb._tsval, inlined.
-            ts = ((int(self._clock * 1000) & SEQ_MASK), self.ts_recent) if self.ts_ok else None
-            if ts is not None or blocks:
-                options = make_options(blocks, ts)
+            if self.ts_ok:
+                tsval = int(self._clock * 1000) & SEQ_MASK  # RFC 7323 5.4: tcb._tsval, inlined
+                last = self._ts_options
+                if blocks:
+                    options = make_options(blocks, (tsval, self.ts_recent))
+                elif (
+                    last is not None
+                    and last.timestamps is not None
+                    and last.timestamps[0] == tsval
+                    and last.timestamps[1] == self.ts_recent
+                ):
+                    options = last  # a burst within one TSval tick: the same options
+                else:
+                    options = self._ts_options = make_options((), (tsval, self.ts_recent))
+            elif blocks:
+                options = make_options(blocks, None)
         if flags & ACK:
             self._last_ack_sent = ack
         ecn = 0

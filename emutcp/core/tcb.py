@@ -48,7 +48,7 @@ from .rate import DeliveryRateEstimator
 from .recovery import LossRecovery
 from .rtt import RttEstimator
 from .sack import SackReporter
-from .segment import ACK, SYN, Segment
+from .segment import ACK, SYN, Options, Segment
 from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff
 from .state import State
 
@@ -183,6 +183,9 @@ class Tcb:
         self.ts_ok = False
         self.ts_recent = 0
         self._last_ack_sent = 0
+        # The timestamps-only Options of the latest segment sent: reused while
+        # TSval and TS.Recent stay the same (Options are values, never changed).
+        self._ts_options: Options | None = None
         self._clock = now  # the latest ``now`` seen; stamps TSval on output
         self._ts_epoch = int(now * 1000) & SEQ_MASK  # TSval at the last timeout (or start)
         # cwnd/ssthresh/srtt samples over time, for plots: (time, cwnd, ssthresh, srtt),
