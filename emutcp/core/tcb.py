@@ -289,7 +289,12 @@ class Tcb:
         return int(now * 1000) & SEQ_MASK
 
     def events_to_report(self) -> list[Event]:
-        ev, self._events = self._events, []
+        """The events since the last call (an empty list if none: then this
+        connection's own, which the caller leaves alone; it runs after every
+        output pass, and most report nothing)."""
+        ev = self._events
+        if ev:
+            self._events = []
         return ev
 
     def _sample_history(self, now: float) -> None:
