@@ -489,13 +489,17 @@ class Mux:
         if not with_ecn and out:
             out = [(data, addr) for data, addr, _ in out]
         self._out = []
+        encode = self.encode
+        # The codec's own encoder is called directly: compiled, a native call
+        # instead of a call through the Python-level wrapper.
+        native = encode is encode_segment
         while self._dirty:
             dirty = list(self._dirty)
             self._dirty.clear()
             for conn in dirty:
                 budget = self._unvalidated.get(conn) if self._unvalidated else None
                 for seg in conn.segments_to_send(now):
-                    data = self.encode(seg)
+                    data = encode_segment(seg) if native else encode(seg)
                     if budget is not None:
                         # Anti-amplification: an unvalidated peer gets at most 3x
                         # the bytes it sent us (its address may be spoofed).
