@@ -297,7 +297,19 @@ class Mux:
                 if budget is not None:
                     budget[0] += size
             if ecn:  # the ECN field rides with the segment for traces and pcap
-                seg = seg.replace(ecn=ecn)
+                # (seg.replace(ecn=ecn), without its keyword dict: every data
+                # segment of an ECN connection comes here)
+                seg = Segment(
+                    seg.src_port,
+                    seg.dst_port,
+                    seg.seq,
+                    seg.ack,
+                    seg.flags,
+                    seg.window,
+                    seg.options,
+                    seg.payload,
+                    ecn,
+                )
             conn.receive_segment(seg, now, ecn)
             self._dirty[conn] = None  # touch(conn)
             lst = self.listener
