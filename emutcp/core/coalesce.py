@@ -70,7 +70,6 @@ from .segment import (
     Segment,
     decode_segment,
     looks_like_segment,
-    make_segment,
 )
 from .state import State
 from .tcb import Address
@@ -302,7 +301,7 @@ class Coalescer:
             self.runs += 1
             self.merged += count - 1
             self.mux.stats["coalesced"] += count - 1
-            seg = make_segment(
+            seg = Segment(
                 first.src_port,
                 first.dst_port,
                 first.seq,

@@ -37,7 +37,6 @@ from .segment import (
     Options,
     Segment,
     make_options,
-    make_segment,
 )
 from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff, seq_gt
 from .state import SYNCHRONIZED, State
@@ -182,7 +181,7 @@ class Output(Tcb):
             if ect:  # RFC 3168 6.1.4: new data only (not ACKs, retransmissions)
                 flags |= self.ecn.data_flags()
                 ecn = ECT0
-        seg = make_segment(
+        seg = Segment(  # (the class itself: compiled, a native constructor call)
             self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn
         )
         if payload and self.rate is not None:  # a delivery record per transmission
@@ -193,7 +192,9 @@ class Output(Tcb):
         if flags & ACK:
             self._ack_now = False
             self._unacked_bytes = 0
-            self.timers.pop(Timer.DELAYED_ACK, None)  # _stop_timer, inlined
+            timers = self.timers  # _stop_timer, inlined (compiled: no method call)
+            if Timer.DELAYED_ACK in timers:
+                del timers[Timer.DELAYED_ACK]
 
     def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
         """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first, after
@@ -243,7 +244,8 @@ class Output(Tcb):
         rto_at = timers.get(Timer.RETRANSMISSION)
         snd_una, snd_max = self.snd_una, self.snd_max
         if snd_una == snd_max or rto_at is None or not self.recovery.may_probe():
-            timers.pop(Timer.LOSS_PROBE, None)
+            if Timer.LOSS_PROBE in timers:  # (compiled: no method call)
+                del timers[Timer.LOSS_PROBE]
             return
         d = (snd_max - snd_una) & SEQ_MASK  # flight_size, inlined
         flight = d - SEQ_MOD if d >= SEQ_HALF else d
@@ -251,7 +253,8 @@ class Output(Tcb):
         if at < rto_at:
             timers[Timer.LOSS_PROBE] = at
         else:
-            timers.pop(Timer.LOSS_PROBE, None)
+            if Timer.LOSS_PROBE in timers:  # (compiled: no method call)
+                del timers[Timer.LOSS_PROBE]
 
     def _output_data(self, now: float) -> None:
         """Send new data, retransmissions after RTO, and our FIN (RFC 9293 3.7.4,
