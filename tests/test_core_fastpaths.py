@@ -3,7 +3,9 @@
 The SACK scoreboard, the receiver's SACK blocks and its out-of-order pieces
 are found by bisection; these tests hold them to the straightforward scans
 they replaced, on random inputs.  ``make_segment``/``make_options`` must
-build the very objects the dataclass constructors build.  (That the whole
+build the very objects the dataclass constructors build; the encoder must
+write the bytes of the one-call msgpack encoding it replaced (issue 20), and
+the mux's timer heap must stay at about one entry per connection.  (That the whole
 path puts the same bytes on the wire is checked by tests/test_sim.py and
 tests/test_golden_pcap.py.)
 """
