@@ -108,8 +108,14 @@ def closed_port_answer(datagram: bytes, local_port: int) -> bytes | None:
 # What a listener reports: a connection ready to accept, or that it closed.
 _CONNECTION_READY: Final = frozenset({Event.ESTABLISHED})
 _LISTENER_CLOSED: Final = frozenset({Event.CLOSED})
-# The common wakeup reports one kind: its set, built once.
+# The common wakeups report one kind or two (READABLE and WRITABLE after a
+# request/response segment): their sets, built once.
 _ONE_KIND: Final = {kind: frozenset((kind,)) for kind in Event}
+_TWO_KINDS: Final = {(a, b): frozenset((a, b)) for a in Event for b in Event}
+# Bound once: compiled code then loads a static instead of a module attribute per call.
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
+_heapify: Final = heapq.heapify
 
 
 class Listener:
@@ -163,6 +169,7 @@ class Mux:
         self.wakeups: list[tuple[Connection | Listener, frozenset[Event]]] = []
         self._out: list[tuple[bytes, Address, int]] = []
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
+        self._spare: dict[Connection, None] = {}  # _collect swaps it with _dirty
         self._heap: list[tuple[float, int, Connection]] = []
         self._tiebreak = itertools.count()
         # Per connection: its timer's key (deadline, n), and the key of its one
@@ -449,17 +456,17 @@ class Mux:
             if self._queued.get(conn) == (deadline, n):
                 if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
                     return deadline
-                heapq.heappop(heap)
+                _heappop(heap)
                 self._requeue(conn, deadline)
             else:
-                heapq.heappop(heap)  # stale: a later entry replaced it
+                _heappop(heap)  # stale: a later entry replaced it
         return None
 
     def handle_timer(self, now: float) -> None:
         heap = self._heap
         queued = self._queued
         while heap and heap[0][0] <= now:
-            deadline, n, conn = heapq.heappop(heap)
+            deadline, n, conn = _heappop(heap)
             if queued.get(conn) != (deadline, n):
                 continue  # stale: a later entry replaced it
             if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
@@ -480,7 +487,7 @@ class Mux:
         if key[0] > deadline:
             # The key keeps its n: among equal deadlines it fires in the order
             # it would have with one entry pushed per output pass.
-            heapq.heappush(self._heap, (key[0], key[1], conn))
+            _heappush(self._heap, (key[0], key[1], conn))
             self._queued[conn] = key
         # (a deadline that moved earlier was queued after the output pass that moved it)
 
@@ -506,8 +513,13 @@ class Mux:
         # instead of a call through the Python-level wrapper.
         native = encode is encode_segment
         while self._dirty:
-            dirty = list(self._dirty)
-            self._dirty.clear()
+            # Swap in the spare set (no copy, no allocation per pass): what the
+            # connections mark dirty meanwhile goes to the next round.
+            dirty = self._dirty
+            spare = self._spare
+            if spare is dirty or spare:  # (only after an exception left them so)
+                spare = {}
+            self._dirty = spare
             for conn in dirty:
                 budget = self._unvalidated.get(conn) if self._unvalidated else None
                 for seg in conn.segments_to_send(now):
@@ -521,6 +533,8 @@ class Mux:
                         budget[1] += len(data)
                     out.append((data, conn.remote, seg.ecn) if with_ecn else (data, conn.remote))
                 self._after_output(conn, now)
+            dirty.clear()
+            self._spare = dirty
         return out
 
     def _after_output(self, conn: Connection, now: float) -> None:
@@ -532,7 +546,13 @@ class Mux:
             if conn.state is not State.SYN_RCVD:
                 self._leave_half_open(lst, conn, now)
         elif events:
-            kinds = _ONE_KIND[events[0]] if len(events) == 1 else frozenset(events)
+            n = len(events)
+            if n == 1:
+                kinds = _ONE_KIND[events[0]]
+            elif n == 2:
+                kinds = _TWO_KINDS[events[0], events[1]]
+            else:
+                kinds = frozenset(events)
             self.wakeups.append((conn, kinds))
         if conn.state is State.CLOSED:
             if self.connections.get(conn.remote) is conn:
@@ -552,8 +572,8 @@ class Mux:
             if len(heap) > 2 * len(self._queued) + 64:
                 # Stale entries left by deadlines that kept moving earlier: drop them.
                 heap[:] = [(q[0], q[1], c) for c, q in self._queued.items()]
-                heapq.heapify(heap)
-            heapq.heappush(heap, (deadline, key[1], conn))
+                _heapify(heap)
+            _heappush(heap, (deadline, key[1], conn))
             self._queued[conn] = key
 
     def _leave_half_open(self, lst: Listener, conn: Connection, now: float) -> None:
