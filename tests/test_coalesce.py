@@ -33,10 +33,12 @@ from emutcp.core.segment import (
     Segment,
     decode_segment,
     encode_segment,
+    plausible_segment,
 )
 from emutcp.core.state import State
 from emutcp.endpoint import Endpoint
 from emutcp.lab.bulk import bulk_transfer
+from emutcp.transport.udp import UdpTransport
 
 MSS = 1000
 T = 0.01
@@ -419,3 +421,75 @@ def test_a_merged_segment_beyond_the_window_is_trimmed_as_its_pieces_would_be():
         outcomes.append((server.rcv_nxt, _read_all(server)))
     assert outcomes[0] == outcomes[1]
     assert len(outcomes[0][1]) == 3 * MSS
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_behind_the_crc_filter_the_coalescer_accepts_what_the_mux_alone_does(seed: int):
+    """``crc_checked`` (the real-UDP host's wiring): datagrams pass
+    ``plausible_segment`` first and the coalescer does not hash them again;
+    with random byte changes to a run's datagrams, what the receiver gets and
+    what is dropped (by the filter or the core) are those of the mux alone."""
+    rng = random.Random(seed)
+    for _ in range(60):
+        outcomes = []
+        a0, _, client0, _ = _pair()
+        _, out = _data_segments(a0, client0, 4)
+        mutated = list(out)
+        for _ in range(rng.randint(1, 3)):
+            k = rng.randrange(0, 4)
+            d = bytearray(mutated[k])
+            d[rng.randrange(len(d) // 20)] = rng.randrange(256)
+            if rng.random() < 0.7 and d[-5] == 0xCE:  # else the filter drops it
+                d[-4:] = zlib.crc32(d[1:-5]).to_bytes(4, "big")
+            mutated[k] = bytes(d)
+        for filtered in (True, False):
+            a, b, client, server = _pair()
+            _data_segments(a, client, 4)  # the same connection state (same seeds)
+            dropped = 0
+            if filtered:
+                c = Coalescer(b)
+                c.crc_checked = True
+                for d in mutated:
+                    if plausible_segment(memoryview(d)):
+                        c.datagram(d, a.local, 2 * T)
+                    else:
+                        dropped += 1  # the transport's junk count
+                c.finish(2 * T)
+            else:
+                for d in mutated:
+                    b.receive_datagram(d, a.local, 2 * T)
+            outcomes.append((_read_all(server), server.rcv_nxt, b.stats["malformed"] + dropped))
+        assert outcomes[0] == outcomes[1]
+
+
+async def test_the_udp_host_skips_the_second_crc_only_behind_its_filter(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    made: list[Endpoint] = []
+    init = Endpoint.__init__
+
+    def recording(self: Endpoint, *args: Any) -> None:
+        init(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(Endpoint, "__init__", recording)
+    host = emutcp.UdpHost()
+    with trio.fail_after(30):
+        result = await bulk_transfer(host, host, b"x" * 100_000)
+    assert result.intact
+    coalescing = [ep for ep in made if ep.coalescer is not None]
+    assert coalescing and all(ep.coalescer.crc_checked for ep in coalescing)  # type: ignore[union-attr]
+    # What crc_checked relies on: the transport filters with plausible_segment.
+    assert all(ep.transport._accept is plausible_segment for ep in coalescing)  # type: ignore[attr-defined]
+    # A transport the host did not make itself (no filter here) is not trusted.
+    made.clear()
+
+    class Unfiltered(emutcp.UdpHost):
+        def make_transport(self, local: tuple[str, int]) -> UdpTransport:
+            return UdpTransport(local)
+
+    other = Unfiltered()
+    with trio.fail_after(30):
+        result = await bulk_transfer(other, other, b"x" * 100_000)
+    assert result.intact
+    assert made and not any(ep.coalescer.crc_checked for ep in made if ep.coalescer is not None)

@@ -3,7 +3,9 @@
 The SACK scoreboard, the receiver's SACK blocks and its out-of-order pieces
 are found by bisection; these tests hold them to the straightforward scans
 they replaced, on random inputs.  ``make_segment``/``make_options`` must
-build the very objects the dataclass constructors build.  (That the whole
+build the very objects the dataclass constructors build; the encoder must
+write the bytes of the one-call msgpack encoding it replaced (issue 20), and
+the mux's timer heap must stay at about one entry per connection.  (That the whole
 path puts the same bytes on the wire is checked by tests/test_sim.py and
 tests/test_golden_pcap.py.)
 """
@@ -12,10 +14,14 @@ from __future__ import annotations
 
 import itertools
 import random
+import zlib
 
 import pytest
 
+from emutcp.core import segment
 from emutcp.core.buffers import ReceiveBuffer
+from emutcp.core.config import Config
+from emutcp.core.mux import Mux
 from emutcp.core.sack import SackReporter, Scoreboard
 from emutcp.core.segment import (
     NO_OPTIONS,
@@ -154,3 +160,91 @@ def test_fast_constructors_build_the_dataclass_objects():
         assert seg == ref and hash(seg) == hash(ref) and seg.ecn == ref.ecn
         assert encode_segment(seg) == encode_segment(ref)
         assert seg.replace(ecn=0) == ref and seg.replace(seq=seg.seq + 1) != ref
+
+
+# ------------------------------------------------- the encoder and the timers
+
+
+def _reference_encoding(seg: Segment) -> bytes:
+    """encode_segment as it was: all nine elements in one msgpack call, the CRC
+    over the packed bytes after the array header."""
+    body = segment._packb(
+        (
+            1,
+            seg.src_port,
+            seg.dst_port,
+            seg.seq,
+            seg.ack,
+            seg.flags,
+            seg.window,
+            segment._encode_options(seg.options),
+            seg.payload,
+        )
+    )
+    fields = memoryview(body)[1:]
+    return b"".join((b"\x9a", fields, segment._packb(zlib.crc32(fields))))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_encoder_writes_msgpack_s_bytes(seed):
+    """encode_segment writes the payload's bin header itself (payload copied
+    once): the bytes are msgpack's, for every bin size and CRC width."""
+    rng = random.Random(seed)
+    top = 0xFFFF_FFFF
+    for _ in range(3000):
+        n = rng.choice([0, 1, 255, 256, 1400, 65_535, 65_536, rng.randrange(3000)])
+        options = rng.choice(
+            [
+                NO_OPTIONS,
+                Options(timestamps=(rng.randrange(top), rng.randrange(top))),
+                Options(mss=1400, wscale=7, sack_permitted=True, timestamps=(1, 0)),
+                Options(sack_blocks=((1, 2), (3, 4)), timestamps=(5, 6)),
+            ]
+        )
+        seg = Segment(
+            rng.randrange(65_536),
+            rng.randrange(65_536),
+            rng.randrange(top),
+            rng.randrange(top),
+            rng.randrange(256),
+            rng.randrange(65_536),
+            options,
+            rng.randbytes(n),
+        )
+        assert encode_segment(seg) == _reference_encoding(seg)
+
+
+def test_the_timer_heap_holds_about_one_entry_per_connection():
+    """Request/response rounds re-arm the retransmission timer on every
+    segment; the mux's heap must not grow with them (it held one entry per
+    output pass before)."""
+    config = Config(nodelay=True)
+    a = Mux(local=("10.0.0.1", 1000), config=config, rng=random.Random(1))
+    b = Mux(local=("10.0.0.2", 2000), config=config, rng=random.Random(2))
+    b.listen(4, 0.0)
+    now = 0.0
+
+    def deliver(src: Mux, dst: Mux) -> None:
+        for data, _ in src.datagrams_to_send(now):
+            dst.receive_datagram(data, src.local, now)
+        dst.handle_timer(now)
+
+    client = a.connect(b.local, now)
+    for _ in range(3):
+        deliver(a, b)
+        deliver(b, a)
+    server = b.accept()
+    assert server is not None
+    for _ in range(2000):
+        now += 0.0001
+        client.send(b"x", now)
+        a.touch(client)
+        deliver(a, b)
+        server.send(server.receive(10, now), now)
+        b.touch(server)
+        deliver(b, a)
+        assert client.receive(10, now) == b"x"
+    a.touch(client)  # (the last receive() armed the delayed ACK)
+    a.datagrams_to_send(now)
+    assert len(a._heap) < 80 and len(b._heap) < 80  # (about 1,600 each before)
+    assert a.get_timer() == client.get_timer() and b.get_timer() == server.get_timer()

@@ -1097,8 +1097,12 @@ class Connection(Output):
         buf = self.send_buf
         if self.snd_una == self.snd_max and recovery.quiet():
             # Nothing in flight, nothing pending: what the steps below come to.
-            self.timers.pop(Timer.REORDER, None)
-            self.timers.pop(Timer.LOSS_PROBE, None)  # _arm_probe with nothing in flight
+            # (compiled, ``in`` and ``del`` are native; dict.pop is a method call)
+            timers = self.timers
+            if Timer.REORDER in timers:
+                del timers[Timer.REORDER]
+            if Timer.LOSS_PROBE in timers:  # _arm_probe with nothing in flight
+                del timers[Timer.LOSS_PROBE]
             self._autotune_send(buf)
             return
         high = min(self._send_offset(self.snd_max), buf.end)

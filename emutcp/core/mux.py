@@ -16,11 +16,18 @@ now)``, ``handle_timer(now)`` and the user calls ``listen``, ``connect``,
 waiters should re-check their condition, with the ``Event`` kinds they
 reported, so the shell wakes only the waiters those kinds concern).
 
-Timers: one heap of ``(deadline, n, conn)`` over all connections.  Entries go
-stale when a connection re-arms or stops its timer; an entry is live only if
-the connection is still here and its ``get_timer()`` still equals the
-deadline.  Every connection touched in a batch is pushed again after output,
-so the heap always holds its current deadline.
+Timers: one heap of ``(deadline, n, conn)`` over all connections, with at
+most one current entry per connection.  After output, a touched connection's
+deadline gets a key ``(deadline, n)``: ``n`` is new only when the deadline
+changed, so connections with equal deadlines fire in the order their
+deadlines were set.  The key is pushed only if the connection has no entry
+queued or its deadline moved earlier than the queued one (the queued entry is
+then stale); a deadline that moved later (the common case: every ACK restarts
+the retransmission timer) stays unpushed until the queued entry comes up,
+which then re-queues the key.  An entry fires only if it is the connection's
+current one, the connection is still here and its ``get_timer()`` still
+equals the deadline.  So the heap holds about one entry per connection
+instead of one per output pass.
 
 Listener policy (``listen(backlog)``): a SYN creates an embryonic connection in
 LISTEN that moves to SYN-RECEIVED; at most ``config.max_syn_backlog`` of those
@@ -101,6 +108,14 @@ def closed_port_answer(datagram: bytes, local_port: int) -> bytes | None:
 # What a listener reports: a connection ready to accept, or that it closed.
 _CONNECTION_READY: Final = frozenset({Event.ESTABLISHED})
 _LISTENER_CLOSED: Final = frozenset({Event.CLOSED})
+# The common wakeups report one kind or two (READABLE and WRITABLE after a
+# request/response segment): their sets, built once.
+_ONE_KIND: Final = {kind: frozenset((kind,)) for kind in Event}
+_TWO_KINDS: Final = {(a, b): frozenset((a, b)) for a in Event for b in Event}
+# Bound once: compiled code then loads a static instead of a module attribute per call.
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
+_heapify: Final = heapq.heapify
 
 
 class Listener:
@@ -154,8 +169,13 @@ class Mux:
         self.wakeups: list[tuple[Connection | Listener, frozenset[Event]]] = []
         self._out: list[tuple[bytes, Address, int]] = []
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
+        self._spare: dict[Connection, None] = {}  # _collect swaps it with _dirty
         self._heap: list[tuple[float, int, Connection]] = []
         self._tiebreak = itertools.count()
+        # Per connection: its timer's key (deadline, n), and the key of its one
+        # current heap entry (module docstring, "Timers").
+        self._timer_key: dict[Connection, tuple[float, int]] = {}
+        self._queued: dict[Connection, tuple[float, int]] = {}
         # How outgoing segments become datagrams.  A simulator that carries
         # Segment objects (emutcp.sim) swaps in a wrapper holding the segment
         # and its wire size, so nobody decodes msgpack; anything with len() will do
@@ -284,7 +304,19 @@ class Mux:
                 if budget is not None:
                     budget[0] += size
             if ecn:  # the ECN field rides with the segment for traces and pcap
-                seg = seg.replace(ecn=ecn)
+                # (seg.replace(ecn=ecn), without its keyword dict: every data
+                # segment of an ECN connection comes here)
+                seg = Segment(
+                    seg.src_port,
+                    seg.dst_port,
+                    seg.seq,
+                    seg.ack,
+                    seg.flags,
+                    seg.window,
+                    seg.options,
+                    seg.payload,
+                    ecn,
+                )
             conn.receive_segment(seg, now, ecn)
             self._dirty[conn] = None  # touch(conn)
             lst = self.listener
@@ -420,19 +452,44 @@ class Mux:
     def get_timer(self) -> float | None:
         heap = self._heap
         while heap:
-            deadline, _, conn = heap[0]
-            if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
-                return deadline
-            heapq.heappop(heap)
+            deadline, n, conn = heap[0]
+            if self._queued.get(conn) == (deadline, n):
+                if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
+                    return deadline
+                _heappop(heap)
+                self._requeue(conn, deadline)
+            else:
+                _heappop(heap)  # stale: a later entry replaced it
         return None
 
     def handle_timer(self, now: float) -> None:
         heap = self._heap
+        queued = self._queued
         while heap and heap[0][0] <= now:
-            deadline, _, conn = heapq.heappop(heap)
+            deadline, n, conn = _heappop(heap)
+            if queued.get(conn) != (deadline, n):
+                continue  # stale: a later entry replaced it
             if self.connections.get(conn.remote) is conn and conn.get_timer() == deadline:
+                del queued[conn]
                 conn.handle_timer(now)
-                self.touch(conn)
+                self.touch(conn)  # _after_output queues its next deadline
+            else:
+                self._requeue(conn, deadline)
+
+    def _requeue(self, conn: Connection, deadline: float) -> None:
+        """``conn``'s current entry (at ``deadline``) came up without firing: queue
+        its key again if its deadline moved later, else forget it."""
+        del self._queued[conn]
+        key = self._timer_key.get(conn)
+        if key is None or self.connections.get(conn.remote) is not conn:
+            self._timer_key.pop(conn, None)
+            return
+        if key[0] > deadline:
+            # The key keeps its n: among equal deadlines it fires in the order
+            # it would have with one entry pushed per output pass.
+            _heappush(self._heap, (key[0], key[1], conn))
+            self._queued[conn] = key
+        # (a deadline that moved earlier was queued after the output pass that moved it)
 
     # ------------------------------------------------------------------ output
 
@@ -451,13 +508,22 @@ class Mux:
         if not with_ecn and out:
             out = [(data, addr) for data, addr, _ in out]
         self._out = []
+        encode = self.encode
+        # The codec's own encoder is called directly: compiled, a native call
+        # instead of a call through the Python-level wrapper.
+        native = encode is encode_segment
         while self._dirty:
-            dirty = list(self._dirty)
-            self._dirty.clear()
+            # Swap in the spare set (no copy, no allocation per pass): what the
+            # connections mark dirty meanwhile goes to the next round.
+            dirty = self._dirty
+            spare = self._spare
+            if spare is dirty or spare:  # (only after an exception left them so)
+                spare = {}
+            self._dirty = spare
             for conn in dirty:
                 budget = self._unvalidated.get(conn) if self._unvalidated else None
                 for seg in conn.segments_to_send(now):
-                    data = self.encode(seg)
+                    data = encode_segment(seg) if native else encode(seg)
                     if budget is not None:
                         # Anti-amplification: an unvalidated peer gets at most 3x
                         # the bytes it sent us (its address may be spoofed).
@@ -467,6 +533,8 @@ class Mux:
                         budget[1] += len(data)
                     out.append((data, conn.remote, seg.ecn) if with_ecn else (data, conn.remote))
                 self._after_output(conn, now)
+            dirty.clear()
+            self._spare = dirty
         return out
 
     def _after_output(self, conn: Connection, now: float) -> None:
@@ -478,14 +546,35 @@ class Mux:
             if conn.state is not State.SYN_RCVD:
                 self._leave_half_open(lst, conn, now)
         elif events:
-            self.wakeups.append((conn, frozenset(events)))
+            n = len(events)
+            if n == 1:
+                kinds = _ONE_KIND[events[0]]
+            elif n == 2:
+                kinds = _TWO_KINDS[events[0], events[1]]
+            else:
+                kinds = frozenset(events)
+            self.wakeups.append((conn, kinds))
         if conn.state is State.CLOSED:
             if self.connections.get(conn.remote) is conn:
                 del self.connections[conn.remote]
+            self._timer_key.pop(conn, None)  # its queued entry, if any, goes stale
             return
         deadline = conn.get_timer()
-        if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._tiebreak), conn))
+        if deadline is None:
+            self._timer_key.pop(conn, None)
+            return
+        key = self._timer_key.get(conn)
+        if key is None or key[0] != deadline:
+            key = self._timer_key[conn] = (deadline, next(self._tiebreak))
+        queued = self._queued.get(conn)
+        if queued is None or deadline < queued[0]:
+            heap = self._heap
+            if len(heap) > 2 * len(self._queued) + 64:
+                # Stale entries left by deadlines that kept moving earlier: drop them.
+                heap[:] = [(q[0], q[1], c) for c, q in self._queued.items()]
+                _heapify(heap)
+            _heappush(heap, (deadline, key[1], conn))
+            self._queued[conn] = key
 
     def _leave_half_open(self, lst: Listener, conn: Connection, now: float) -> None:
         """``conn`` finished its handshake, or died in it (RFC 9293: back to

@@ -37,7 +37,6 @@ from .segment import (
     Options,
     Segment,
     make_options,
-    make_segment,
 )
 from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff, seq_gt
 from .state import SYNCHRONIZED, State
@@ -157,10 +156,22 @@ class Output(Tcb):
                 and (self.recv_buf.ooo_bytes or self.sack_reporter.dsack)
             ):
                 blocks = self._sack_blocks()
-            # RFC 7323 5.4 TSval: tcb._tsval, inlined.
-            ts = ((int(self._clock * 1000) & SEQ_MASK), self.ts_recent) if self.ts_ok else None
-            if ts is not None or blocks:
-                options = make_options(blocks, ts)
+            if self.ts_ok:
+                tsval = int(self._clock * 1000) & SEQ_MASK  # RFC 7323 5.4: tcb._tsval, inlined
+                last = self._ts_options
+                if blocks:
+                    options = make_options(blocks, (tsval, self.ts_recent))
+                elif (
+                    last is not None
+                    and last.timestamps is not None
+                    and last.timestamps[0] == tsval
+                    and last.timestamps[1] == self.ts_recent
+                ):
+                    options = last  # a burst within one TSval tick: the same options
+                else:
+                    options = self._ts_options = make_options((), (tsval, self.ts_recent))
+            elif blocks:
+                options = make_options(blocks, None)
         if flags & ACK:
             self._last_ack_sent = ack
         ecn = 0
@@ -170,7 +181,7 @@ class Output(Tcb):
             if ect:  # RFC 3168 6.1.4: new data only (not ACKs, retransmissions)
                 flags |= self.ecn.data_flags()
                 ecn = ECT0
-        seg = make_segment(
+        seg = Segment(  # (the class itself: compiled, a native constructor call)
             self.local[1], self.remote[1], seq, ack, flags, window, options, payload, ecn
         )
         if payload and self.rate is not None:  # a delivery record per transmission
@@ -181,7 +192,9 @@ class Output(Tcb):
         if flags & ACK:
             self._ack_now = False
             self._unacked_bytes = 0
-            self.timers.pop(Timer.DELAYED_ACK, None)  # _stop_timer, inlined
+            timers = self.timers  # _stop_timer, inlined (compiled: no method call)
+            if Timer.DELAYED_ACK in timers:
+                del timers[Timer.DELAYED_ACK]
 
     def _sack_blocks(self) -> tuple[tuple[int, int], ...]:
         """RFC 2018 4: the blocks we hold beyond RCV.NXT, the newest first, after
@@ -231,7 +244,8 @@ class Output(Tcb):
         rto_at = timers.get(Timer.RETRANSMISSION)
         snd_una, snd_max = self.snd_una, self.snd_max
         if snd_una == snd_max or rto_at is None or not self.recovery.may_probe():
-            timers.pop(Timer.LOSS_PROBE, None)
+            if Timer.LOSS_PROBE in timers:  # (compiled: no method call)
+                del timers[Timer.LOSS_PROBE]
             return
         d = (snd_max - snd_una) & SEQ_MASK  # flight_size, inlined
         flight = d - SEQ_MOD if d >= SEQ_HALF else d
@@ -239,7 +253,8 @@ class Output(Tcb):
         if at < rto_at:
             timers[Timer.LOSS_PROBE] = at
         else:
-            timers.pop(Timer.LOSS_PROBE, None)
+            if Timer.LOSS_PROBE in timers:  # (compiled: no method call)
+                del timers[Timer.LOSS_PROBE]
 
     def _output_data(self, now: float) -> None:
         """Send new data, retransmissions after RTO, and our FIN (RFC 9293 3.7.4,

@@ -22,8 +22,8 @@ Layout (a msgpack fixarray of 10 elements, positional so it is small and fast)::
 RFC 9293 3.1 makes the checksum mandatory; UDP's may be zero and emulated links
 have none, so the CRC covers every field.  ``decode_segment`` validates strictly
 and raises only ``MalformedSegment``: a datagram from the network is hostile
-until proven otherwise (size first, then msgpack limits, then exact types and
-ranges, then the CRC).
+until proven otherwise (size first, then msgpack, whose limits ``unpackb``
+sets to the size of the input, then exact types and ranges, then the CRC).
 """
 
 from __future__ import annotations
@@ -252,7 +252,9 @@ class Segment:
         )
 
 
-# The send path's constructors (kept as names: plain construction is now the fast way).
+# The send path's constructors, kept as names.  Compiled code calls the classes
+# themselves: a call through this alias is a generic call of the type object
+# (mypyc sees a variable), several times the cost of a native constructor call.
 make_segment: Final = Segment
 
 
@@ -290,11 +292,22 @@ def _encode_options(o: Options) -> _RawOptions | None:
 
 
 _packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+# Bound once: compiled code then loads a static instead of a module attribute per call.
+_crc32: Final[Callable[..., int]] = zlib.crc32
+_unpackb: Final[Callable[..., Any]] = msgpack.unpackb
+# msgpack's bin 8 headers, by length (use_bin_type=True packs bytes as bin).
+_BIN8: Final = tuple(bytes((0xC4, n)) for n in range(256))
+_CRC32_HEADER: Final = b"\xce"  # a uint 32: the CRC's form unless it is below 0x10000
 
 
 def encode_segment(seg: Segment) -> bytes:
-    """Serialize ``seg`` into one datagram (see the module docstring)."""
-    body = _packb(
+    """Serialize ``seg`` into one datagram (see the module docstring).
+
+    Elements [0]..[7] are packed as an array of 8 (its one-byte header swapped
+    for the fixarray-of-10 one); the payload's bin header is written here as
+    msgpack writes it, so the payload is copied once (into the datagram), and
+    the CRC runs over the header bytes and then the payload."""
+    head = _packb(
         (
             FORMAT_VERSION,
             seg.src_port,
@@ -304,13 +317,19 @@ def encode_segment(seg: Segment) -> bytes:
             seg.flags,
             seg.window,
             _encode_options(seg.options),
-            seg.payload,
         )
     )
-    # body starts with a 1-byte fixarray header (9 elements); re-frame it as 10
-    # (one copy of the payload: join, not two concatenations).
-    fields = memoryview(body)[1:]
-    return b"".join((b"\x9a", fields, _packb(zlib.crc32(fields))))
+    payload = seg.payload
+    n = len(payload)
+    if n < 0x100:
+        fields = head[1:] + _BIN8[n]
+    elif n < 0x10000:
+        fields = head[1:] + b"\xc5" + n.to_bytes(2, "big")
+    else:
+        fields = head[1:] + b"\xc6" + n.to_bytes(4, "big")
+    crc = _crc32(payload, _crc32(fields)) if n else _crc32(fields)
+    tail = _CRC32_HEADER + crc.to_bytes(4, "big") if crc > 0xFFFF else _packb(crc)
+    return b"".join((b"\x9a", fields, payload, tail))
 
 
 def _int(v: object, lo: int, hi: int, what: str) -> int:
@@ -379,40 +398,43 @@ def plausible_segment(data: bytes | bytearray | memoryview) -> bool:
     u8 = data[n - 2] == 0xCC and last >= 0x80
     if not (u32 or u16 or u8 or last < 0x80):
         return False  # no ending can be a CRC: no need to hash anything
-    view = memoryview(data)
+    view = data if type(data) is memoryview else memoryview(data)  # (a transport's is one)
     # The bytes [1, n-5) are covered whatever the CRC's size: hash them once.
-    prefix = zlib.crc32(view[1 : n - 5])
+    prefix = _crc32(view[1 : n - 5])
+    # (The CRC's bytes read one by one: compiled, cheaper than a slice and
+    # a call of int.from_bytes.)
     if u32:  # the common case
-        crc = int.from_bytes(view[n - 4 :], "big")
+        crc = (data[n - 4] << 24) | (data[n - 3] << 16) | (data[n - 2] << 8) | last
         if crc > 0xFFFF and prefix == crc:
             return True
     if u16:
-        crc = int.from_bytes(view[n - 2 :], "big")
-        if crc > 0xFF and zlib.crc32(view[n - 5 : n - 3], prefix) == crc:
+        crc = (data[n - 2] << 8) | last
+        if crc > 0xFF and _crc32(view[n - 5 : n - 3], prefix) == crc:
             return True
-    if u8 and zlib.crc32(view[n - 5 : n - 2], prefix) == last:
+    if u8 and _crc32(view[n - 5 : n - 2], prefix) == last:
         return True
-    return last < 0x80 and zlib.crc32(view[n - 5 : n - 1], prefix) == last  # fixint
+    return last < 0x80 and _crc32(view[n - 5 : n - 1], prefix) == last  # fixint
 
 
-def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
-    """Parse and validate one datagram; raise ``MalformedSegment`` on anything wrong."""
+def decode_segment(
+    data: bytes, *, max_payload: int = MAX_PAYLOAD, check_crc: bool = True
+) -> Segment:
+    """Parse and validate one datagram; raise ``MalformedSegment`` on anything wrong.
+
+    ``check_crc=False`` is for a datagram whose CRC ``plausible_segment``
+    has checked already (a transport's accept filter): everything else is
+    still validated."""
     if not looks_like_segment(data):
         raise MalformedSegment("not an emutcp segment (bad header byte or too short)")
     if len(data) > max_payload + MAX_HEADER_BYTES:
         raise MalformedSegment(f"datagram of {len(data)} bytes exceeds the size limit")
     try:
-        fields = msgpack.unpackb(
-            data,
-            use_list=False,
-            raw=False,
-            strict_map_key=True,
-            max_array_len=FIELD_COUNT,
-            max_map_len=0,
-            max_ext_len=0,
-            max_str_len=0,
-            max_bin_len=max_payload,
-        )
+        # unpackb's limits default to len(data), bounded just above; tighter
+        # ones (maps, strings, bins...) cost more to pass (keyword parsing is a
+        # third of the call) than they save: the checks below reject any
+        # value of a wrong type or size.  (raw=False, strict_map_key=True are
+        # the defaults.)
+        fields = _unpackb(data, use_list=False)
     except Exception as exc:  # msgpack raises many types; all mean "not a segment"
         raise MalformedSegment(f"not a msgpack segment: {type(exc).__name__}") from None
     if type(fields) is not tuple or len(fields) != FIELD_COUNT:
@@ -421,9 +443,10 @@ def decode_segment(data: bytes, *, max_payload: int = MAX_PAYLOAD) -> Segment:
     if type(version) is not int or version != FORMAT_VERSION:
         raise MalformedSegment(f"unknown format version {version!r:.20}")
     _int(crc, 0, _U32, "crc32")
-    crc_len = len(_packb(crc))
-    if zlib.crc32(memoryview(data)[1 : len(data) - crc_len]) != crc:
-        raise MalformedSegment("CRC mismatch")
+    if check_crc:
+        crc_len = 5 if crc > 0xFFFF else len(_packb(crc))
+        if _crc32(memoryview(data)[1 : len(data) - crc_len]) != crc:
+            raise MalformedSegment("CRC mismatch")
     _int(sport, 0, 65_535, "source port")
     _int(dport, 0, 65_535, "destination port")
     _int(seq, 0, _U32, "seq")

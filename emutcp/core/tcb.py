@@ -48,7 +48,7 @@ from .rate import DeliveryRateEstimator
 from .recovery import LossRecovery
 from .rtt import RttEstimator
 from .sack import SackReporter
-from .segment import ACK, SYN, Segment
+from .segment import ACK, SYN, Options, Segment
 from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff
 from .state import State
 
@@ -183,6 +183,9 @@ class Tcb:
         self.ts_ok = False
         self.ts_recent = 0
         self._last_ack_sent = 0
+        # The timestamps-only Options of the latest segment sent: reused while
+        # TSval and TS.Recent stay the same (Options are values, never changed).
+        self._ts_options: Options | None = None
         self._clock = now  # the latest ``now`` seen; stamps TSval on output
         self._ts_epoch = int(now * 1000) & SEQ_MASK  # TSval at the last timeout (or start)
         # cwnd/ssthresh/srtt samples over time, for plots: (time, cwnd, ssthresh, srtt),
@@ -261,7 +264,13 @@ class Tcb:
 
     def get_timer(self) -> float | None:
         """The earliest deadline of the timer table, or None."""
-        return min(self.timers.values()) if self.timers else None
+        # A loop, not min(): compiled, it runs on C doubles (this runs after
+        # every output pass), where min() is a generic call.
+        best: float | None = None
+        for deadline in self.timers.values():
+            if best is None or deadline < best:
+                best = deadline
+        return best
 
     def active_timer(self) -> Timer | None:
         """The timer that fires next (the first armed among equal deadlines)."""
@@ -280,7 +289,12 @@ class Tcb:
         return int(now * 1000) & SEQ_MASK
 
     def events_to_report(self) -> list[Event]:
-        ev, self._events = self._events, []
+        """The events since the last call (an empty list if none: then this
+        connection's own, which the caller leaves alone; it runs after every
+        output pass, and most report nothing)."""
+        ev = self._events
+        if ev:
+            self._events = []
         return ev
 
     def _sample_history(self, now: float) -> None:
