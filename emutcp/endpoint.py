@@ -78,7 +78,7 @@ from typing import TYPE_CHECKING, Protocol
 from .core.coalesce import Coalescer
 from .core.events import Event
 from .core.mux import Mux
-from .core.segment import segment_overhead
+from .core.segment import plausible_segment, segment_overhead
 from .core.state import State
 from .transport import runtime
 from .transport.base import Address, BatchTransport, DatagramTransport, EcnTransport
@@ -133,6 +133,10 @@ class Endpoint:
         self.coalescer = Coalescer(mux) if self._send_many is not None else None
         # Our own UDP transport hands back well-formed arrivals: no per-item checks.
         self._trusted = type(transport) is UdpTransport
+        if self.coalescer is not None and self._trusted:
+            # Its junk filter, when it is the core's, checked every arrival's CRC:
+            # the coalescer need not hash the datagrams again.
+            self.coalescer.crc_checked = transport.accept is plausible_segment  # type: ignore[attr-defined]
         self.flushes = 0  # output flushes (user calls and service passes), for tests
         self._served_out = False  # _serve returned by itself (not cut by the deadline)
         # A reader blocked in recv may wait on the socket itself (serve_reader):

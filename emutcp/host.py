@@ -327,26 +327,17 @@ class UdpHost(Host):
     def __init__(self, *, impair: LinkProfile | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.impair = impair
-        # id() of the transports made below, whose filter checks every CRC.
-        self._crc_filtered: set[int] = set()
 
     def make_transport(self, local: Address) -> DatagramTransport:
-        transport: DatagramTransport = UdpTransport(local, accept=plausible_segment)
-        if self.impair is not None:
-            from .transport.impaired import ImpairedTransport
+        transport = UdpTransport(local, accept=plausible_segment)
+        if self.impair is None:
+            return transport
+        from .transport.impaired import ImpairedTransport
 
-            transport = ImpairedTransport(transport, self.impair, random.Random(self.rng.random()))
-        self._crc_filtered.add(id(transport))
-        return transport
+        return ImpairedTransport(transport, self.impair, random.Random(self.rng.random()))
 
     def _new_endpoint(self, transport: DatagramTransport, config: Config) -> Endpoint:
-        filtered = id(transport) in self._crc_filtered
-        self._crc_filtered.discard(id(transport))
         ep = super()._new_endpoint(transport, config)
-        if filtered and ep.coalescer is not None:
-            # make_transport's filter (plausible_segment) checked every arriving
-            # datagram's CRC: the coalescer need not hash it again.
-            ep.coalescer.crc_checked = True
         registry.register(ep)  # listed by `emutcp ss` in other processes
         return ep
 

@@ -174,6 +174,11 @@ class UdpTransport:
         self.gro_merged = 0  # arrivals that held more than one datagram
 
     @property
+    def accept(self) -> AcceptFilter | None:
+        """The junk filter every arrival passes (None: none)."""
+        return self._accept
+
+    @property
     def _rt(self) -> runtime.Runtime:
         """The running loop's readiness primitives, looked up at first use: a
         transport may be built before its loop runs (the relay's front socket)."""
