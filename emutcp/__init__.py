@@ -12,6 +12,7 @@ network in virtual time (``EmulatedNetwork``).  Layers, top to bottom:
 
 from typing import TYPE_CHECKING
 
+from .core import crc as _crc
 from .core.config import Config
 from .core.events import Event, SegmentRecord, TcpInfo, Transition
 from .core.segment import COMPILED as _core_compiled
@@ -49,7 +50,9 @@ __version__ = "0.1.0"
 # True when the core runs as mypyc-compiled C extensions (EMUTCP_COMPILE=1 at
 # install; docs/compiled.md), False for the pure-Python package.
 COMPILED: bool = _core_compiled
-BUILD: str = "mypyc-compiled core" if COMPILED else "pure Python"
+# ... and which library computes the segment CRC (core/crc.py: "isal" with the
+# fast extra, else "zlib"); benchmark titles and `emutcp --version` show both.
+BUILD: str = ("mypyc-compiled core" if COMPILED else "pure Python") + f", {_crc.BACKEND} CRC"
 
 
 def __getattr__(name: str) -> object:

@@ -56,8 +56,7 @@ over a batching (real UDP) transport.
 
 from __future__ import annotations
 
-import zlib
-
+from .crc import crc32
 from .ecn import CE
 from .mux import Mux
 from .segment import (
@@ -224,7 +223,7 @@ class Coalescer:
             bin_at <= rest_at
             or data[size - 5] != 0xCE
             or not data.startswith(header, bin_at)
-            or zlib.crc32(memoryview(data)[1 : size - 5]) != int.from_bytes(data[size - 4 :], "big")
+            or crc32(memoryview(data)[1 : size - 5]) != int.from_bytes(data[size - 4 :], "big")
         ):
             return False
         self._prefix = data[:i]
@@ -274,7 +273,7 @@ class Coalescer:
         # decode_segment's CRC rule: the value in its shortest form (> 0xFFFF
         # for 5 bytes), over the bytes between the array header and it (unless
         # the transport's filter checked it: ``crc_checked``).
-        if crc <= 0xFFFF or (not self.crc_checked and zlib.crc32(memoryview(data)[1:end]) != crc):
+        if crc <= 0xFFFF or (not self.crc_checked and crc32(memoryview(data)[1:end]) != crc):
             return None
         return data[start:end]
 

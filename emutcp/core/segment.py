@@ -29,12 +29,13 @@ sets to the size of the input, then exact types and ranges, then the CRC).
 from __future__ import annotations
 
 import functools
-import zlib
 from collections.abc import Callable
 from enum import IntFlag
 from typing import Any, Final
 
 import msgpack
+
+from .crc import crc32
 
 FORMAT_VERSION: Final = 1
 FIELD_COUNT: Final = 10
@@ -293,7 +294,7 @@ def _encode_options(o: Options) -> _RawOptions | None:
 
 _packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 # Bound once: compiled code then loads a static instead of a module attribute per call.
-_crc32: Final[Callable[..., int]] = zlib.crc32
+_crc32: Final[Callable[..., int]] = crc32
 _unpackb: Final[Callable[..., Any]] = msgpack.unpackb
 # msgpack's bin 8 headers, by length (use_bin_type=True packs bytes as bin).
 _BIN8: Final = tuple(bytes((0xC4, n)) for n in range(256))

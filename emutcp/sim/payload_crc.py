@@ -25,8 +25,9 @@ replaced whole, so threads sharing the cache (Dask workers) never mix two.
 
 from __future__ import annotations
 
-import zlib
 from typing import Final
+
+from ..core.crc import crc32
 
 MIN_LENGTH: Final = 256
 MAX_LENGTHS: Final = 64
@@ -40,8 +41,8 @@ class _Shift:
 
     def __init__(self, n: int) -> None:
         zeros = bytes(n)
-        base = zlib.crc32(zeros, 0)
-        basis = [zlib.crc32(zeros, 1 << i) ^ base for i in range(32)]
+        base = crc32(zeros, 0)
+        basis = [crc32(zeros, 1 << i) ^ base for i in range(32)]
         tables: list[list[int]] = []
         for k in range(4):
             t = [0] * 256
@@ -57,18 +58,18 @@ _SHIFTS: dict[int, _Shift] = {}
 
 
 def payload_crc(payload: bytes, running: int) -> int:
-    """``zlib.crc32(payload, running)``."""
+    """``crc32(payload, running)``."""
     n = len(payload)
     s = _SHIFTS.get(n)
     if s is None:
         if n < MIN_LENGTH or len(_SHIFTS) >= MAX_LENGTHS:
-            return zlib.crc32(payload, running)
+            return crc32(payload, running)
         s = _SHIFTS[n] = _Shift(n)
     c = running
     shifted = s.t0[c & 0xFF] ^ s.t1[(c >> 8) & 0xFF] ^ s.t2[(c >> 16) & 0xFF] ^ s.t3[c >> 24]
     last = s.last
     if last[0] == payload:  # the same bytes again (identity, else a memcmp)
         return last[1] ^ shifted
-    crc = zlib.crc32(payload, running)
+    crc = crc32(payload, running)
     s.last = (payload, crc ^ shifted)  # crc32(payload, 0)
     return crc

@@ -23,12 +23,12 @@ never touches msgpack or zlib.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
 
+from ..core.crc import crc32
 from ..core.segment import FORMAT_VERSION, NO_OPTIONS, Options, Segment
 from ..core.segment import _encode_options as _raw_options
 from ..core.segment import carries_data as _bytes_carry_data
@@ -86,7 +86,7 @@ def wire_size(seg: Segment) -> int:
 
 
 _packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
-_crc32: Final = zlib.crc32
+_crc32: Final = crc32
 # msgpack's bin 8 header (0xc4, length) for every payload shorter than 256 bytes.
 _BIN8: tuple[bytes, ...] = tuple(bytes((0xC4, n)) for n in range(0x100))
 
