@@ -248,3 +248,24 @@ def test_the_timer_heap_holds_about_one_entry_per_connection():
     a.datagrams_to_send(now)
     assert len(a._heap) < 80 and len(b._heap) < 80  # (about 1,600 each before)
     assert a.get_timer() == client.get_timer() and b.get_timer() == server.get_timer()
+
+
+def test_receive_buffer_reads_small_and_large_give_the_stream_back():
+    """Reads below and above the size where ReceiveBuffer.read copies through
+    a view return the same bytes in order, and leave the rest."""
+    rng = random.Random(20)
+    data = rng.randbytes(3_000_000)
+    buf = ReceiveBuffer(1 << 22)
+    out = bytearray()
+    offset = 0
+    while offset < len(data) or len(buf):
+        if offset < len(data):
+            n = rng.choice((1, 1400, 40_000, 300_000))
+            buf.insert(offset, data[offset : offset + n])
+            offset += len(data[offset : offset + n])
+        want = rng.choice((1, 100, 32_767, 32_768, 70_000, 1 << 20))
+        before = len(buf)
+        got = buf.read(want)
+        assert len(got) == min(want, before) and len(buf) == before - len(got)
+        out += got
+    assert bytes(out) == data

