@@ -274,6 +274,24 @@ def test_a_corrupted_datagram_in_a_run_is_dropped_not_merged():
     assert _read_all(server) == data[: 2 * MSS]
 
 
+def _mutated_run(rng: random.Random, *, first: int, head_only: bool, fix_crc: float) -> list[bytes]:
+    """A run of 4 data segments with 1-3 random byte changes to datagrams
+    [first, 4), in their first 5 % (``head_only``) or anywhere; each changed
+    datagram's CRC recomputed with probability ``fix_crc`` (a header change
+    then reaches the field checks)."""
+    a0, _, client0, _ = _pair()
+    _, out = _data_segments(a0, client0, 4)
+    mutated = list(out)
+    for _ in range(rng.randint(1, 3)):
+        k = rng.randrange(first, 4)
+        d = bytearray(mutated[k])
+        d[rng.randrange(len(d) // 20 if head_only else len(d))] = rng.randrange(256)
+        if rng.random() < fix_crc and d[-5] == 0xCE:
+            d[-4:] = zlib.crc32(d[1:-5]).to_bytes(4, "big")
+        mutated[k] = bytes(d)
+    return mutated
+
+
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("fix_crc", [False, True])
 def test_the_fast_path_accepts_exactly_what_the_decoder_accepts(seed: int, fix_crc: bool):
@@ -283,16 +301,7 @@ def test_the_fast_path_accepts_exactly_what_the_decoder_accepts(seed: int, fix_c
     rng = random.Random(seed)
     for _ in range(60):
         outcomes = []
-        a0, _, client0, _ = _pair()
-        _, out = _data_segments(a0, client0, 4)
-        mutated = list(out)
-        for _ in range(rng.randint(1, 3)):
-            k = rng.randrange(1, 4)
-            d = bytearray(mutated[k])
-            d[rng.randrange(len(d) // 20 if fix_crc else len(d))] = rng.randrange(256)
-            if fix_crc and d[-5] == 0xCE:
-                d[-4:] = zlib.crc32(d[1:-5]).to_bytes(4, "big")
-            mutated[k] = bytes(d)
+        mutated = _mutated_run(rng, first=1, head_only=fix_crc, fix_crc=1.0 if fix_crc else 0.0)
         for coalescing in (True, False):
             a, b, client, server = _pair()
             _data_segments(a, client, 4)  # the same connection state (same seeds)
@@ -432,16 +441,8 @@ def test_behind_the_crc_filter_the_coalescer_accepts_what_the_mux_alone_does(see
     rng = random.Random(seed)
     for _ in range(60):
         outcomes = []
-        a0, _, client0, _ = _pair()
-        _, out = _data_segments(a0, client0, 4)
-        mutated = list(out)
-        for _ in range(rng.randint(1, 3)):
-            k = rng.randrange(0, 4)
-            d = bytearray(mutated[k])
-            d[rng.randrange(len(d) // 20)] = rng.randrange(256)
-            if rng.random() < 0.7 and d[-5] == 0xCE:  # else the filter drops it
-                d[-4:] = zlib.crc32(d[1:-5]).to_bytes(4, "big")
-            mutated[k] = bytes(d)
+        # The CRC fixed in 70 % of the changes: the filter drops the rest.
+        mutated = _mutated_run(rng, first=0, head_only=True, fix_crc=0.7)
         for filtered in (True, False):
             a, b, client, server = _pair()
             _data_segments(a, client, 4)  # the same connection state (same seeds)

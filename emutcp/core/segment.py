@@ -301,14 +301,12 @@ _BIN8: Final = tuple(bytes((0xC4, n)) for n in range(256))
 _CRC32_HEADER: Final = b"\xce"  # a uint 32: the CRC's form unless it is below 0x10000
 
 
-def encode_segment(seg: Segment) -> bytes:
-    """Serialize ``seg`` into one datagram (see the module docstring).
-
-    Elements [0]..[7] are packed as an array of 8 (its one-byte header swapped
-    for the fixarray-of-10 one); the payload's bin header is written here as
-    msgpack writes it, so the payload is copied once (into the datagram), and
-    the CRC runs over the header bytes and then the payload."""
-    head = _packb(
+def encode_head(seg: Segment) -> bytes:
+    """Elements [0]..[7] of ``seg``'s datagram, packed as a msgpack array of 8:
+    the datagram's bytes after its one-byte header, up to the payload's bin
+    header (an array of 8 and one of 10 both have a one-byte header).  Shared
+    with the simulator, which sizes segments without encoding them."""
+    return _packb(
         (
             FORMAT_VERSION,
             seg.src_port,
@@ -320,14 +318,27 @@ def encode_segment(seg: Segment) -> bytes:
             _encode_options(seg.options),
         )
     )
+
+
+def bin_header(n: int) -> bytes:
+    """msgpack's header of a bin of ``n`` bytes (bin 8, 16 or 32)."""
+    if n < 0x100:
+        return _BIN8[n]
+    if n < 0x10000:
+        return b"\xc5" + n.to_bytes(2, "big")
+    return b"\xc6" + n.to_bytes(4, "big")
+
+
+def encode_segment(seg: Segment) -> bytes:
+    """Serialize ``seg`` into one datagram (see the module docstring).
+
+    Elements [0]..[7] are packed as an array of 8 (its one-byte header swapped
+    for the fixarray-of-10 one); the payload's bin header is written here as
+    msgpack writes it, so the payload is copied once (into the datagram), and
+    the CRC runs over the header bytes and then the payload."""
     payload = seg.payload
     n = len(payload)
-    if n < 0x100:
-        fields = head[1:] + _BIN8[n]
-    elif n < 0x10000:
-        fields = head[1:] + b"\xc5" + n.to_bytes(2, "big")
-    else:
-        fields = head[1:] + b"\xc6" + n.to_bytes(4, "big")
+    fields = encode_head(seg)[1:] + (_BIN8[n] if n < 0x100 else bin_header(n))
     crc = _crc32(payload, _crc32(fields)) if n else _crc32(fields)
     tail = _CRC32_HEADER + crc.to_bytes(4, "big") if crc > 0xFFFF else _packb(crc)
     return b"".join((b"\x9a", fields, payload, tail))

@@ -23,14 +23,11 @@ never touches msgpack or zlib.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
-import msgpack
-
 from ..core.crc import crc32
-from ..core.segment import FORMAT_VERSION, NO_OPTIONS, Options, Segment
-from ..core.segment import _encode_options as _raw_options
+from ..core.segment import NO_OPTIONS, Options, Segment, encode_head
+from ..core.segment import bin_header as _wide_bin_header
 from ..core.segment import carries_data as _bytes_carry_data
 from .payload_crc import MIN_LENGTH, payload_crc
 
@@ -85,19 +82,9 @@ def wire_size(seg: Segment) -> int:
     )
 
 
-_packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 _crc32: Final = crc32
 # msgpack's bin 8 header (0xc4, length) for every payload shorter than 256 bytes.
 _BIN8: tuple[bytes, ...] = tuple(bytes((0xC4, n)) for n in range(0x100))
-
-
-def _bin_header(n: int) -> bytes:
-    """msgpack's header of a bin of ``n`` bytes (bin 8, 16 or 32)."""
-    if n < 0x100:
-        return _BIN8[n]
-    if n < 0x10000:
-        return b"\xc5" + n.to_bytes(2, "big")
-    return b"\xc6" + n.to_bytes(4, "big")
 
 
 def sized_exactly(seg: Segment) -> WireSegment:
@@ -107,19 +94,8 @@ def sized_exactly(seg: Segment) -> WireSegment:
     n = len(payload)
     # Elements [0]..[7] as encode_segment packs them, behind a fixarray header
     # of one byte (8 elements here, 10 there: one byte either way).
-    head = _packb(
-        (
-            FORMAT_VERSION,
-            seg.src_port,
-            seg.dst_port,
-            seg.seq,
-            seg.ack,
-            seg.flags,
-            seg.window,
-            _raw_options(seg.options),
-        )
-    )
-    bin_header = _BIN8[n] if n < 0x100 else _bin_header(n)
+    head = encode_head(seg)
+    bin_header = _BIN8[n] if n < 0x100 else _wide_bin_header(n)
     # The CRC covers the encoded elements [0]..[8], header byte excluded.
     crc = _crc32(bin_header, _crc32(head[1:]))
     crc = _crc32(payload, crc) if n < MIN_LENGTH else payload_crc(payload, crc)
