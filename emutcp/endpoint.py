@@ -224,19 +224,24 @@ class Endpoint:
             and udp.can_wait_twice()
         )
 
-    async def serve_reader(self, socket: Wakeable) -> None:
+    async def serve_reader(self, socket: Wakeable) -> bool:
         """Block ``socket``'s reader until an arrival, which it then serves here
-        (see the module docstring), or until ``interrupt_reader``."""
+        (see the module docstring), or until ``interrupt_reader``.  False, at
+        once and without a checkpoint, if the transport has no descriptor to
+        spare for it: the reader must park instead."""
         assert self._udp is not None
         self.waiting_reader = socket
         try:
             readable = await self._udp.wait_readable_too()
         finally:
             self.waiting_reader = None
+        if readable is None:
+            return False
         if readable:
             self.readers_served += 1
             self._reader_served = True
             self._service_now()
+        return True
 
     def interrupt_reader(self, socket: Wakeable) -> None:
         """``socket`` has news its reader must see: end its ``serve_reader`` wait."""

@@ -567,9 +567,11 @@ class Socket:
             # The wait is the call's checkpoint: data that woke us is returned
             # without one more trip through the scheduler (as trio's sockets).
             endpoint = self._endpoint
-            if endpoint is not None and endpoint.serves_reader():
-                await endpoint.serve_reader(self)  # on the socket itself (endpoint.py)
-            else:
+            if not (
+                endpoint is not None
+                and endpoint.serves_reader()
+                and await endpoint.serve_reader(self)  # on the socket itself (endpoint.py)
+            ):
                 await self._readers.park()
             data = self._recv_nowait(bufsize)
             if data is not None:

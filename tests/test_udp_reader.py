@@ -12,6 +12,9 @@ no test waits in real time for a protocol event.  They run on both builds
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import socket
 from typing import Any
 
 import pytest
@@ -143,5 +146,68 @@ async def test_two_readers_one_waits_on_the_socket_the_other_parks() -> None:
             await trio.testing.wait_all_tasks_blocked()
             await server.sendall(b"b")
     assert sorted(got) == [b"a", b"b"]
+    for s in (client, server, listener):
+        s.close()
+
+
+async def test_without_a_spare_descriptor_the_reader_parks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second descriptors are capped process-wide, and the system may
+    refuse one (EMFILE): then recv parks as before and still gets its data,
+    never raises the descriptor error."""
+    from emutcp.transport import udp
+
+    listener, client, server = await _udp_pair()
+    descriptors = udp._second_descriptors
+
+    def no_descriptor(self: object) -> object:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    for patch in ("cap", "emfile"):
+        with monkeypatch.context() as m:
+            if patch == "cap":
+                m.setattr(udp, "SECOND_DESCRIPTORS_MAX", 0)
+            else:
+                m.setattr(socket.socket, "dup", no_descriptor)
+            got: list[bytes] = []
+
+            async def reader(got: list[bytes] = got) -> None:
+                got.append(await client.recv(64))
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(reader)
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert client.endpoint.waiting_reader is None  # parked instead
+                    await server.sendall(patch.encode())
+            assert got == [patch.encode()]
+            assert udp._second_descriptors == descriptors  # none was taken
+    for s in (client, server, listener):
+        s.close()
+
+
+async def test_a_refused_peer_ends_the_wait_on_the_socket() -> None:
+    """An ICMP port unreachable met by a send (the refusal the next receive
+    reports) reaches a reader waiting on the socket, though nothing arrives
+    to wake it: recv raises (the peer is gone: ConnectionResetError after
+    repeated ICMP errors on an established connection)."""
+    listener, client, server = await _udp_pair()
+    outcome: list[object] = []
+
+    async def reader() -> None:
+        try:
+            outcome.append(await client.recv(64))
+        except OSError as exc:
+            outcome.append(exc)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            assert client.endpoint.waiting_reader is client
+            server.endpoint.kill()  # the server's port is closed, silently
+            for _ in range(3):  # each send may meet the refusal of the one before
+                with contextlib.suppress(OSError):
+                    await client.sendall(b"x")
+    assert len(outcome) == 1 and isinstance(outcome[0], ConnectionError)
     for s in (client, server, listener):
         s.close()

@@ -54,7 +54,7 @@ import socket as stdsocket
 import struct
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from . import runtime
 from .base import AcceptFilter, Address, Arrival, EcnArrival
@@ -101,6 +101,11 @@ _GSO_UNSUPPORTED = (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP
 # one are dropped; how we batch must not change what the path carries, or
 # PLPMTUD's black-hole detection (RFC 8899 4.3) learns a wrong size.
 _GSO_SAFE: dict[int, int] = {stdsocket.AF_INET: 1500 - 20 - 8, stdsocket.AF_INET6: 1500 - 40 - 8}
+# Second descriptors (dups) for readers waiting on their socket, process-wide:
+# each endpoint whose reader blocked keeps one, so this caps what the fast
+# path adds to the process's descriptors; beyond it, readers park as before.
+SECOND_DESCRIPTORS_MAX: Final = 64
+_second_descriptors = 0
 _U16 = struct.Struct("=H")  # UDP_SEGMENT's value: the segment size, a u16
 _I32 = struct.Struct("=i")  # UDP_GRO's value on receive: the segment size, an int
 
@@ -242,9 +247,13 @@ class UdpTransport:
         the loop must be able to interrupt that wait (trio can; asyncio here not)."""
         return self._rt.notify_closing is not None and not self.closed
 
-    async def wait_readable_too(self) -> bool:
+    async def wait_readable_too(self) -> bool | None:
         """Wait for arrivals beside the endpoint's own wait (see the module
-        docstring).  True: readable; False: interrupted or closed."""
+        docstring).  True: readable; False: interrupted or closed; None, at
+        once and without a checkpoint: no second descriptor could be had (the
+        process-wide cap, or the system refused one: EMFILE), so the caller
+        must wait another way."""
+        global _second_descriptors
         if self.closed:
             await self._rt.checkpoint()
             return False
@@ -253,21 +262,42 @@ class UdpTransport:
             return True
         second = self._second
         if second is None:
-            second = self._second = self._sock.dup()
+            if _second_descriptors >= SECOND_DESCRIPTORS_MAX:
+                return None
+            try:
+                second = self._sock.dup()
+            except OSError:
+                return None
+            self._second = second
+            _second_descriptors += 1
         try:
             await self._rt.wait_readable(second)
         except self._rt.ClosedResource:
             return False
+        except OSError:  # the loop could not watch it (raised before any wait)
+            self.interrupt_second_wait()
+            return None
         return True
 
     def interrupt_second_wait(self) -> None:
-        """Wake the task in ``wait_readable_too`` (it returns False)."""
+        """Wake the task in ``wait_readable_too`` (it returns False) and give
+        the second descriptor back."""
+        global _second_descriptors
         second, self._second = self._second, None
         if second is not None:
             notify = self._rt.notify_closing
             if notify is not None:
                 notify(second)  # trio: before the descriptor is closed
             second.close()
+            _second_descriptors -= 1
+
+    def _note_refusal(self) -> None:
+        """A send met an ICMP port unreachable: the next receive reports it.  A
+        reader waiting on the second descriptor must hear of it now (nothing
+        may arrive to wake it, and the endpoint task leaves arrivals to it)."""
+        self._refusals += 1
+        if self._second is not None:
+            self.interrupt_second_wait()
 
     def recv_batch(self, limit: int = 16384) -> list[Arrival]:
         """Datagrams waiting, without blocking.  Reads into one reusable buffer and
@@ -371,7 +401,7 @@ class UdpTransport:
         except ConnectionRefusedError:
             # The kernel hands a pending ICMP port unreachable to whichever call
             # comes first; when that is a send, keep it for recv_batch to report.
-            self._refusals += 1
+            self._note_refusal()
             return True
         except OSError as exc:
             if exc.errno == errno.EMSGSIZE:  # the path MTU fell below this datagram
@@ -451,7 +481,7 @@ class UdpTransport:
         except BlockingIOError:
             return False
         except ConnectionRefusedError:
-            self._refusals += 1
+            self._note_refusal()
             return True
         except OSError as exc:
             if exc.errno in _GSO_UNSUPPORTED:
