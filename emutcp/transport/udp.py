@@ -39,8 +39,11 @@ socket (a ``dup``: trio allows one waiter per descriptor), so the datagram
 that answers it wakes it in the same scheduler batch as the endpoint, instead
 of one batch later through the endpoint (``wait_readable_too``; see
 endpoint.py).  ``interrupt_second_wait`` wakes it early (an event the endpoint
-found, a close): trio's ``notify_closing``, then that descriptor is closed and
-the next wait makes a new one.
+found, a close, a port unreachable met by a send): trio's ``notify_closing``,
+then that descriptor is closed and the next wait makes a new one.  Each
+endpoint whose reader blocked keeps its second descriptor until then or
+until it closes; at most ``SECOND_DESCRIPTORS_MAX`` per process.  Beyond that,
+or when the system refuses one (EMFILE), the reader parks as before.
 """
 
 from __future__ import annotations
