@@ -227,16 +227,23 @@ def test_a_run_stays_within_a_64k_ip_packet():
     assert _digest(_read_all(server)) == _digest(data)
 
 
+class RecordingHost(emutcp.UdpHost):
+    """A real-UDP host that lists the endpoints it opens (``made``): a
+    subclass, not a patch, so it works when Endpoint is compiled."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.made: list[Endpoint] = []
+
+    def _new_endpoint(self, transport: Any, config: emutcp.Config) -> Endpoint:
+        self.made.append(super()._new_endpoint(transport, config))
+        return self.made[-1]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux UDP GRO")
 async def test_a_real_udp_transfer_merges_and_arrives_intact():
-    made: list[Endpoint] = []
-
-    class RecordingHost(emutcp.UdpHost):  # a subclass, not a patch: Endpoint may be compiled
-        def _new_endpoint(self, transport: Any, config: emutcp.Config) -> Endpoint:
-            made.append(super()._new_endpoint(transport, config))
-            return made[-1]
-
     host = RecordingHost(config=emutcp.Config(send_buffer=1 << 20, recv_buffer=1 << 20))
+    made = host.made
     data = random.Random(8).randbytes(3_000_000)
     with trio.fail_after(30):
         result = await bulk_transfer(host, host, data)
@@ -464,14 +471,8 @@ def test_behind_the_crc_filter_the_coalescer_accepts_what_the_mux_alone_does(see
 
 
 async def test_the_udp_host_skips_the_second_crc_only_behind_its_filter():
-    made: list[Endpoint] = []
-
-    class RecordingHost(emutcp.UdpHost):  # a subclass, not a patch: Endpoint may be compiled
-        def _new_endpoint(self, transport: Any, config: emutcp.Config) -> Endpoint:
-            made.append(super()._new_endpoint(transport, config))
-            return made[-1]
-
     host = RecordingHost()
+    made = host.made
     with trio.fail_after(30):
         result = await bulk_transfer(host, host, b"x" * 100_000)
     assert result.intact
@@ -480,13 +481,13 @@ async def test_the_udp_host_skips_the_second_crc_only_behind_its_filter():
     # What crc_checked relies on: the transport filters with plausible_segment.
     assert all(ep.transport.accept is plausible_segment for ep in coalescing)  # type: ignore[attr-defined]
     # A transport the host did not make itself (no filter here) is not trusted.
-    made.clear()
 
     class Unfiltered(RecordingHost):
         def make_transport(self, local: tuple[str, int]) -> UdpTransport:
             return UdpTransport(local)
 
     other = Unfiltered()
+    made = other.made
     with trio.fail_after(30):
         result = await bulk_transfer(other, other, b"x" * 100_000)
     assert result.intact

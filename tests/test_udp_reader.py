@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import socket
 from typing import Any
 
@@ -44,6 +45,14 @@ async def _udp_pair(config: emutcp.Config | None = None) -> tuple[Any, Any, Any]
     await client.connect(listener.getsockname())
     server, _ = await listener.accept()
     return listener, client, server
+
+
+async def _recv_outcome(sock: Any, outcome: list[object]) -> None:
+    """``sock.recv(64)``'s result, or the OSError it raised, into ``outcome``."""
+    try:
+        outcome.append(await sock.recv(64))
+    except OSError as exc:
+        outcome.append(exc)
 
 
 async def test_a_blocked_reader_waits_on_the_udp_socket_itself() -> None:
@@ -88,12 +97,7 @@ async def test_a_reader_waiting_on_the_socket_is_interrupted_by_other_news(how: 
     listener, client, server = await _udp_pair()
     endpoint = client.endpoint
     outcome: list[object] = []
-
-    async def reader() -> None:
-        try:
-            outcome.append(await client.recv(64))
-        except OSError as exc:
-            outcome.append(exc)
+    reader = functools.partial(_recv_outcome, client, outcome)
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
@@ -192,12 +196,7 @@ async def test_a_refused_peer_ends_the_wait_on_the_socket() -> None:
     repeated ICMP errors on an established connection)."""
     listener, client, server = await _udp_pair()
     outcome: list[object] = []
-
-    async def reader() -> None:
-        try:
-            outcome.append(await client.recv(64))
-        except OSError as exc:
-            outcome.append(exc)
+    reader = functools.partial(_recv_outcome, client, outcome)
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
