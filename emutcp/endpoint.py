@@ -30,7 +30,16 @@ the arrival wakes it and the endpoint task in the same batch, the reader
 serves the batch (this loop then leaves the socket to it), and its data is
 there when it looks: one scheduler batch per arrival instead of two, as
 for a plain UDP socket.  Whatever else wakes the reader's socket (a timer's
-RST, a close) interrupts that wait (``Socket.wake``).  A 1-byte echo
+RST, a close) interrupts that wait (``Socket.wake``).
+
+Hand-back: once a reader has served an arrival and nothing else is parked
+on the endpoint's sockets, this task stops waiting on the socket (it parks
+on ``_handback``, still under its timer deadline), so a request/response
+exchange costs no step of this task per arrival.  The socket goes back to
+it when any call parks on one of the endpoint's sockets (``parking``), when
+the reader leaves while others are parked, or, if the reader left and has
+not come back, within ``HANDBACK_GRACE`` (the longest an arrival then waits
+in the kernel; the usual reader is back in microseconds).  A 1-byte echo
 round with TCP_NODELAY is four flushes and four output passes over both ends
 (``tests/test_echo_path.py``).  An
 emulated transport goes one step further and has arrivals processed at once
@@ -91,6 +100,11 @@ log = logging.getLogger("emutcp.endpoint")
 # Datagrams taken from the transport per pass: large, so a flood of junk is
 # drained before the kernel drops real segments queued behind it.
 BATCH_LIMIT = 16_384
+# How long a socket a reader left may go unwatched before the endpoint task
+# takes it back (a reader that comes back sooner, as in request/response,
+# keeps it): the most an arrival then waits.  Any call that parks on one of
+# the endpoint's sockets takes it back at once.
+HANDBACK_GRACE = 0.005
 
 
 class Wakeable(Protocol):
@@ -100,6 +114,8 @@ class Wakeable(Protocol):
 
 
 class Endpoint:
+    handback_grace = HANDBACK_GRACE
+
     def __init__(self, host: Host, transport: DatagramTransport, mux: Mux) -> None:
         self.host = host
         self.transport = transport
@@ -109,7 +125,8 @@ class Endpoint:
         self.internal_errors = 0
         # The loop's primitives (trio or asyncio), fixed for this endpoint's life.
         rt = self.runtime = runtime.current()
-        self._now = rt.current_time
+        # This run's clock (the endpoint lives in one run): read per datagram.
+        self.clock = self._now = rt.run_clock()
         self._alarm = rt.Alarm()  # the wait for datagrams or the next timer
         self._pending: deque[tuple[bytes, Address] | tuple[bytes, Address, int]] = deque()
         self._closed_event = rt.Event()
@@ -145,6 +162,11 @@ class Endpoint:
         self.waiting_reader: object | None = None  # the socket whose reader waits there now
         self.readers_served = 0  # arrivals a waiting reader served itself (tests, benchmarks)
         self._reader_served = False  # ... during the endpoint task's current wait
+        # Hand-back: while a reader serves the socket, this endpoint's task waits
+        # off it (on _handback) and is not woken by every arrival.
+        self._handback = rt.Lot()
+        self.off_socket = False  # the task waits on _handback, not the socket
+        self._parked = 0  # calls parked on this endpoint's sockets (Socket._wait_on)
         transport.set_arrival_callback(self._service_now)
 
     @property
@@ -199,20 +221,47 @@ class Endpoint:
         cancel scope per timer, not per datagram.  Returns when datagrams are
         left to send (the caller drains them) or the endpoint closed."""
         wait_readable = self.transport.wait_readable
+        leave = False
         while True:
+            if leave or self.waiting_reader is not None:
+                # A reader waits on the socket, or served the last arrival and
+                # nobody else waits on this endpoint: leave the socket to it
+                # (module docstring, "hand-back").
+                leave = False
+                if self.waiting_reader is None:
+                    self._alarm.move(self._now() + self.handback_grace)
+                self.off_socket = True
+                try:
+                    await self._handback.park()
+                finally:
+                    self.off_socket = False
+                if self.closed:
+                    break
+                continue
             self._reader_served = False
             await wait_readable()
             if self.closed:
                 break
             if self.waiting_reader is not None or self._reader_served:
                 # The reader waiting on the socket was woken by the same arrival:
-                # it serves it (or, earlier in this batch, has).  Data that came
-                # later keeps the socket readable: we are back next batch.
+                # it serves it (or, earlier in this batch, has).
+                leave = not self._parked
                 continue
             self._service(self._now())
             if self._pending or self.closed:
                 break
         self._served_out = True
+
+    def parking(self) -> None:
+        """A call on one of this endpoint's sockets is about to park: arrivals
+        must be served while it waits, by a reader waiting on the socket or
+        else by this endpoint's task (taken back from the reader now)."""
+        self._parked += 1
+        if self.off_socket and self.waiting_reader is None:
+            self._handback.unpark_all()
+
+    def unparked(self) -> None:
+        self._parked -= 1
 
     def serves_reader(self) -> bool:
         """Whether a blocked reader may wait on the socket itself now."""
@@ -235,6 +284,14 @@ class Endpoint:
             readable = await self._udp.wait_readable_too()
         finally:
             self.waiting_reader = None
+            if self.off_socket:
+                # Nobody watches the socket now.  Others parked: the endpoint
+                # task takes it back at once; else within the grace, unless
+                # this reader (the usual case: request, response) is back first.
+                if self._parked:
+                    self._handback.unpark_all()
+                else:
+                    self._alarm.move(self._now() + self.handback_grace)
         if readable is None:
             return False
         if readable:
@@ -351,7 +408,9 @@ class Endpoint:
             if pending:
                 alarm.cancel()  # go and wait for writability
             else:
-                deadline = mux.get_timer()
+                # Only a deadline earlier than the wait's own moves it (a later
+                # one ends the wait early, and _run asks get_timer() again).
+                deadline = mux.take_new_deadline()
                 if deadline is not None:
                     alarm.move(deadline)
         if self.users <= 0:

@@ -209,9 +209,12 @@ class Socket:
         """Block until the next ``wake()`` (any event on this socket's connection):
         for tools and tests that watch a connection without reading from it."""
         self._runtime()
-        await self._lot.park()
+        await self._wait_on(self._lot)
 
     def _now(self) -> float:
+        endpoint = self._endpoint
+        if endpoint is not None:
+            return endpoint.clock()
         rt = self._rt
         return (rt if rt is not None else self._runtime()).current_time()
 
@@ -252,7 +255,20 @@ class Socket:
         return self._conn
 
     async def _park(self) -> None:
-        await self._lot.park()
+        await self._wait_on(self._lot)
+
+    async def _wait_on(self, lot: runtime.Lot) -> None:
+        """Park on ``lot`` until ``wake()``.  The endpoint hears of it: while a
+        call is parked, its task serves arrivals (endpoint.py, "hand-back")."""
+        endpoint = self._endpoint
+        if endpoint is None:
+            await lot.park()
+            return
+        endpoint.parking()
+        try:
+            await lot.park()
+        finally:
+            endpoint.unparked()
 
     def _local(self) -> Address | None:
         return self._endpoint.local if self._endpoint is not None else None
@@ -503,7 +519,7 @@ class Socket:
             await rt.cancel_shielded_checkpoint()
             return n
         while True:
-            await self._writers.park()  # the checkpoint (as trio's socket calls)
+            await self._wait_on(self._writers)  # the checkpoint (as trio's socket calls)
             n = self._send_nowait(view)
             if n:
                 return n
@@ -546,7 +562,7 @@ class Socket:
                     if not parked:  # a call that never waited still checkpoints
                         await rt.cancel_shielded_checkpoint()
                     return
-            await self._writers.park()
+            await self._wait_on(self._writers)
             parked = True
 
     async def recv(self, bufsize: int) -> bytes:
@@ -572,7 +588,7 @@ class Socket:
                 and endpoint.serves_reader()
                 and await endpoint.serve_reader(self)  # on the socket itself (endpoint.py)
             ):
-                await self._readers.park()
+                await self._wait_on(self._readers)
             data = self._recv_nowait(bufsize)
             if data is not None:
                 return data
@@ -652,7 +668,7 @@ class Socket:
             conn = self._connection("send")
             if conn.error is not None or conn.send_buf.free_space() > 0 or self._shut_wr:
                 break
-            await self._writers.park()
+            await self._wait_on(self._writers)
         await rt.cancel_shielded_checkpoint()
 
     def __del__(self) -> None:

@@ -210,3 +210,138 @@ async def test_a_refused_peer_ends_the_wait_on_the_socket() -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], ConnectionError)
     for s in (client, server, listener):
         s.close()
+
+
+class _EndpointSteps(trio.abc.Instrument):
+    """Counts the task steps of the endpoint tasks (``emutcp-endpoint-...``)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task.name.startswith("emutcp-endpoint-"):
+            self.steps += 1
+
+
+async def _served_by_the_reader(client: Any, server: Any) -> None:
+    """A reader blocked in ``client.recv`` serves the arrival and leaves; the
+    endpoint task, woken by the same arrival, leaves the socket to it."""
+    outcome: list[object] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_recv_outcome, client, outcome)
+        await trio.testing.wait_all_tasks_blocked()
+        assert client.endpoint.waiting_reader is client
+        await server.sendall(b"a")
+    await trio.testing.wait_all_tasks_blocked()
+    assert outcome == [b"a"]
+    assert client.endpoint.off_socket and client.endpoint.waiting_reader is None
+
+
+async def test_the_endpoint_task_leaves_the_socket_to_a_returning_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a reader serves its arrivals and comes back for the next (request
+    and response), the endpoint task waits off the socket: no step per arrival."""
+    monkeypatch.setattr(emutcp.endpoint.Endpoint, "handback_grace", 60.0)
+    listener, client, server = await _udp_pair()
+    instrument = _EndpointSteps()
+    rounds = 200
+
+    async def echo() -> None:
+        while data := await server.recv(64):
+            await server.sendall(data)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(echo)
+            for _ in range(3):
+                await client.sendall(b"w")
+                assert await client.recv(64) == b"w"
+            trio.lowlevel.add_instrument(instrument)
+            for i in range(rounds):
+                await client.sendall(bytes([i]))
+                assert await client.recv(64) == bytes([i])
+            trio.lowlevel.remove_instrument(instrument)
+            client.close()
+    listener.close()
+    # Before: one step per arrival at each end (2 per round).  A timer that
+    # fell due on a stalled machine (delayed ACK, RTO) adds a few.
+    assert instrument.steps <= rounds // 10
+
+
+async def test_a_socket_left_unwatched_is_taken_back_within_the_grace(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """The reader took its data and went elsewhere (not into an emutcp call):
+    what arrives next waits in the kernel at most ``handback_grace``, then the
+    endpoint task serves it (virtual time: the clock jumps when all sleep)."""
+    listener, client, server = await _udp_pair()
+    conn = connection_of(client)
+    grace = client.endpoint.handback_grace
+    with trio.fail_after(60):
+        await _served_by_the_reader(client, server)
+        await server.sendall(b"b")  # queued on the client's UDP socket
+        await trio.sleep(grace / 2)
+        assert conn.readable_bytes == 0  # nobody watches the socket yet
+        await trio.sleep(grace)
+        assert conn.readable_bytes == 1  # the endpoint task took it back
+        assert await client.recv(64) == b"b"
+    for s in (client, server, listener):
+        s.close()
+
+
+async def test_a_call_that_parks_takes_the_socket_back_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call parked on one of the endpoint's sockets needs arrivals served
+    while it waits: one that parks after the reader left the socket takes it
+    back for the endpoint task at once, without waiting for the grace."""
+    monkeypatch.setattr(emutcp.endpoint.Endpoint, "handback_grace", 60.0)
+    listener, client, server = await _udp_pair()
+    woken: list[bool] = []
+
+    async def waiter() -> None:
+        await client.wait_for_wakeup()
+        woken.append(True)
+
+    with trio.fail_after(10):
+        await _served_by_the_reader(client, server)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not client.endpoint.off_socket
+            await server.sendall(b"b")  # only the endpoint task can serve this now
+            # Served in the next batches, not after a timer (delayed ACK, grace).
+            await trio.testing.wait_all_tasks_blocked()
+            assert woken == [True]
+    for s in (client, server, listener):
+        s.close()
+
+
+async def test_a_reader_leaving_while_a_call_is_parked_hands_the_socket_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reader that leaves the socket while another call on the endpoint is
+    parked (here ``accept`` on the listener that shares the server's UDP
+    socket) hands it back to the endpoint task at once."""
+    monkeypatch.setattr(emutcp.endpoint.Endpoint, "handback_grace", 60.0)
+    listener, client, server = await _udp_pair()
+    endpoint = server.endpoint
+    got: list[object] = []
+
+    with trio.fail_after(10):
+        await _served_by_the_reader(server, client)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listener.accept)  # parked: no one connects
+            nursery.start_soon(_recv_outcome, server, got)
+            await trio.testing.wait_all_tasks_blocked()
+            assert endpoint.waiting_reader is server and endpoint.off_socket
+            await client.sendall(b"b")  # the reader serves it and leaves
+            await trio.testing.wait_all_tasks_blocked()
+            assert got == [b"b"] and not endpoint.off_socket
+            await client.sendall(b"c")  # nobody reads: the endpoint task serves it
+            await trio.testing.wait_all_tasks_blocked()
+            assert connection_of(server).readable_bytes == 1
+            nursery.cancel_scope.cancel()
+    for s in (client, server, listener):
+        s.close()

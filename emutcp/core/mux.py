@@ -114,6 +114,7 @@ _ONE_KIND: Final = {kind: frozenset((kind,)) for kind in Event}
 _TWO_KINDS: Final = {(a, b): frozenset((a, b)) for a in Event for b in Event}
 # Bound once: compiled code then loads a static instead of a module attribute per call.
 _heappush: Final = heapq.heappush
+_NEVER: Final = float("inf")
 _heappop: Final = heapq.heappop
 _heapify: Final = heapq.heapify
 
@@ -176,6 +177,9 @@ class Mux:
         # current heap entry (module docstring, "Timers").
         self._timer_key: dict[Connection, tuple[float, int]] = {}
         self._queued: dict[Connection, tuple[float, int]] = {}
+        # The earliest deadline queued since get_timer() last answered: all a
+        # caller already waiting for that answer must move its wait to.
+        self._new_deadline = _NEVER
         # How outgoing segments become datagrams.  A simulator that carries
         # Segment objects (emutcp.sim) swaps in a wrapper holding the segment
         # and its wire size, so nobody decodes msgpack; anything with len() will do
@@ -450,6 +454,8 @@ class Mux:
     # ------------------------------------------------------------------ timers
 
     def get_timer(self) -> float | None:
+        """The earliest deadline of any connection (None: no timer armed)."""
+        self._new_deadline = _NEVER
         heap = self._heap
         while heap:
             deadline, n, conn = heap[0]
@@ -461,6 +467,19 @@ class Mux:
             else:
                 _heappop(heap)  # stale: a later entry replaced it
         return None
+
+    def take_new_deadline(self) -> float | None:
+        """The earliest deadline queued since the last ``get_timer()`` or call
+        of this (None: none).  A wait entered with ``get_timer()``'s answer
+        stays correct if it moves to this whenever it is earlier: deadlines that
+        moved later leave their old, earlier entry, so such a wait may end
+        early (``handle_timer`` then finds nothing due), never late.  Cheaper
+        after every output pass than ``get_timer()``, which validates the heap."""
+        deadline = self._new_deadline
+        if deadline == _NEVER:
+            return None
+        self._new_deadline = _NEVER
+        return deadline
 
     def handle_timer(self, now: float) -> None:
         heap = self._heap
@@ -575,6 +594,8 @@ class Mux:
                 _heapify(heap)
             _heappush(heap, (deadline, key[1], conn))
             self._queued[conn] = key
+            if deadline < self._new_deadline:
+                self._new_deadline = deadline
 
     def _leave_half_open(self, lst: Listener, conn: Connection, now: float) -> None:
         """``conn`` finished its handshake, or died in it (RFC 9293: back to

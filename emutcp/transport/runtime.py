@@ -87,6 +87,11 @@ class Runtime:
     def spawn_system_task(self, fn: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         raise NotImplementedError
 
+    def run_clock(self) -> Callable[[], float]:
+        """``current_time`` bound to the running loop's clock: valid for this run
+        only, and cheaper per call (what an endpoint reads per datagram)."""
+        return self.current_time
+
     def soon_caller(self) -> Callable[[Callable[[], None]], None]:
         """A function that runs its argument soon on this run's loop, from any
         thread or a finalizer; dropped if the run has ended."""
@@ -154,6 +159,10 @@ class _Trio(Runtime):
 
     def spawn_system_task(self, fn: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         self._trio.lowlevel.spawn_system_task(fn, name=name)
+
+    def run_clock(self) -> Callable[[], float]:
+        clock: Callable[[], float] = self._trio.lowlevel.current_clock().current_time
+        return clock
 
     def soon_caller(self) -> Callable[[Callable[[], None]], None]:
         token = self._trio.lowlevel.current_trio_token()
@@ -293,6 +302,9 @@ class _Asyncio(Runtime):
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def run_clock(self) -> Callable[[], float]:
+        return asyncio.get_running_loop().time
 
     def spawn_system_task(self, fn: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
         task = asyncio.get_running_loop().create_task(fn(), name=name)
