@@ -264,6 +264,121 @@ def emutcp_echo(rounds: int = 2000) -> tuple[float, float]:
     return trio.run(_emutcp_echo, rounds)
 
 
+def _summary(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples) * 1e6, samples[int(0.99 * (len(samples) - 1))] * 1e6
+
+
+async def _interleaved(pings, rounds: int, block: int) -> list[tuple[float, float]]:
+    """Round trips of each of ``pings`` in alternating blocks of ``block``,
+    ``rounds`` each: this VM's speed drifts by 2x within minutes, and figures
+    measured minutes apart would compare two machines, not two stacks."""
+    samples: list[list[float]] = [[] for _ in pings]
+    for ping in pings:  # warm-up: connections, caches, descriptors
+        for _ in range(block):
+            await ping()
+    clock = time.perf_counter
+    for _ in range(max(1, rounds // block)):
+        for ping, out in zip(pings, samples, strict=True):
+            for _ in range(block):
+                t0 = clock()
+                await ping()
+                out.append(clock() - t0)
+    return [_summary(s) for s in samples]
+
+
+async def _echo_and_ping_pong(rounds: int, block: int) -> tuple[float, float, float, float]:
+    a = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    b = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await a.bind(("127.0.0.1", 0))
+    await b.bind(("127.0.0.1", 0))
+    await a.connect(b.getsockname())
+    host = emutcp.UdpHost(config=emutcp.Config(nodelay=True))
+    listener = host.socket()
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    async def udp_echo():
+        while True:
+            data, addr = await b.recvfrom(64)
+            await b.sendto(data, addr)
+
+    async def emutcp_echo():
+        conn, _ = await listener.accept()
+        while data := await conn.recv(64):
+            await conn.sendall(data)
+        conn.close()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(udp_echo)
+        nursery.start_soon(emutcp_echo)
+        client = host.socket()
+        await client.connect(listener.getsockname())
+
+        async def udp_ping():
+            await a.send(b"x")
+            await a.recv(64)
+
+        async def emutcp_ping():
+            await client.sendall(b"x")
+            await client.recv(64)
+
+        (pp, pp99), (echo, echo99) = await _interleaved([udp_ping, emutcp_ping], rounds, block)
+        client.close()
+        nursery.cancel_scope.cancel()
+    listener.close()
+    a.close()
+    b.close()
+    return pp, pp99, echo, echo99
+
+
+def echo_and_ping_pong(rounds: int = 2000, block: int = 100) -> tuple[float, float, float, float]:
+    """(ping-pong median, p99, emutcp echo median, p99) in microseconds: a
+    1-byte round trip between two trio UDP sockets and over emutcp (TCP_NODELAY),
+    all in one trio run, measured in alternating blocks (``_interleaved``)."""
+    return trio.run(_echo_and_ping_pong, rounds, block)
+
+
+def echo_and_ping_pong_two_processes(
+    rounds: int = 2000, block: int = 100
+) -> tuple[float, float, float, float]:
+    """As ``echo_and_ping_pong``, each echoing end in a process of its own."""
+    udp_server, udp_port = _echo_server("udp")
+    emutcp_server, emutcp_port = _echo_server("emutcp")
+
+    async def client() -> tuple[float, float, float, float]:
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        await sock.connect(("127.0.0.1", udp_port))
+        conn = emutcp.socket(config=emutcp.Config(nodelay=True))
+        await conn.connect(("127.0.0.1", emutcp_port))
+
+        async def udp_ping():
+            await sock.send(b"x")
+            await sock.recv(64)
+
+        async def emutcp_ping():
+            await conn.sendall(b"x")
+            await conn.recv(64)
+
+        (pp, pp99), (echo, echo99) = await _interleaved([udp_ping, emutcp_ping], rounds, block)
+        sock.close()
+        conn.close()
+        with trio.move_on_after(5):
+            await conn.wait_closed()  # the server's FIN acknowledged: it can exit
+        return pp, pp99, echo, echo99
+
+    try:
+        return trio.run(client)
+    finally:
+        udp_server.kill()
+        udp_server.wait()
+        try:
+            emutcp_server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            emutcp_server.kill()
+            emutcp_server.wait()
+
+
 _ECHO_SERVER = r"""
 import sys, trio, emutcp
 async def main():

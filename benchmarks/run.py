@@ -16,8 +16,8 @@ Rows (medians of ``--runs``; min-max shown):
   (``pip install '.[bench]'``): what "fast" and "Python" look like here;
 * connection setup rate and memory per idle connection (1,000 connections);
 * 1-byte echo round trip over emutcp, median and p99, next to a trio UDP
-  ping-pong: both ends in one trio run, and the echoing end in another
-  process;
+  ping-pong measured in alternating blocks of 100 rounds in the same run:
+  both ends in one trio run, and the echoing ends in other processes;
 * emulated-network simulation speed (virtual seconds per wall second).
 
 Writes benchmarks/results/run.json.  The machines are noisy: compare medians
@@ -60,20 +60,33 @@ def measure(fn, runs: int) -> dict:
     }
 
 
-class Pair:
-    """Runs a function returning two figures once per measurement of the first;
-    the second is read from what those same runs returned."""
+class Figures:
+    """Runs a function returning several figures once per measurement of the
+    first; each other figure is read from what those same runs returned (so
+    its row must be measured after the first's, the same number of times)."""
 
     def __init__(self, fn) -> None:
-        self.fn, self.seconds = fn, []
+        self.fn, self.later = fn, None
 
     def first(self):
-        a, b = self.fn()
-        self.seconds.append(b)
+        a, *rest = self.fn()
+        if self.later is None:
+            self.later = [[] for _ in rest]
+        for queue, value in zip(self.later, rest, strict=True):
+            queue.append(value)
         return a
 
+    def figure(self, i: int):
+        """The measurement of figure ``i`` (1 is the second)."""
+
+        def read():
+            queue = self.later[i - 1] if self.later else []
+            return queue.pop(0) if queue else None
+
+        return read
+
     def second(self):
-        return self.seconds.pop(0) if self.seconds else None
+        return self.figure(1)()
 
 
 @contextlib.contextmanager
@@ -112,7 +125,7 @@ def main() -> None:
         raw1, raw2 = f"raw UDP {size} B, 1 process", f"raw UDP {size} B, 2 processes"
         gso1 = f"raw UDP {size} B, 1 process, GSO+GRO"
         one = f"emutcp MSS {mss}, 1 process"
-        cpu = Pair(lambda m=mss: loopback.emutcp_one_process_cpu(args.bytes, m))
+        cpu = Figures(lambda m=mss: loopback.emutcp_one_process_cpu(args.bytes, m))
         batched = mss * 2 <= 65_000  # GSO needs two datagrams in 64 KiB
         plan += [
             (raw1, lambda s=size: loopback.raw_udp_one_process(s), "MB/s", []),
@@ -136,26 +149,30 @@ def main() -> None:
                     [raw1],
                 ),
             ]
-    ping = Pair(lambda: loopback.udp_ping_pong(2000))
-    echo = Pair(lambda: loopback.emutcp_echo(2000))
-    ping2 = Pair(lambda: loopback.udp_ping_pong_two_processes(2000))
-    echo2 = Pair(lambda: loopback.emutcp_echo_two_processes(2000))
+    # Echo and ping-pong in alternating blocks of one run each (loopback._interleaved).
+    echo = Figures(lambda: loopback.echo_and_ping_pong(2000))
+    echo2 = Figures(lambda: loopback.echo_and_ping_pong_two_processes(2000))
     plan += [
         ("kernel TCP through trio", lambda: references.kernel_tcp(4 * args.bytes), "MB/s", []),
         ("aioquic bulk stream", lambda: references.aioquic_bulk(args.bytes // 2), "MB/s", []),
-        ("UDP ping-pong, 1 byte, median", ping.first, "us", []),
-        ("UDP ping-pong, 1 byte, p99", ping.second, "us", []),
-        ("emutcp echo, 1 byte, median", echo.first, "us", ["UDP ping-pong, 1 byte, median"]),
-        ("emutcp echo, 1 byte, p99", echo.second, "us", ["UDP ping-pong, 1 byte, p99"]),
-        ("UDP ping-pong, 2 processes, median", ping2.first, "us", []),
-        ("UDP ping-pong, 2 processes, p99", ping2.second, "us", []),
+        ("UDP ping-pong, 1 byte, median", echo.first, "us", []),
+        ("UDP ping-pong, 1 byte, p99", echo.figure(1), "us", []),
+        ("emutcp echo, 1 byte, median", echo.figure(2), "us", ["UDP ping-pong, 1 byte, median"]),
+        ("emutcp echo, 1 byte, p99", echo.figure(3), "us", ["UDP ping-pong, 1 byte, p99"]),
+        ("UDP ping-pong, 2 processes, median", echo2.first, "us", []),
+        ("UDP ping-pong, 2 processes, p99", echo2.figure(1), "us", []),
         (
             "emutcp echo, 2 processes, median",
-            echo2.first,
+            echo2.figure(2),
             "us",
             ["UDP ping-pong, 2 processes, median"],
         ),
-        ("emutcp echo, 2 processes, p99", echo2.second, "us", ["UDP ping-pong, 2 processes, p99"]),
+        (
+            "emutcp echo, 2 processes, p99",
+            echo2.figure(3),
+            "us",
+            ["UDP ping-pong, 2 processes, p99"],
+        ),
     ]
     with console.status("measuring") as status:
         for name, fn, u, reference in plan:
