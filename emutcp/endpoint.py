@@ -166,6 +166,7 @@ class Endpoint:
         # off it (on _handback) and is not woken by every arrival.
         self._handback = rt.Lot()
         self.off_socket = False  # the task waits on _handback, not the socket
+        self._grace_armed = False  # the current wait ends within the grace
         self._parked = 0  # calls parked on this endpoint's sockets (Socket._wait_on)
         transport.set_arrival_callback(self._service_now)
 
@@ -199,6 +200,7 @@ class Endpoint:
                     continue
                 deadline = self.mux.get_timer()
                 self._served_out = False
+                self._grace_armed = False
                 await self._alarm.wait(self._serve, math.inf if deadline is None else deadline)
                 if self.closed:
                     break
@@ -229,7 +231,7 @@ class Endpoint:
                 # (module docstring, "hand-back").
                 leave = False
                 if self.waiting_reader is None:
-                    self._alarm.move(self._now() + self.handback_grace)
+                    self._arm_grace()
                 self.off_socket = True
                 try:
                     await self._handback.park()
@@ -251,6 +253,13 @@ class Endpoint:
             if self._pending or self.closed:
                 break
         self._served_out = True
+
+    def _arm_grace(self) -> None:
+        """End the current wait within the grace (once per wait: a deadline
+        already set is earlier than any set later would be)."""
+        if not self._grace_armed:
+            self._grace_armed = True
+            self._alarm.move(self._now() + self.handback_grace)
 
     def parking(self) -> None:
         """A call on one of this endpoint's sockets is about to park: arrivals
@@ -291,7 +300,7 @@ class Endpoint:
                 if self._parked:
                     self._handback.unpark_all()
                 else:
-                    self._alarm.move(self._now() + self.handback_grace)
+                    self._arm_grace()
         if readable is None:
             return False
         if readable:

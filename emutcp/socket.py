@@ -164,6 +164,7 @@ class Socket:
         self._reuseaddr = False
         self._linger: int | None = None
         self._on_wake: Callable[[Collection[Event] | None], None] | None = None
+        self._parked_calls = 0  # calls parked on the lots now (_wait_on)
 
     def __repr__(self) -> str:
         return f"<emutcp.Socket {self.state} local={self._local()} peer={self._peer()}>"
@@ -183,17 +184,17 @@ class Socket:
         the blocked calls those events concern re-check their condition."""
         if self._on_wake is not None:
             self._on_wake(events)
-        if self._rt is None:
-            return  # nothing ever waited
-        # Only lots with a task parked: this runs for every segment with news.
-        if self._writers and (events is None or not _WRITER_EVENTS.isdisjoint(events)):
-            self._writers.unpark_all()
-        if events is None or not _READER_EVENTS.isdisjoint(events):
-            if self._readers:
-                self._readers.unpark_all()
+        reader_news = events is None or not _READER_EVENTS.isdisjoint(events)
+        if reader_news:
             endpoint = self._endpoint
             if endpoint is not None and endpoint.waiting_reader is self:
                 endpoint.interrupt_reader(self)  # it waits on the transport itself
+        if not self._parked_calls:
+            return  # this runs for every segment with news; most find no one parked
+        if self._writers and (events is None or not _WRITER_EVENTS.isdisjoint(events)):
+            self._writers.unpark_all()
+        if reader_news and self._readers:
+            self._readers.unpark_all()
         if self._lot:
             self._lot.unpark_all()
 
@@ -261,14 +262,18 @@ class Socket:
         """Park on ``lot`` until ``wake()``.  The endpoint hears of it: while a
         call is parked, its task serves arrivals (endpoint.py, "hand-back")."""
         endpoint = self._endpoint
-        if endpoint is None:
-            await lot.park()
-            return
-        endpoint.parking()
+        self._parked_calls += 1
         try:
-            await lot.park()
+            if endpoint is None:
+                await lot.park()
+                return
+            endpoint.parking()
+            try:
+                await lot.park()
+            finally:
+                endpoint.unparked()
         finally:
-            endpoint.unparked()
+            self._parked_calls -= 1
 
     def _local(self) -> Address | None:
         return self._endpoint.local if self._endpoint is not None else None

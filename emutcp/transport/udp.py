@@ -155,6 +155,7 @@ class UdpTransport:
             with contextlib.suppress(OSError):
                 self._sock.setsockopt(stdsocket.SOL_SOCKET, opt, size)
         self._family = family_of(local[0])
+        self._tos_level = _TOS_OPTIONS[self._family][0]  # where IP_TOS / IPV6_TCLASS arrive
         if _LINUX:
             # RFC 1191 / 8201: send with DF; the kernel learns the path MTU from
             # ICMP "packet too big" and refuses larger datagrams (EMSGSIZE)
@@ -179,6 +180,7 @@ class UdpTransport:
         self._buf = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buf)
         self._queued = bytearray(4)  # FIONREAD's answer
+        self._bufs = [self._buf]  # recvmsg_into's argument
         self._ecn = False
         self._tos = 0  # the ECN field outgoing datagrams carry now
         if gso is None:
@@ -380,10 +382,9 @@ class UdpTransport:
             out.extend(refusal for _ in range(self._refusals))
         self._refusals = 0
         recvmsg_into = self._sock.recvmsg_into
-        buf, view, accept = self._buf, self._view, self._accept
-        bufs = [buf]
+        view, accept, bufs = self._view, self._accept, self._bufs
         space = (_CMSG_SPACE if with_ecn else 0) + (_CMSG_SPACE if self.gro else 0)
-        tos_level = _TOS_OPTIONS[self._family][0]
+        tos_level = self._tos_level
         drained = self._drained
         count = 0
         while count < limit:
