@@ -37,9 +37,12 @@ on the endpoint's sockets, this task stops waiting on the socket (it parks
 on ``_handback``, still under its timer deadline), so a request/response
 exchange costs no step of this task per arrival.  The socket goes back to
 it when any call parks on one of the endpoint's sockets (``parking``), when
-the reader leaves while others are parked, or, if the reader left and has
-not come back, within ``HANDBACK_GRACE`` (the longest an arrival then waits
-in the kernel; the usual reader is back in microseconds).  A 1-byte echo
+the reader leaves while others are parked, and in any case within
+``HANDBACK_GRACE`` of the reader leaving: the wait's deadline moves there,
+so an arrival waits in the kernel at most that long (a reader that is back
+by then, the usual case, keeps the socket: this task wakes once, finds it
+waiting, and leaves it the socket again).  Only on a clock that moves by
+itself (not a frozen test clock, which would never bring that deadline).  A 1-byte echo
 round with TCP_NODELAY is four flushes and four output passes over both ends
 (``tests/test_echo_path.py``).  An
 emulated transport goes one step further and has arrivals processed at once
@@ -167,6 +170,9 @@ class Endpoint:
         self._handback = rt.Lot()
         self.off_socket = False  # the task waits on _handback, not the socket
         self._grace_armed = False  # the current wait ends within the grace
+        # Only a clock that moves by itself brings the grace's deadline (a
+        # frozen test clock never would): else the task keeps the socket.
+        self._clock_advances = rt.clock_advances()
         self._parked = 0  # calls parked on this endpoint's sockets (Socket._wait_on)
         transport.set_arrival_callback(self._service_now)
 
@@ -225,7 +231,7 @@ class Endpoint:
         wait_readable = self.transport.wait_readable
         leave = False
         while True:
-            if leave or self.waiting_reader is not None:
+            if (leave or self.waiting_reader is not None) and self._clock_advances():
                 # A reader waits on the socket, or served the last arrival and
                 # nobody else waits on this endpoint: leave the socket to it
                 # (module docstring, "hand-back").
@@ -295,9 +301,9 @@ class Endpoint:
             self.waiting_reader = None
             if self.off_socket:
                 # Nobody watches the socket now.  Others parked: the endpoint
-                # task takes it back at once; else within the grace, unless
-                # this reader (the usual case: request, response) is back first.
-                if self._parked:
+                # task takes it back at once; else within the grace (this
+                # reader, back long before in request/response, keeps it).
+                if self._parked or not self._clock_advances():
                     self._handback.unpark_all()
                 else:
                     self._arm_grace()

@@ -215,3 +215,32 @@ async def test_a_single_datagram_goes_out_with_one_plain_send() -> None:
     finally:
         tx.close()
         rx.close()
+
+
+@pytest.mark.parametrize("gro", [True, False])
+@pytest.mark.parametrize("queued", [1, 5])
+def test_a_batch_asks_fionread_once_and_reads_every_datagram(gro: bool, queued: int) -> None:
+    """A batch ends without a failing receive where it can: the queue's size is
+    asked once, after the first read (a request alone in the queue ends the
+    batch there); a longer batch reads on until the socket would block.  Never
+    one ioctl per datagram (bulk), and nothing is left behind."""
+    rx = UdpTransport(LOCAL, gso=gro)
+    asked = []
+    real = rx._drained
+
+    def drained() -> bool:
+        asked.append(True)
+        return real()
+
+    rx._drained = drained  # type: ignore[method-assign]
+    datagrams = _datagrams(queued, 200, seed=queued)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for d in datagrams:
+                tx.sendto(d, rx.local)
+            assert [d for d, _ in rx.recv_batch()] == datagrams
+            assert len(asked) == 1
+            assert rx.recv_batch() == []  # nothing was left behind; nothing asked
+            assert len(asked) == 1
+    finally:
+        rx.close()

@@ -345,3 +345,28 @@ async def test_a_reader_leaving_while_a_call_is_parked_hands_the_socket_back(
             nursery.cancel_scope.cancel()
     for s in (client, server, listener):
         s.close()
+
+
+def test_on_a_frozen_clock_the_endpoint_task_keeps_the_socket() -> None:
+    """The grace is a deadline on the run's clock: on a clock that never moves
+    (a MockClock with rate 0 and no autojump) it would never come, so the
+    endpoint task does not leave the socket, and arrivals are served at once."""
+    outcome: dict[str, object] = {}
+
+    async def main() -> None:
+        listener, client, server = await _udp_pair()
+        got: list[object] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_recv_outcome, client, got)
+            await trio.testing.wait_all_tasks_blocked()
+            await server.sendall(b"a")
+        assert got == [b"a"]
+        await server.sendall(b"b")  # the reader left; nobody reads now
+        await trio.testing.wait_all_tasks_blocked()
+        outcome["off socket"] = client.endpoint.off_socket
+        outcome["unread"] = connection_of(client).readable_bytes
+        for s in (client, server, listener):
+            s.close()
+
+    trio.run(main, clock=trio.testing.MockClock())
+    assert outcome == {"off socket": False, "unread": 1}

@@ -92,6 +92,11 @@ class Runtime:
         only, and cheaper per call (what an endpoint reads per datagram)."""
         return self.current_time
 
+    def clock_advances(self) -> Callable[[], bool]:
+        """For this run: whether its clock moves by itself now, so a deadline
+        is sure to come (not a frozen test clock).  Unknown clocks: no."""
+        return _never
+
     def soon_caller(self) -> Callable[[Callable[[], None]], None]:
         """A function that runs its argument soon on this run's loop, from any
         thread or a finalizer; dropped if the run has ended."""
@@ -99,6 +104,14 @@ class Runtime:
 
     async def getaddrinfo(self, host: str, family: int) -> list[Any]:
         raise NotImplementedError
+
+
+def _always() -> bool:
+    return True
+
+
+def _never() -> bool:
+    return False
 
 
 # ---------------------------------------------------------------- trio
@@ -163,6 +176,19 @@ class _Trio(Runtime):
     def run_clock(self) -> Callable[[], float]:
         clock: Callable[[], float] = self._trio.lowlevel.current_clock().current_time
         return clock
+
+    def clock_advances(self) -> Callable[[], bool]:
+        import trio.testing
+
+        clock = self._trio.lowlevel.current_clock()
+        if isinstance(clock, trio.testing.MockClock):
+            # Virtual time: it moves if it runs or jumps when all tasks sleep
+            # (either may be changed during the run).
+            return lambda: clock.rate > 0 or clock.autojump_threshold != math.inf
+        kind = type(clock)
+        if kind.__name__ == "SystemClock" and kind.__module__.startswith("trio."):
+            return _always
+        return _never
 
     def soon_caller(self) -> Callable[[Callable[[], None]], None]:
         token = self._trio.lowlevel.current_trio_token()

@@ -1,10 +1,10 @@
 """Real UDP transport: one non-blocking datagram socket, drained in batches.
 
 Performance: one ``await`` per datagram costs ~5x a plain
-non-blocking drain, so ``recv_batch`` reads until the queue is empty (asked
-with ``FIONREAD`` after each read: a receive that fails with EAGAIN raises,
-at four times the cost) and the endpoint processes the whole batch before
-sending its ACKs.  A batch may
+non-blocking drain, so ``recv_batch`` reads until the queue is empty (after
+the first datagram asked with ``FIONREAD``, so a batch of one ends without
+a receive that fails with EAGAIN, which raises) and the endpoint processes
+the whole batch before sending its ACKs.  A batch may
 hold up to 16,384 datagrams (about 15 ms of work at most): under a flood of
 junk at the server's port, draining the socket fully each time is what keeps
 the kernel from dropping the real segments queued behind the junk
@@ -321,10 +321,12 @@ class UdpTransport:
 
     def _drained(self) -> bool:
         """Whether the receive queue is empty now, asked with one ``ioctl``
-        instead of learnt from a receive that fails: that raises, at four times
-        the cost, once per batch.  A zero-length datagram or a pending ICMP
-        error also answers 0: the batch ends, the socket stays readable, and
-        the next batch reads them."""
+        instead of learnt from a receive that fails (that raises, at twice
+        the cost).  Asked once per batch, after its first datagram: a batch of
+        one (request/response) ends without a failing receive, a longer one
+        reads on until the queue is empty.  A zero-length datagram or a
+        pending ICMP error also answers 0: the batch ends, the socket stays
+        readable, and the next batch reads them."""
         queued = self._queued
         if _ioctl is None:
             return False
@@ -346,7 +348,9 @@ class UdpTransport:
         recv_into = self._sock.recvfrom_into
         buf, view, accept = self._buf, self._view, self._accept
         drained = self._drained
-        for _ in range(limit):
+        for i in range(limit):
+            if i == 1 and drained():
+                break
             try:
                 n, addr = recv_into(buf)
             except BlockingIOError:
@@ -364,8 +368,6 @@ class UdpTransport:
                 self.junk += 1
                 continue
             out.append((bytes(data), addr[:2]))
-            if drained():
-                break
         return out
 
     def _recv_batch_ecn(self, limit: int) -> list[EcnArrival]:
@@ -386,8 +388,11 @@ class UdpTransport:
         space = (_CMSG_SPACE if with_ecn else 0) + (_CMSG_SPACE if self.gro else 0)
         tos_level = self._tos_level
         drained = self._drained
-        count = 0
+        count = reads = 0
         while count < limit:
+            reads += 1
+            if reads == 2 and drained():
+                break
             try:
                 n, ancdata, _flags, addr = recvmsg_into(bufs, space)
             except BlockingIOError:
@@ -417,8 +422,6 @@ class UdpTransport:
                     self.junk += 1
                     continue
                 out.append((bytes(data), source, ecn) if with_ecn else (bytes(data), source))
-            if drained():
-                break
         return out
 
     def send(self, data: bytes, addr: Address, ecn: int = 0) -> bool:
