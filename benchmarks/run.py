@@ -159,6 +159,7 @@ def main() -> None:
         ("UDP ping-pong, 1 byte, p99", echo.figure(1), "us", []),
         ("emutcp echo, 1 byte, median", echo.figure(2), "us", ["UDP ping-pong, 1 byte, median"]),
         ("emutcp echo, 1 byte, p99", echo.figure(3), "us", ["UDP ping-pong, 1 byte, p99"]),
+        ("emutcp echo / ping-pong, same run", echo.figure(4), "x", []),
         ("UDP ping-pong, 2 processes, median", echo2.first, "us", []),
         ("UDP ping-pong, 2 processes, p99", echo2.figure(1), "us", []),
         (
@@ -173,6 +174,7 @@ def main() -> None:
             "us",
             ["UDP ping-pong, 2 processes, p99"],
         ),
+        ("emutcp echo / ping-pong, 2 processes, same run", echo2.figure(4), "x", []),
     ]
     with console.status("measuring") as status:
         for name, fn, u, reference in plan:
