@@ -29,7 +29,9 @@ socket itself (``serve_reader``, through ``UdpTransport.wait_readable_too``):
 the arrival wakes it and the endpoint task in the same batch, the reader
 serves the batch (this loop then leaves the socket to it), and its data is
 there when it looks: one scheduler batch per arrival instead of two, as
-for a plain UDP socket.  Whatever else wakes the reader's socket (a timer's
+for a plain UDP socket.  Before it waits, the reader serves what is queued
+already (``serve_queued``: one ``FIONREAD``), as trio's socket calls try the
+system call first.  Whatever else wakes the reader's socket (a timer's
 RST, a close) interrupts that wait (``Socket.wake``).
 
 Hand-back: once a reader has served an arrival and nothing else is parked
@@ -313,6 +315,19 @@ class Endpoint:
             self.readers_served += 1
             self._reader_served = True
             self._service_now()
+        return True
+
+    def serve_queued(self) -> bool:
+        """Serve what is queued on the socket now, if anything: a reader about
+        to wait tries this first, as trio's socket calls try the system call
+        before waiting (the answer is often there already).  True if it
+        served; False at once if nothing is queued."""
+        udp = self._udp
+        if udp is None or self.closed or not udp.has_queued():
+            return False
+        self.readers_served += 1
+        self._reader_served = True
+        self._service_now()
         return True
 
     def interrupt_reader(self, socket: Wakeable) -> None:

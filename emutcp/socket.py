@@ -581,6 +581,10 @@ class Socket:
             await rt.cancel_shielded_checkpoint()
             return b""
         data = self._recv_nowait(bufsize)
+        if data is None:
+            endpoint = self._endpoint
+            if endpoint is not None and endpoint.serves_reader() and endpoint.serve_queued():
+                data = self._recv_nowait(bufsize)  # it may have come meanwhile
         if data is not None:
             await rt.cancel_shielded_checkpoint()
             return data

@@ -390,3 +390,32 @@ def test_using_a_socket_does_not_import_trio_testing() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+async def test_a_reader_serves_what_is_already_queued_without_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As trio's socket calls try the system call before waiting, a reader
+    first serves what is already queued on the UDP socket: the answer that
+    came while it was away is read without a wait on the socket."""
+    monkeypatch.setattr(emutcp.endpoint.Endpoint, "handback_grace", 60.0)
+    listener, client, server = await _udp_pair()
+    endpoint = client.endpoint
+    udp = endpoint.transport
+    with trio.fail_after(10):
+        await _served_by_the_reader(client, server)
+        await server.sendall(b"b")  # queued: the endpoint task is off the socket
+        waits = []
+        real = udp.wait_readable_too
+
+        async def counting_wait() -> bool | None:
+            waits.append(True)
+            return await real()
+
+        monkeypatch.setattr(udp, "wait_readable_too", counting_wait)
+        served = endpoint.readers_served
+        assert await client.recv(64) == b"b"
+        assert waits == [] and endpoint.readers_served == served + 1
+        assert endpoint.off_socket  # the endpoint task was not needed
+    for s in (client, server, listener):
+        s.close()

@@ -333,6 +333,11 @@ class UdpTransport:
         _ioctl(self._fd, _FIONREAD, queued)
         return queued == _NOTHING_QUEUED
 
+    def has_queued(self) -> bool:
+        """Whether a receive would find something now: a datagram, or a refusal
+        to report (one ``ioctl``; where there is none, assume so)."""
+        return not self.closed and (bool(self._refusals) or not self._drained())
+
     def recv_batch(self, limit: int = 16384) -> list[Arrival]:
         """Datagrams waiting, without blocking.  Reads into one reusable buffer and
         drops junk (the accept filter) before copying it out: under a flood of
