@@ -126,9 +126,9 @@ def _syscalls(kind: str, rounds: int, directory: Path) -> dict[str, float]:
     counts = []
     for n in (BASE_ROUNDS, BASE_ROUNDS + rounds):
         out = directory / f"strace-{kind}-{n}"
+        child_argv = [sys.executable, __file__, "--child", kind, "--rounds", str(n)]
         subprocess.run(
-            ["strace", "-f", "-c", "-o", str(out), sys.executable, __file__]
-            + ["--child", kind, "--rounds", str(n)],
+            ["strace", "-f", "-c", "-o", str(out), *child_argv],
             capture_output=True,
             check=True,
         )
