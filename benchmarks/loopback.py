@@ -198,11 +198,18 @@ async def _round_trips(ping, rounds: int) -> tuple[float, float]:
         t0 = time.perf_counter()
         await ping()
         samples.append(time.perf_counter() - t0)
-    samples.sort()
+    return _summary(samples)
+
+
+def _summary(samples: list[float]) -> tuple[float, float]:
+    """(median, p99) of round-trip times in seconds, as microseconds."""
+    samples = sorted(samples)
     return statistics.median(samples) * 1e6, samples[int(0.99 * (len(samples) - 1))] * 1e6
 
 
-async def _udp_ping_pong(rounds: int) -> tuple[float, float]:
+@contextlib.asynccontextmanager
+async def _udp_echo_ping():
+    """Two trio UDP sockets, one echoing: yields a 1-byte round trip from the other."""
     a = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     b = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
     await a.bind(("127.0.0.1", 0))
@@ -220,19 +227,16 @@ async def _udp_ping_pong(rounds: int) -> tuple[float, float]:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(echo)
-        result = await _round_trips(ping, rounds)
+        yield ping
         nursery.cancel_scope.cancel()
     a.close()
     b.close()
-    return result
 
 
-def udp_ping_pong(rounds: int = 2000) -> tuple[float, float]:
-    """(median, p99) microseconds of a 1-byte round trip between two trio UDP sockets."""
-    return trio.run(_udp_ping_pong, rounds)
-
-
-async def _emutcp_echo(rounds: int) -> tuple[float, float]:
+@contextlib.asynccontextmanager
+async def _emutcp_echo_ping():
+    """An emutcp echo server and a client (TCP_NODELAY) in this run: yields the
+    client's 1-byte round trip; on exit the client closes and the server ends."""
     host = emutcp.UdpHost(config=emutcp.Config(nodelay=True))
     listener = host.socket()
     await listener.bind(("127.0.0.1", 0))
@@ -253,20 +257,29 @@ async def _emutcp_echo(rounds: int) -> tuple[float, float]:
             await client.sendall(b"x")
             await client.recv(64)
 
-        result = await _round_trips(ping, rounds)
+        yield ping
         client.close()
     listener.close()
-    return result
+
+
+async def _udp_ping_pong(rounds: int) -> tuple[float, float]:
+    async with _udp_echo_ping() as ping:
+        return await _round_trips(ping, rounds)
+
+
+def udp_ping_pong(rounds: int = 2000) -> tuple[float, float]:
+    """(median, p99) microseconds of a 1-byte round trip between two trio UDP sockets."""
+    return trio.run(_udp_ping_pong, rounds)
+
+
+async def _emutcp_echo(rounds: int) -> tuple[float, float]:
+    async with _emutcp_echo_ping() as ping:
+        return await _round_trips(ping, rounds)
 
 
 def emutcp_echo(rounds: int = 2000) -> tuple[float, float]:
     """(median, p99) microseconds of a 1-byte emutcp echo round trip (TCP_NODELAY)."""
     return trio.run(_emutcp_echo, rounds)
-
-
-def _summary(samples: list[float]) -> tuple[float, float]:
-    samples = sorted(samples)
-    return statistics.median(samples) * 1e6, samples[int(0.99 * (len(samples) - 1))] * 1e6
 
 
 async def _interleaved(pings, rounds: int, block: int) -> list[tuple[float, float]]:
@@ -288,47 +301,8 @@ async def _interleaved(pings, rounds: int, block: int) -> list[tuple[float, floa
 
 
 async def _echo_and_ping_pong(rounds: int, block: int) -> tuple[float, float, float, float, float]:
-    a = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-    b = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-    await a.bind(("127.0.0.1", 0))
-    await b.bind(("127.0.0.1", 0))
-    await a.connect(b.getsockname())
-    host = emutcp.UdpHost(config=emutcp.Config(nodelay=True))
-    listener = host.socket()
-    await listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-
-    async def udp_echo():
-        while True:
-            data, addr = await b.recvfrom(64)
-            await b.sendto(data, addr)
-
-    async def emutcp_echo():
-        conn, _ = await listener.accept()
-        while data := await conn.recv(64):
-            await conn.sendall(data)
-        conn.close()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(udp_echo)
-        nursery.start_soon(emutcp_echo)
-        client = host.socket()
-        await client.connect(listener.getsockname())
-
-        async def udp_ping():
-            await a.send(b"x")
-            await a.recv(64)
-
-        async def emutcp_ping():
-            await client.sendall(b"x")
-            await client.recv(64)
-
+    async with _udp_echo_ping() as udp_ping, _emutcp_echo_ping() as emutcp_ping:
         (pp, pp99), (echo, echo99) = await _interleaved([udp_ping, emutcp_ping], rounds, block)
-        client.close()
-        nursery.cancel_scope.cancel()
-    listener.close()
-    a.close()
-    b.close()
     return pp, pp99, echo, echo99, echo / pp
 
 
@@ -411,57 +385,6 @@ def _echo_server(kind: str) -> tuple[subprocess.Popen, int]:
         [sys.executable, "-c", _ECHO_SERVER, kind], stdout=subprocess.PIPE, text=True
     )
     return proc, int(proc.stdout.readline())
-
-
-def udp_ping_pong_two_processes(rounds: int = 2000) -> tuple[float, float]:
-    """As ``udp_ping_pong``, the echoing socket in another process."""
-    server, port = _echo_server("udp")
-
-    async def client() -> tuple[float, float]:
-        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-        await sock.connect(("127.0.0.1", port))
-
-        async def ping():
-            await sock.send(b"x")
-            await sock.recv(64)
-
-        result = await _round_trips(ping, rounds)
-        sock.close()
-        return result
-
-    try:
-        return trio.run(client)
-    finally:
-        server.kill()
-        server.wait()
-
-
-def emutcp_echo_two_processes(rounds: int = 2000) -> tuple[float, float]:
-    """As ``emutcp_echo``, the echo server in another process."""
-    server, port = _echo_server("emutcp")
-
-    async def client() -> tuple[float, float]:
-        sock = emutcp.socket(config=emutcp.Config(nodelay=True))
-        await sock.connect(("127.0.0.1", port))
-
-        async def ping():
-            await sock.sendall(b"x")
-            await sock.recv(64)
-
-        result = await _round_trips(ping, rounds)
-        sock.close()
-        with trio.move_on_after(5):
-            await sock.wait_closed()  # the server's FIN acknowledged: it can exit
-        return result
-
-    try:
-        return trio.run(client)
-    finally:
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def emutcp_two_processes(nbytes: int, mss: int) -> float:
