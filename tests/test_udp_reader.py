@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import socket
 from typing import Any
 
@@ -53,6 +52,16 @@ async def _recv_outcome(sock: Any, outcome: list[object]) -> None:
         outcome.append(await sock.recv(64))
     except OSError as exc:
         outcome.append(exc)
+
+
+async def _reader_waiting_on_socket(
+    nursery: trio.Nursery, sock: Any, outcome: list[object]
+) -> None:
+    """Start ``sock.recv(64)`` into ``outcome`` and return once it waits on the
+    UDP socket itself."""
+    nursery.start_soon(_recv_outcome, sock, outcome)
+    await trio.testing.wait_all_tasks_blocked()
+    assert sock.endpoint.waiting_reader is sock
 
 
 async def _echo_rounds(rounds: int, instrument: trio.abc.Instrument) -> tuple[int, int]:
@@ -106,13 +115,10 @@ async def test_a_reader_waiting_on_the_socket_is_interrupted_by_other_news(how: 
     listener, client, server = await _udp_pair()
     endpoint = client.endpoint
     outcome: list[object] = []
-    reader = functools.partial(_recv_outcome, client, outcome)
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(reader)
-            await trio.testing.wait_all_tasks_blocked()
-            assert endpoint.waiting_reader is client
+            await _reader_waiting_on_socket(nursery, client, outcome)
             if how == "shutdown":
                 client.shutdown(emutcp.SHUT_RD)
             elif how == "close":
@@ -131,9 +137,7 @@ async def test_a_reader_waiting_on_the_socket_is_interrupted_by_other_news(how: 
             assert outcome == []
             # The next recv waits on the socket again (a fresh descriptor).
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(reader)
-                await trio.testing.wait_all_tasks_blocked()
-                assert endpoint.waiting_reader is client
+                await _reader_waiting_on_socket(nursery, client, outcome)
                 await server.sendall(b"later")
             assert outcome == [b"later"]
         else:
@@ -205,13 +209,10 @@ async def test_a_refused_peer_ends_the_wait_on_the_socket() -> None:
     repeated ICMP errors on an established connection)."""
     listener, client, server = await _udp_pair()
     outcome: list[object] = []
-    reader = functools.partial(_recv_outcome, client, outcome)
 
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(reader)
-            await trio.testing.wait_all_tasks_blocked()
-            assert client.endpoint.waiting_reader is client
+            await _reader_waiting_on_socket(nursery, client, outcome)
             server.endpoint.kill()  # the server's port is closed, silently
             for _ in range(3):  # each send may meet the refusal of the one before
                 with contextlib.suppress(OSError):
@@ -237,9 +238,7 @@ async def _served_by_the_reader(client: Any, server: Any) -> None:
     endpoint task, woken by the same arrival, leaves the socket to it."""
     outcome: list[object] = []
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_recv_outcome, client, outcome)
-        await trio.testing.wait_all_tasks_blocked()
-        assert client.endpoint.waiting_reader is client
+        await _reader_waiting_on_socket(nursery, client, outcome)
         await server.sendall(b"a")
     await trio.testing.wait_all_tasks_blocked()
     assert outcome == [b"a"]
