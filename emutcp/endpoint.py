@@ -164,6 +164,7 @@ class Endpoint:
         # A reader blocked in recv may wait on the socket itself (serve_reader):
         # over our own UDP transport, on a loop that can interrupt that wait.
         self._udp = transport if type(transport) is UdpTransport else None
+        self._reader_path = self._udp is not None and self._udp.can_wait_twice()
         self.waiting_reader: object | None = None  # the socket whose reader waits there now
         self.readers_served = 0  # arrivals a waiting reader served itself (tests, benchmarks)
         self._reader_served = False  # ... during the endpoint task's current wait
@@ -282,12 +283,11 @@ class Endpoint:
 
     def serves_reader(self) -> bool:
         """Whether a blocked reader may wait on the socket itself now."""
-        udp = self._udp
         return (
-            udp is not None
+            self._reader_path
             and self.waiting_reader is None
             and not self.closed
-            and udp.can_wait_twice()
+            and not self.transport.closed
         )
 
     async def serve_reader(self, socket: Wakeable) -> bool:

@@ -250,7 +250,8 @@ class Socket:
             raise OSError(errno.EBADF, f"{call}: socket is closed")
 
     def _connection(self, call: str) -> Connection:
-        self._check_open(call)
+        if self._closed:  # (_check_open, inlined: every send and recv asks)
+            raise OSError(errno.EBADF, f"{call}: socket is closed")
         if self._conn is None:
             raise OSError(errno.ENOTCONN, f"{call}: socket is not connected (state {self.state})")
         return self._conn
@@ -551,8 +552,10 @@ class Socket:
         return n
 
     async def sendall(self, data: Buffer) -> None:
-        view = _byte_view(data)
-        rt = self._runtime()
+        # bytes as they are (the usual small write: no view to make); a view
+        # once part of it went out, so the rest is never copied.
+        view: Buffer = data if type(data) is bytes else _byte_view(data)
+        rt = self._rt or self._runtime()
         await rt.checkpoint_if_cancelled()
         if not view:
             self._connection("sendall")
@@ -561,12 +564,12 @@ class Socket:
         parked = False
         while True:
             n = self._send_nowait(view)
+            if n == len(view):
+                if not parked:  # a call that never waited still checkpoints
+                    await rt.cancel_shielded_checkpoint()
+                return
             if n:
-                view = view[n:]
-                if not view:
-                    if not parked:  # a call that never waited still checkpoints
-                        await rt.cancel_shielded_checkpoint()
-                    return
+                view = memoryview(view)[n:]
             await self._wait_on(self._writers)
             parked = True
 
@@ -574,7 +577,7 @@ class Socket:
         bufsize = operator.index(bufsize)  # TypeError for 1.5, as Python's sockets
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
-        rt = self._runtime()
+        rt = self._rt or self._runtime()
         await rt.checkpoint_if_cancelled()
         if bufsize == 0:
             self._connection("recv")
