@@ -239,11 +239,13 @@ class Socket:
         self._conn = conn
         self._endpoint.attach(conn, self)
 
-    def _flush(self, conn: Connection | None = None) -> None:
+    def _flush(self, conn: Connection | None = None, now: float | None = None) -> None:
+        """Have the endpoint send what ``conn`` queued (``now``: the time the
+        caller gave the core, so the clock is read once per call)."""
         if self._endpoint is not None:
             if conn is not None:
                 self._endpoint.mux.touch(conn)
-            self._endpoint.flush()
+            self._endpoint.flush(now)
 
     def _check_open(self, call: str) -> None:
         if self._closed:
@@ -546,9 +548,10 @@ class Socket:
             raise _copy_error(conn.error)
         if not len(data):
             return 0
-        n = conn.send(data, self._now())
+        now = self._now()
+        n = conn.send(data, now)
         if n:
-            self._flush(conn)
+            self._flush(conn, now)
         return n
 
     async def sendall(self, data: Buffer) -> None:
@@ -609,11 +612,12 @@ class Socket:
         """Bytes, b"" at EOF, or None if the caller must wait."""
         conn = self._connection("recv")
         if conn.readable_bytes:
-            data = conn.receive(bufsize, self._now())
+            now = self._now()
+            data = conn.receive(bufsize, now)
             if conn.ack_due:
                 # A window update is due (RFC 9293 3.8.6.2.2); otherwise reading
                 # changed nothing the output path looks at: no output pass.
-                self._flush(conn)
+                self._flush(conn, now)
             return data
         if self._shut_rd or conn.at_eof:
             return b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import zlib
 
 import msgpack
 import pytest
@@ -12,13 +13,18 @@ from hypothesis import strategies as st
 from emutcp.core.segment import (
     ACK,
     FIN,
+    MAX_PAYLOAD,
     RST,
     SYN,
     MalformedSegment,
     Options,
     Segment,
+    _decode_usual,
+    _pack_fields,
     decode_segment,
+    encode_head,
     encode_segment,
+    looks_like_segment,
 )
 
 u32 = st.integers(0, 2**32 - 1)
@@ -41,6 +47,69 @@ segments = st.builds(Segment, u16, u16, u32, u32, flags, u16, options, st.binary
 @given(segments)
 def test_round_trip(seg):
     assert decode_segment(encode_segment(seg)) == seg
+
+
+def _width_edges(top: int) -> st.SearchStrategy[int]:
+    """Ints at msgpack's width boundaries (fixint, uint 8/16/32) and between."""
+    edges = [v for v in (0, 1, 127, 128, 255, 256, 65_535, 65_536, top) if v <= top]
+    return st.sampled_from(edges) | st.integers(0, top)
+
+
+# The encoder's own fast path covers no options and timestamps alone; the
+# rest go through msgpack itself.  Both must give msgpack's bytes.
+edge32, edge16 = _width_edges(2**32 - 1), _width_edges(65_535)
+usual_options = st.one_of(
+    st.just(Options()),
+    st.builds(Options, timestamps=st.tuples(edge32, edge32)),
+    st.builds(Options, timestamps=st.none() | st.tuples(edge32, edge32), mss=st.integers(1, 9000)),
+)
+edge_segments = st.builds(
+    Segment,
+    edge16,
+    edge16,
+    edge32,
+    edge32,
+    flags,
+    edge16,
+    usual_options,
+    st.sampled_from([b"", b"x", bytes(255), bytes(256), bytes(1400), bytes(65_536)]),
+)
+
+
+def _fields(seg: Segment) -> list[object]:
+    o = seg.options
+    raw_options = (
+        None
+        if o == Options()
+        else [
+            o.mss,
+            o.wscale,
+            o.sack_permitted,
+            [list(b) for b in o.sack_blocks] if o.sack_blocks else None,
+            list(o.timestamps) if o.timestamps is not None else None,
+        ]
+    )
+    return [1, seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags, seg.window, raw_options]
+
+
+@given(edge_segments | segments)
+def test_the_encoding_is_exactly_what_msgpack_packs(seg):
+    """Byte for byte as msgpack (use_bin_type) packs the module docstring's
+    array: the same seed gives the same bytes on every build and version."""
+    packed = msgpack.packb([*_fields(seg), seg.payload, 0], use_bin_type=True)
+    between = packed[1:-1]  # without the array header and the CRC placeholder
+    expected = b"\x9a" + between + msgpack.packb(zlib.crc32(between))
+    assert encode_segment(seg) == expected
+    assert encode_head(seg) == msgpack.packb(_fields(seg), use_bin_type=True)
+    # The compiled build's struct packer (used only there), called directly:
+    fields = _pack_fields(seg, len(seg.payload))
+    if fields is not None:
+        # (the CRC after the payload is computed as before)
+        assert expected[: 1 + len(fields) + len(seg.payload)] == b"\x9a" + fields + seg.payload
+    head = _pack_fields(seg, -1)
+    assert head is None or head == msgpack.packb(_fields(seg), use_bin_type=True)
+    if seg.options == Options() or seg.options == Options(timestamps=seg.options.timestamps):
+        assert fields is not None and head is not None  # the shapes it exists for
 
 
 @given(st.binary(max_size=2000))
@@ -166,3 +235,37 @@ def test_segments_pickle_copy_and_match_like_the_dataclasses_they_were():
             assert (seq, ack, mss) == (3, 4, 1400)
         case _:
             raise AssertionError("no match")
+
+
+def _outcome(data: bytes | bytearray) -> object:
+    try:
+        return decode_segment(data)
+    except MalformedSegment as exc:
+        return str(exc)
+
+
+@given(edge_segments | segments, st.data())
+def test_the_byte_reader_decides_as_msgpack_does(seg, data):
+    """decode_segment reads the usual segments byte by byte; a bytearray takes
+    the general path (msgpack and the checks).  Both decide alike on every
+    segment and on damaged ones: the same Segment or the same reason."""
+    wire = encode_segment(seg)
+    cut = data.draw(st.integers(13, len(wire)))
+    bit = data.draw(st.integers(0, len(wire) * 8 - 1))
+    flipped = bytearray(wire)
+    flipped[bit // 8] ^= 1 << (bit % 8)
+    for variant in (wire, wire[:cut], bytes(flipped)):
+        general = _outcome(bytearray(variant))
+        assert _outcome(variant) == general
+        # The compiled build's byte reader (used only there), called directly:
+        # a Segment only where the general path gives the same one.
+        for check_crc in (True, False):
+            if not looks_like_segment(variant):
+                continue  # (its caller's precondition)
+            usual = _decode_usual(variant, MAX_PAYLOAD, check_crc)
+            if check_crc:
+                assert usual is None or usual == general
+            elif usual is not None and isinstance(general, Segment):
+                assert usual == general
+    if len(seg.payload) <= 1400:  # (the 64 KiB edge is beyond any datagram)
+        assert _outcome(wire) == seg

@@ -62,7 +62,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from . import runtime
-from .base import AcceptFilter, Address, Arrival, EcnArrival
+from .base import AcceptFilter, Address, Arrival
 
 if TYPE_CHECKING:
     from .registry import TransportFactory, TransportOptions
@@ -343,7 +343,7 @@ class UdpTransport:
         drops junk (the accept filter) before copying it out: under a flood of
         garbage, keeping up with the socket is what protects real data."""
         if self._ecn:
-            return self._recv_batch_ecn(limit)  # type: ignore[return-value]  # EcnArrival
+            return self._recv_batch_msg(limit, True)  # type: ignore[return-value]  # (data, addr, ecn) triples
         if self.gro:
             return self._recv_batch_msg(limit, False)  # type: ignore[return-value]
         out: list[Arrival] = []
@@ -372,12 +372,8 @@ class UdpTransport:
             if accept is not None and not accept(data):
                 self.junk += 1
                 continue
-            out.append((bytes(data), addr[:2]))
+            out.append((bytes(data), addr if len(addr) == 2 else addr[:2]))
         return out
-
-    def _recv_batch_ecn(self, limit: int) -> list[EcnArrival]:
-        """``recv_batch`` with each datagram's ECN field, from its TOS byte."""
-        return self._recv_batch_msg(limit, True)  # type: ignore[return-value]
 
     def _recv_batch_msg(self, limit: int, with_ecn: bool) -> list[tuple[object, ...]]:
         """``recv_batch`` through ``recvmsg``: the ECN field (``with_ecn``: triples)
@@ -417,9 +413,16 @@ class UdpTransport:
                 elif level == tos_level and value:
                     # IP_TOS: one byte; IPV6_TCLASS: an int (low byte first)
                     ecn = value[0] & 3
-            source = addr[:2]
-            if size < n:
-                self.gro_merged += 1
+            source = addr if len(addr) == 2 else addr[:2]  # (IPv6: host, port of four)
+            if size >= n:  # one datagram (no GRO merge): the usual read
+                count += 1
+                data = view[:n]
+                if accept is not None and not accept(data):
+                    self.junk += 1
+                    continue
+                out.append((bytes(data), source, ecn) if with_ecn else (bytes(data), source))
+                continue
+            self.gro_merged += 1
             for start in range(0, n, size):
                 count += 1
                 data = view[start : min(start + size, n)]
