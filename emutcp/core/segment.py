@@ -296,6 +296,7 @@ def _encode_options(o: Options) -> _RawOptions | None:
 _packb: Final[Callable[[object], bytes]] = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 # Bound once: compiled code then loads a static instead of a module attribute per call.
 _crc32: Final[Callable[..., int]] = crc32
+_NIL: Final = 0xC0  # msgpack's nil
 _unpackb: Final[Callable[..., Any]] = msgpack.unpackb
 # msgpack's bin 8 headers, by length (use_bin_type=True packs bytes as bin).
 _BIN8: Final = tuple(bytes((0xC4, n)) for n in range(256))
@@ -308,9 +309,6 @@ def encode_head(seg: Segment) -> bytes:
     the datagram's bytes after its one-byte header, up to the payload's bin
     header (an array of 8 and one of 10 both have a one-byte header).  Shared
     with the simulator, which sizes segments without encoding them."""
-    head = _pack_fields(seg, -1) if COMPILED else None
-    if head is not None:
-        return head
     return _packb(
         (
             FORMAT_VERSION,
@@ -323,132 +321,6 @@ def encode_head(seg: Segment) -> bytes:
             _encode_options(seg.options),
         )
     )
-
-
-# The fast header packer.  msgpack packs an unsigned int in its shortest form:
-# a positive fixint (one byte, below 0x80), or a marker byte and 1, 2 or 4
-# big-endian bytes.  A segment's head is its version and six such ints, then
-# its options; with no options or timestamps alone (every data segment and
-# ACK once the handshake is done) one struct call packs all of it, in the
-# same bytes as msgpack (checked against it in tests/test_segment.py).
-# Compiled only: interpreted, msgpack's C packer is faster than this.  Each
-# part is always two arguments (a fixint and b"" for a "0s" that writes
-# nothing, or a marker and its value), so every shape takes the same call.
-_UINT_MARKERS: Final = (0, 0xCC, 0xCD, 0xCE)
-_UINT_FORMATS: Final = ("B0s", "BB", "BH", "BI")
-_NOTHING: Final = b""
-# [mss=nil, wscale=nil, sack_permitted=false, sack_blocks=nil, timestamps=[..]
-_TIMESTAMPS_ONLY: Final = b"\x95\xc0\xc0\xc2\xc0\x92"
-_NIL: Final = 0xC0
-_NIL_OPTIONS: Final = b"\xc0"
-_head_packers: dict[int, Callable[..., bytes]] = {}
-
-
-def _uint_width(v: int) -> int:
-    """0..3: fixint, uint 8, 16 or 32; -1 if msgpack would not pack ``v`` as
-    one of these (negative or too wide: left to msgpack itself)."""
-    if v < 0:
-        return -1
-    if v < 0x80:
-        return 0
-    if v < 0x100:
-        return 1
-    if v < 0x10000:
-        return 2
-    return 3 if v <= _U32 else -1
-
-
-def _pack_fields(seg: Segment, payload_len: int) -> bytes | None:
-    """``seg``'s elements [0]..[7] as msgpack packs them: as an array of 8
-    (``payload_len`` -1, ``encode_head``), or without the array's header byte
-    and followed by the bin header of a payload of ``payload_len`` bytes (the
-    datagram's bytes before the payload).  None where the options are other
-    than none or timestamps alone, or a value does not fit: msgpack packs those."""
-    options = seg.options
-    ts0 = ts1 = 0
-    has_ts = False
-    if options is not NO_OPTIONS:
-        if (
-            options.mss is not None
-            or options.wscale is not None
-            or options.sack_permitted
-            or options.sack_blocks
-        ):
-            return None
-        timestamps = options.timestamps
-        if timestamps is not None:
-            has_ts = True
-            ts0, ts1 = timestamps
-    sport, dport, seq, ack, flags, window = (
-        seg.src_port,
-        seg.dst_port,
-        seg.seq,
-        seg.ack,
-        seg.flags,
-        seg.window,
-    )
-    w0, w1, w2 = _uint_width(sport), _uint_width(dport), _uint_width(seq)
-    w3, w4, w5 = _uint_width(ack), _uint_width(flags), _uint_width(window)
-    w6, w7 = _uint_width(ts0), _uint_width(ts1)
-    if w0 < 0 or w1 < 0 or w2 < 0 or w3 < 0 or w4 < 0 or w5 < 0 or w6 < 0 or w7 < 0:
-        return None
-    # form: 0 the array of 8, else the bin header's width (1: bin 8, 2: 16, 3: 32)
-    form = 0 if payload_len < 0 else 1 if payload_len < 0x100 else 2 if payload_len < 0x10000 else 3
-    code = (
-        w0
-        | w1 << 2
-        | w2 << 4
-        | w3 << 6
-        | w4 << 8
-        | w5 << 10
-        | w6 << 12
-        | w7 << 14
-        | (1 << 16 if has_ts else 0)
-        | form << 17
-    )
-    pack = _head_packers.get(code)
-    if pack is None:
-        pack = _head_packer(code)
-    return pack(
-        0x98 if form == 0 else FORMAT_VERSION,
-        FORMAT_VERSION if form == 0 else _NOTHING,
-        _UINT_MARKERS[w0] if w0 else sport,
-        sport if w0 else _NOTHING,
-        _UINT_MARKERS[w1] if w1 else dport,
-        dport if w1 else _NOTHING,
-        _UINT_MARKERS[w2] if w2 else seq,
-        seq if w2 else _NOTHING,
-        _UINT_MARKERS[w3] if w3 else ack,
-        ack if w3 else _NOTHING,
-        _UINT_MARKERS[w4] if w4 else flags,
-        flags if w4 else _NOTHING,
-        _UINT_MARKERS[w5] if w5 else window,
-        window if w5 else _NOTHING,
-        _TIMESTAMPS_ONLY if has_ts else _NIL_OPTIONS,
-        (_UINT_MARKERS[w6] if w6 else ts0) if has_ts else _NOTHING,
-        (ts0 if w6 else _NOTHING) if has_ts else _NOTHING,
-        (_UINT_MARKERS[w7] if w7 else ts1) if has_ts else _NOTHING,
-        (ts1 if w7 else _NOTHING) if has_ts else _NOTHING,
-        0xC3 + form if form else _NOTHING,  # bin 8/16/32
-        payload_len if form else _NOTHING,
-    )
-
-
-def _head_packer(code: int) -> Callable[..., bytes]:
-    """The struct packer for the shape ``code`` (``_pack_fields``), made once."""
-    form = code >> 17
-    has_ts = code >> 16 & 1
-    fmt = ">BB" if form == 0 else ">B0s"
-    for field in range(6):
-        fmt += _UINT_FORMATS[code >> 2 * field & 3]
-    fmt += "6s" if has_ts else "1s"
-    for field in (6, 7):
-        fmt += _UINT_FORMATS[code >> 2 * field & 3] if has_ts else "0s0s"
-    fmt += ("0s0s", "BB", "BH", "BI")[form]
-    if len(_head_packers) >= 1024:
-        _head_packers.clear()  # (a bound: a run meets a handful of shapes)
-    pack = _head_packers[code] = struct.Struct(fmt).pack
-    return pack
 
 
 def bin_header(n: int) -> bytes:
@@ -469,9 +341,7 @@ def encode_segment(seg: Segment) -> bytes:
     the CRC runs over the header bytes and then the payload."""
     payload = seg.payload
     n = len(payload)
-    fields = _pack_fields(seg, n) if COMPILED else None
-    if fields is None:
-        fields = encode_head(seg)[1:] + (_BIN8[n] if n < 0x100 else bin_header(n))
+    fields = encode_head(seg)[1:] + (_BIN8[n] if n < 0x100 else bin_header(n))
     crc = _crc32(payload, _crc32(fields)) if n else _crc32(fields)
     tail = _pack_crc32(0xCE, crc) if crc > 0xFFFF else _packb(crc)
     return b"".join((b"\x9a", fields, payload, tail))
@@ -538,23 +408,22 @@ def plausible_segment(data: bytes | bytearray | memoryview) -> bool:
     n = len(data)
     if n < MIN_DATAGRAM or data[0] != 0x9A or data[1] != FORMAT_VERSION:
         return False
-    # The five bytes a CRC can take, copied once: compiled, indexing bytes is
-    # native, where indexing this union (a memoryview, here) is a generic call.
-    end = bytes(data[n - 5 : n])
-    last = end[4]
-    u32, u16 = end[0] == 0xCE, end[2] == 0xCD
-    u8 = end[3] == 0xCC and last >= 0x80
+    last = data[n - 1]
+    u32, u16 = data[n - 5] == 0xCE, data[n - 3] == 0xCD
+    u8 = data[n - 2] == 0xCC and last >= 0x80
     if not (u32 or u16 or u8 or last < 0x80):
         return False  # no ending can be a CRC: no need to hash anything
     view = data if type(data) is memoryview else memoryview(data)  # (a transport's is one)
     # The bytes [1, n-5) are covered whatever the CRC's size: hash them once.
     prefix = _crc32(view[1 : n - 5])
+    # (The CRC's bytes read one by one: compiled, cheaper than a slice and
+    # a call of int.from_bytes.)
     if u32:  # the common case
-        crc = (end[1] << 24) | (end[2] << 16) | (end[3] << 8) | last
+        crc = (data[n - 4] << 24) | (data[n - 3] << 16) | (data[n - 2] << 8) | last
         if crc > 0xFFFF and prefix == crc:
             return True
     if u16:
-        crc = (end[3] << 8) | last
+        crc = (data[n - 2] << 8) | last
         if crc > 0xFF and _crc32(view[n - 5 : n - 3], prefix) == crc:
             return True
     if u8 and _crc32(view[n - 5 : n - 2], prefix) == last:
@@ -587,12 +456,12 @@ def _uint_at(data: bytes, i: int) -> tuple[int, int]:
 
 
 def _decode_usual(data: bytes, max_payload: int, check_crc: bool) -> Segment | None:
-    """``decode_segment`` for the segments the encoder's fast path writes (no
-    options, or timestamps alone; its uint forms), read byte by byte, compiled
-    only (interpreted, msgpack's C unpacker is faster): the same Segment
-    ``unpackb`` and the checks would give.  None for anything else, valid or
-    not (a header ``looks_like_segment`` has passed): the general path then
-    decides, and raises with its reason."""
+    """``decode_segment`` for the segments emutcp sends once a connection is
+    up (no options, or timestamps alone; msgpack's shortest uint forms), read
+    byte by byte: the same Segment ``unpackb`` and the checks would give.
+    Compiled only (interpreted, msgpack's C unpacker is faster).  None for
+    anything else, valid or not (a header ``looks_like_segment`` has passed):
+    the general path then decides, and raises with its reason."""
     sport, i = _uint_at(data, 2)
     dport, i = _uint_at(data, i)
     seq, i = _uint_at(data, i)
