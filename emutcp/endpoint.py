@@ -137,9 +137,11 @@ class Endpoint:
         self._closed_event = rt.Event()
         self.malformed_arrivals = 0  # recv_batch items that were not (bytes, (str, int))
         self.failure: OSError | None = None  # set once the transport has failed
-        # Connection or listener -> its socket, held weakly so that a socket the
-        # application dropped without close() can be collected (and reset).
-        self._waiters: weakref.WeakValueDictionary[object, Wakeable] = weakref.WeakValueDictionary()
+        # Connection or listener -> a weak reference to its socket, so that a
+        # socket the application dropped without close() can be collected (and
+        # reset).  A plain dict of refs, not a WeakValueDictionary: flush looks
+        # a socket up per wakeup, and that one's get() runs in Python.
+        self._waiters: dict[object, weakref.ref[Wakeable]] = {}
         self._call_soon = rt.soon_caller()
         # RFC 3168 / RFC 9000 13.4: the ECN field rides beside each datagram when
         # ECN is configured and the transport can carry it.
@@ -186,10 +188,20 @@ class Endpoint:
     def attach(self, tcb: object, socket: Wakeable) -> None:
         """Wake ``socket`` whenever the core reports events for ``tcb`` (a
         connection or listener of this endpoint's mux)."""
-        self._waiters[tcb] = socket
+        waiters = self._waiters
+
+        def collected(ref: weakref.ref[Wakeable]) -> None:
+            if waiters.get(tcb) is ref:  # (not a later socket's)
+                del waiters[tcb]
+
+        waiters[tcb] = weakref.ref(socket, collected)
 
     def detach(self, tcb: object) -> None:
         self._waiters.pop(tcb, None)
+
+    def _waiter(self, tcb: object) -> Wakeable | None:
+        ref = self._waiters.get(tcb)
+        return None if ref is None else ref()
 
     def start(self) -> None:
         self.runtime.spawn_system_task(self._run, name=f"emutcp-endpoint-{self.local}")
@@ -382,11 +394,13 @@ class Endpoint:
             except Exception:
                 self.internal_errors += 1
                 log.exception("emutcp: error processing a merged segment")
-        try:
-            mux.handle_timer(now)
-        except Exception:
-            self.internal_errors += 1
-            log.exception("emutcp: error in timer processing")
+        heap = mux.timer_heap
+        if heap and heap[0][0] <= now:  # (a call's cost saved when none is due)
+            try:
+                mux.handle_timer(now)
+            except Exception:
+                self.internal_errors += 1
+                log.exception("emutcp: error in timer processing")
         self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
@@ -418,7 +432,9 @@ class Endpoint:
                 for item in datagrams:
                     if pending or not send(*item):
                         pending.append(item)
-            too_big = self.transport.take_too_big()
+            # Only a send can find the path too narrow: asked after each
+            # (here, and in _drain_pending), not on the passes that send nothing.
+            too_big = self.transport.take_too_big() if datagrams else None
         except Exception as exc:  # a user call flushes: it must not get the transport's error
             self._transport_failed(exc)
             return
@@ -430,7 +446,8 @@ class Endpoint:
             # unparks its readers/writers; they run in the scheduler's next batch.
             waiters = self._waiters
             for tcb, events in wakeups:
-                socket = waiters.get(tcb)
+                ref = waiters.get(tcb)
+                socket = None if ref is None else ref()
                 if socket is not None:
                     socket.wake(events)
         alarm = self._alarm
@@ -476,11 +493,13 @@ class Endpoint:
             self.mux.close_listener(now)
             self.mux.datagrams_to_send(now)  # the RSTs cannot go; this retires the TCBs
             for tcb, events in self.mux.take_wakeups():
-                socket = self._waiters.get(tcb)
+                socket = self._waiter(tcb)
                 if socket is not None:
                     socket.wake(events)
-            for socket in list(self._waiters.values()):
-                socket.wake(None)  # accept() and anyone else re-check (and see the failure)
+            for owner in list(self._waiters):
+                socket = self._waiter(owner)
+                if socket is not None:
+                    socket.wake(None)  # accept() and anyone else re-check (and see the failure)
         except Exception:
             self.internal_errors += 1
             log.exception("emutcp: error closing connections after a transport failure")
@@ -512,9 +531,12 @@ class Endpoint:
                 items = list(self._pending)
                 for _ in range(self._send_many(items)):  # type: ignore[arg-type]
                     self._pending.popleft()
-                continue
-            while self._pending and self.transport.send(*self._pending[0]):
-                self._pending.popleft()
+            else:
+                while self._pending and self.transport.send(*self._pending[0]):
+                    self._pending.popleft()
+            too_big = self.transport.take_too_big()  # (as flush does after its sends)
+            if too_big:
+                self._path_mtu_fell(too_big, self._now())
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on this endpoint's loop at the next safe point (from a

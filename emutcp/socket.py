@@ -239,13 +239,11 @@ class Socket:
         self._conn = conn
         self._endpoint.attach(conn, self)
 
-    def _flush(self, conn: Connection | None = None, now: float | None = None) -> None:
-        """Have the endpoint send what ``conn`` queued (``now``: the time the
-        caller gave the core, so the clock is read once per call)."""
+    def _flush(self, conn: Connection | None = None) -> None:
         if self._endpoint is not None:
             if conn is not None:
                 self._endpoint.mux.touch(conn)
-            self._endpoint.flush(now)
+            self._endpoint.flush()
 
     def _check_open(self, call: str) -> None:
         if self._closed:
@@ -541,17 +539,21 @@ class Socket:
         return self._recv_nowait(operator.index(bufsize))
 
     def _send_nowait(self, data: Buffer) -> int:
-        conn = self._connection("send")
+        conn = self._conn
+        if conn is None or self._closed:
+            conn = self._connection("send")  # (raises the error that says why)
         if self._shut_wr:
             raise BrokenPipeError(errno.EPIPE, "send: socket was shut down for writing")
         if conn.error is not None:
             raise _copy_error(conn.error)
         if not len(data):
             return 0
-        now = self._now()
+        endpoint = self._endpoint
+        now = endpoint.clock() if endpoint is not None else self._now()
         n = conn.send(data, now)
-        if n:
-            self._flush(conn, now)
+        if n and endpoint is not None:  # (_flush, inlined, with the time just read)
+            endpoint.mux.touch(conn)
+            endpoint.flush(now)
         return n
 
     async def sendall(self, data: Buffer) -> None:
@@ -587,37 +589,38 @@ class Socket:
             await rt.cancel_shielded_checkpoint()
             return b""
         data = self._recv_nowait(bufsize)
-        if data is None:
-            endpoint = self._endpoint
-            if endpoint is not None and endpoint.serves_reader() and endpoint.serve_queued():
-                data = self._recv_nowait(bufsize)  # it may have come meanwhile
+        endpoint = self._endpoint
+        # Whether this reader may wait on the socket itself (endpoint.py).
+        direct = data is None and endpoint is not None and endpoint.serves_reader()
+        if direct and endpoint is not None and endpoint.serve_queued():
+            data = self._recv_nowait(bufsize)  # it may have come meanwhile
+            direct = endpoint.serves_reader()  # (what it served may have closed it)
         if data is not None:
             await rt.cancel_shielded_checkpoint()
             return data
         while True:
             # The wait is the call's checkpoint: data that woke us is returned
             # without one more trip through the scheduler (as trio's sockets).
-            endpoint = self._endpoint
-            if not (
-                endpoint is not None
-                and endpoint.serves_reader()
-                and await endpoint.serve_reader(self)  # on the socket itself (endpoint.py)
-            ):
+            if not (direct and endpoint is not None and await endpoint.serve_reader(self)):
                 await self._wait_on(self._readers)
             data = self._recv_nowait(bufsize)
             if data is not None:
                 return data
+            endpoint = self._endpoint
+            direct = endpoint is not None and endpoint.serves_reader()
 
     def _recv_nowait(self, bufsize: int) -> bytes | None:
         """Bytes, b"" at EOF, or None if the caller must wait."""
-        conn = self._connection("recv")
+        conn = self._conn
+        if conn is None or self._closed:
+            conn = self._connection("recv")  # (raises the error that says why)
         if conn.readable_bytes:
-            now = self._now()
-            data = conn.receive(bufsize, now)
+            endpoint = self._endpoint
+            data = conn.receive(bufsize, endpoint.clock() if endpoint is not None else self._now())
             if conn.ack_due:
                 # A window update is due (RFC 9293 3.8.6.2.2); otherwise reading
                 # changed nothing the output path looks at: no output pass.
-                self._flush(conn, now)
+                self._flush(conn)
             return data
         if self._shut_rd or conn.at_eof:
             return b""

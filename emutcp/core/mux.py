@@ -172,6 +172,10 @@ class Mux:
         self._dirty: dict[Connection, None] = {}  # insertion-ordered set
         self._spare: dict[Connection, None] = {}  # _collect swaps it with _dirty
         self._heap: list[tuple[float, int, Connection]] = []
+        # The same heap, for a shell to look before it calls handle_timer: no
+        # timer is due while it is empty or its first deadline is in the
+        # future (entries may be stale, so due ones may fire nothing).
+        self.timer_heap: Final = self._heap
         self._tiebreak = itertools.count()
         # Per connection: its timer's key (deadline, n), and the key of its one
         # current heap entry (module docstring, "Timers").

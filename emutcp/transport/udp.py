@@ -336,7 +336,13 @@ class UdpTransport:
     def has_queued(self) -> bool:
         """Whether a receive would find something now: a datagram, or a refusal
         to report (one ``ioctl``; where there is none, assume so)."""
-        return not self.closed and (bool(self._refusals) or not self._drained())
+        if self.closed:
+            return False
+        if self._refusals or _ioctl is None:
+            return True
+        queued = self._queued  # (_drained, inlined: every blocking recv asks)
+        _ioctl(self._fd, _FIONREAD, queued)
+        return queued != _NOTHING_QUEUED
 
     def recv_batch(self, limit: int = 16384) -> list[Arrival]:
         """Datagrams waiting, without blocking.  Reads into one reusable buffer and
@@ -388,12 +394,14 @@ class UdpTransport:
         view, accept, bufs = self._view, self._accept, self._bufs
         space = (_CMSG_SPACE if with_ecn else 0) + (_CMSG_SPACE if self.gro else 0)
         tos_level = self._tos_level
-        drained = self._drained
         count = reads = 0
         while count < limit:
             reads += 1
-            if reads == 2 and drained():
-                break
+            if reads == 2 and _ioctl is not None:
+                queued = self._queued  # (_drained, inlined)
+                _ioctl(self._fd, _FIONREAD, queued)
+                if queued == _NOTHING_QUEUED:
+                    break
             try:
                 n, ancdata, _flags, addr = recvmsg_into(bufs, space)
             except BlockingIOError:
