@@ -1,16 +1,20 @@
 """User-space instructions per 1-byte echo round, emutcp against trio UDP ping-pong.
 
-    python benchmarks/echo_instructions.py [--rounds 1000] [--syscalls]
+    python benchmarks/echo_instructions.py [--rounds 4000] [--syscalls]
 
 Wall-clock figures on a shared 2-core VM drift by 2x within minutes; the
 number of instructions a round executes does not.  This runs each echo (both
 ends in one trio run, as ``loopback.echo_and_ping_pong``) under valgrind's
 callgrind twice, with 200 and 200 + ``--rounds`` rounds, and divides the
-difference, so start-up and imports cancel out.  It prints instructions per
-round for emutcp and for trio's UDP ping-pong, their ratio, and on the
-mypyc-compiled build the share spent inside the compiled core (its entry
-points called from the interpreted shell).  ``--syscalls`` adds system calls
-per round (``strace -c``), the part of a round callgrind does not see.
+difference, so start-up and imports cancel out.  What does not cancel is
+what happens at some moment of one run and not the other (a collection of
+the older generations, a timer firing): with 1,000 rounds one build read
+458,000-505,000 per round across runs, with 4,000 and 8,000 rounds
+424,000-437,000, hence the default.  It prints instructions per round for
+emutcp and for trio's UDP ping-pong, their ratio, and on the mypyc-compiled
+build the share spent inside the compiled core (its entry points called
+from the interpreted shell).  ``--syscalls`` adds system calls per round
+(``strace -c``), the part of a round callgrind does not see.
 
 Callgrind runs the program about 50x slower, so emutcp's 5 ms hand-back grace
 (``endpoint.HANDBACK_GRACE``) is stretched by the same factor in the child,
@@ -150,7 +154,7 @@ def _syscalls(kind: str, rounds: int, directory: Path) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=4000)
     ap.add_argument("--syscalls", action="store_true", help="also system calls per round")
     ap.add_argument("--child", choices=["emutcp", "ping-pong"], help=argparse.SUPPRESS)
     args = ap.parse_args()
