@@ -87,7 +87,7 @@ import math
 import weakref
 from collections import deque
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .core.coalesce import Coalescer
 from .core.events import Event
@@ -167,6 +167,12 @@ class Endpoint:
         # over our own UDP transport, on a loop that can interrupt that wait.
         self._udp = transport if type(transport) is UdpTransport else None
         self._reader_path = self._udp is not None and self._udp.can_wait_twice()
+        # One service pass: drain the transport, feed the core, fire timers, flush.
+        self._service: Callable[[float], None] = (
+            self._service_udp
+            if self._udp is not None and self.coalescer is not None
+            else self._service_any
+        )
         self.waiting_reader: object | None = None  # the socket whose reader waits there now
         self.readers_served = 0  # arrivals a waiting reader served itself (tests, benchmarks)
         self._reader_served = False  # ... during the endpoint task's current wait
@@ -354,7 +360,9 @@ class Endpoint:
             except Exception as exc:  # raised in the transport's own task: keep it there
                 self._transport_failed(exc)
 
-    def _service(self, now: float) -> None:
+    def _service_any(self, now: float) -> None:
+        """A service pass over any transport: its arrivals are checked one by
+        one (a plugin may hand back anything), then ``_after_batch``."""
         mux = self.mux
         ecn = self._ecn
         coalescer = self.coalescer
@@ -362,11 +370,10 @@ class Endpoint:
         unreachable = (
             mux.receive_icmp_unreachable if coalescer is None else coalescer.icmp_unreachable
         )
-        trusted = self._trusted
         for item in self.transport.recv_batch(BATCH_LIMIT):
             try:
                 data, addr = item[:2] if ecn else item
-                if not trusted and not (
+                if not (
                     (data is None or type(data) is bytes)
                     and type(addr) is tuple
                     and len(addr) == 2
@@ -388,6 +395,31 @@ class Endpoint:
             except Exception:  # a core bug must not take the endpoint down
                 self.internal_errors += 1
                 log.exception("emutcp: error processing a datagram from %s", addr)
+        self._after_batch(now)
+
+    def _service_udp(self, now: float) -> None:
+        """A service pass over our own UDP transport: its arrivals are
+        well-formed (no checks per item) and go through the coalescer."""
+        coalescer = self.coalescer
+        assert coalescer is not None and self._udp is not None
+        ecn = self._ecn
+        for item in self._udp.recv_batch(BATCH_LIMIT):
+            try:
+                if item[0] is None:
+                    coalescer.icmp_unreachable(item[1], now)
+                elif ecn:  # (data, addr, ecn)
+                    coalescer.datagram(item[0], item[1], now, item[2])  # type: ignore[misc]
+                else:
+                    coalescer.datagram(item[0], item[1], now)
+            except Exception:  # a core bug must not take the endpoint down
+                self.internal_errors += 1
+                log.exception("emutcp: error processing a datagram from %s", item[1])
+        self._after_batch(now)
+
+    def _after_batch(self, now: float) -> None:
+        """The end of a service pass: the coalescer's last run, due timers, flush."""
+        coalescer = self.coalescer
+        mux = self.mux
         if coalescer is not None:
             try:
                 coalescer.finish(now)  # the batch's last run
@@ -408,7 +440,6 @@ class Endpoint:
         if now is None:
             now = self._now()
         self.flushes += 1
-        send_many = self._send_many
         mux = self.mux
         try:
             datagrams = (
@@ -420,26 +451,8 @@ class Endpoint:
             datagrams = []
         if self.failure is not None:
             return  # the transport failed: nothing can be sent any more
-        pending = self._pending
-        try:
-            if send_many is not None and not pending:
-                if datagrams:
-                    sent = send_many(datagrams)  # type: ignore[arg-type]  # triples here
-                    if sent < len(datagrams):
-                        pending.extend(datagrams[sent:])
-            else:
-                send = self.transport.send
-                for item in datagrams:
-                    if pending or not send(*item):
-                        pending.append(item)
-            # Only a send can find the path too narrow: asked after each
-            # (here, and in _drain_pending), not on the passes that send nothing.
-            too_big = self.transport.take_too_big() if datagrams else None
-        except Exception as exc:  # a user call flushes: it must not get the transport's error
-            self._transport_failed(exc)
-            return
-        if too_big:
-            self._path_mtu_fell(too_big, now)
+        if datagrams and not self._send(datagrams, now):
+            return  # the transport failed while sending
         wakeups = mux.take_wakeups()
         if wakeups:
             # Straight from the receive path to the blocked calls: the socket
@@ -452,7 +465,7 @@ class Endpoint:
                     socket.wake(events)
         alarm = self._alarm
         if alarm.waiting:
-            if pending:
+            if self._pending:
                 alarm.cancel()  # go and wait for writability
             else:
                 # Only a deadline earlier than the wait's own moves it (a later
@@ -462,6 +475,36 @@ class Endpoint:
                     alarm.move(deadline)
         if self.users <= 0:
             self._maybe_close()
+
+    def _send(self, datagrams: list[Any], now: float) -> bool:
+        """Send an output pass's datagrams, queueing what the transport will not
+        take now; False if the transport failed."""
+        pending = self._pending
+        try:
+            send_many = self._send_many
+            udp = self._udp
+            if udp is not None and len(datagrams) == 1 and not pending:
+                # A request, a response, an ACK: (data, addr, ecn), no run to look for.
+                if not udp.send(*datagrams[0]):
+                    pending.append(datagrams[0])
+            elif send_many is not None and not pending:
+                sent = send_many(datagrams)
+                if sent < len(datagrams):
+                    pending.extend(datagrams[sent:])
+            else:
+                send = self.transport.send
+                for item in datagrams:
+                    if pending or not send(*item):
+                        pending.append(item)
+            # Only a send can find the path too narrow: asked after each
+            # (here, and in _drain_pending), not on the passes that send nothing.
+            too_big = self.transport.take_too_big()
+        except Exception as exc:  # a user call flushes: it must not get the transport's error
+            self._transport_failed(exc)
+            return False
+        if too_big:
+            self._path_mtu_fell(too_big, now)
+        return True
 
     def _malformed_arrival(self, item: object) -> None:
         """``recv_batch`` returned something that is not ``(data, (ip, port))``."""

@@ -92,7 +92,13 @@ class ReceiveBuffer:
 
     def read(self, max_bytes: int) -> bytes:
         ready = self._ready
-        if min(max_bytes, len(ready)) < _VIEW_READ:
+        n = len(ready)
+        if n <= max_bytes and n < _VIEW_READ:
+            # All of it, small (request/response): one copy, then empty.
+            data = bytes(ready)
+            ready.clear()
+            return data
+        if min(max_bytes, n) < _VIEW_READ:
             data = bytes(ready[:max_bytes])
         else:
             # A large read copies once, through a view: slicing the bytearray

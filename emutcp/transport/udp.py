@@ -59,7 +59,7 @@ import socket as stdsocket
 import struct
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from . import runtime
 from .base import AcceptFilter, Address, Arrival
@@ -385,60 +385,84 @@ class UdpTransport:
         """``recv_batch`` through ``recvmsg``: the ECN field (``with_ecn``: triples)
         and, with GRO, several datagrams per read cut at the segment size."""
         out: list[tuple[object, ...]] = []
-        peer = self.peer
-        if self._refusals and peer is not None:
-            refusal = (None, peer, 0) if with_ecn else (None, peer)
-            out.extend(refusal for _ in range(self._refusals))
-        self._refusals = 0
+        if self._refusals:
+            self._report_refusals(out, with_ecn)
         recvmsg_into = self._sock.recvmsg_into
         view, accept, bufs = self._view, self._accept, self._bufs
         space = (_CMSG_SPACE if with_ecn else 0) + (_CMSG_SPACE if self.gro else 0)
-        tos_level = self._tos_level
-        count = reads = 0
+        count = 0
+        asked = False  # whether more are queued, asked after the first read
         while count < limit:
-            reads += 1
-            if reads == 2 and _ioctl is not None:
-                queued = self._queued  # (_drained, inlined)
-                _ioctl(self._fd, _FIONREAD, queued)
-                if queued == _NOTHING_QUEUED:
-                    break
             try:
                 n, ancdata, _flags, addr = recvmsg_into(bufs, space)
             except BlockingIOError:
                 break
             except ConnectionRefusedError:
-                if peer is not None:
-                    out.append((None, peer, 0) if with_ecn else (None, peer))
+                if self.peer is not None:
+                    out.append((None, self.peer, 0) if with_ecn else (None, self.peer))
                 continue
             except OSError as exc:
                 if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EMSGSIZE):
                     continue
                 raise
-            ecn, size = 0, n
-            for level, kind, value in ancdata:
-                if level == _SOL_UDP and kind == _UDP_GRO and len(value) >= 4:
-                    size = _I32.unpack_from(value)[0] or n
-                elif level == tos_level and value:
-                    # IP_TOS: one byte; IPV6_TCLASS: an int (low byte first)
-                    ecn = value[0] & 3
-            source = addr if len(addr) == 2 else addr[:2]  # (IPv6: host, port of four)
-            if size >= n:  # one datagram (no GRO merge): the usual read
+            if ancdata or len(addr) != 2:  # a GRO run, the ECN field, an IPv6 address
+                count += self._msg_arrivals(out, n, ancdata, addr, with_ecn)
+            else:  # one IPv4 datagram, Not-ECT: the usual read
                 count += 1
                 data = view[:n]
                 if accept is not None and not accept(data):
                     self.junk += 1
-                    continue
-                out.append((bytes(data), source, ecn) if with_ecn else (bytes(data), source))
-                continue
-            self.gro_merged += 1
-            for start in range(0, n, size):
-                count += 1
-                data = view[start : min(start + size, n)]
-                if accept is not None and not accept(data):
-                    self.junk += 1
-                    continue
-                out.append((bytes(data), source, ecn) if with_ecn else (bytes(data), source))
+                else:
+                    out.append((bytes(data), addr, 0) if with_ecn else (bytes(data), addr))
+            if not asked and _ioctl is not None:
+                # After the first read, ask whether more wait (_drained, inlined):
+                # a batch of one (request/response) ends without a failing receive.
+                asked = True
+                queued = self._queued
+                _ioctl(self._fd, _FIONREAD, queued)
+                if queued == _NOTHING_QUEUED:
+                    break
         return out
+
+    def _report_refusals(self, out: list[tuple[object, ...]], with_ecn: bool) -> None:
+        """Port unreachables a send met, as (None, peer) arrivals (connected only)."""
+        peer = self.peer
+        if peer is not None:
+            refusal = (None, peer, 0) if with_ecn else (None, peer)
+            out.extend(refusal for _ in range(self._refusals))
+        self._refusals = 0
+
+    def _msg_arrivals(
+        self,
+        out: list[tuple[object, ...]],
+        n: int,
+        ancdata: list[tuple[int, int, bytes]],
+        addr: tuple[Any, ...],
+        with_ecn: bool,
+    ) -> int:
+        """The datagrams of one ``recvmsg`` read with control messages (a GRO
+        run cut at its segment size; the ECN field) or an IPv6 address, into
+        ``out``; returns how many datagrams the read held."""
+        ecn, size = 0, n
+        for level, kind, value in ancdata:
+            if level == _SOL_UDP and kind == _UDP_GRO and len(value) >= 4:
+                size = _I32.unpack_from(value)[0] or n
+            elif level == self._tos_level and value:
+                # IP_TOS: one byte; IPV6_TCLASS: an int (low byte first)
+                ecn = value[0] & 3
+        source = addr if len(addr) == 2 else addr[:2]  # (IPv6: host, port of four)
+        if size < n:
+            self.gro_merged += 1
+        view, accept = self._view, self._accept
+        count = 0
+        for start in range(0, n, size):
+            count += 1
+            data = view[start : min(start + size, n)]
+            if accept is not None and not accept(data):
+                self.junk += 1
+                continue
+            out.append((bytes(data), source, ecn) if with_ecn else (bytes(data), source))
+        return count
 
     def send(self, data: bytes, addr: Address, ecn: int = 0) -> bool:
         if ecn != self._tos and self._ecn:
