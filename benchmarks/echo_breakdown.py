@@ -130,7 +130,7 @@ def instrument(endpoint: Any, parts: Parts) -> None:
         if udp._accept is not None:
             udp._accept = parts.timed(CRC, udp._accept)
         udp.send = parts.timed("system: send", udp.send)  # type: ignore[method-assign]
-        udp._recv_batch_msg = parts.timed(RECEIVE, udp._recv_batch_msg)  # type: ignore[method-assign]
+        udp.recv_batch = parts.timed(RECEIVE, udp.recv_batch)  # type: ignore[method-assign]
         udp.has_queued = parts.timed(  # type: ignore[method-assign]
             "system: FIONREAD before a reader waits", udp.has_queued
         )

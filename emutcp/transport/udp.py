@@ -451,9 +451,15 @@ class UdpTransport:
                 # IP_TOS: one byte; IPV6_TCLASS: an int (low byte first)
                 ecn = value[0] & 3
         source = addr if len(addr) == 2 else addr[:2]  # (IPv6: host, port of four)
-        if size < n:
-            self.gro_merged += 1
         view, accept = self._view, self._accept
+        if size >= n or size <= 0:  # one datagram (an empty one too), not a GRO run
+            data = view[:n]
+            if accept is not None and not accept(data):
+                self.junk += 1
+            else:
+                out.append((bytes(data), source, ecn) if with_ecn else (bytes(data), source))
+            return 1
+        self.gro_merged += 1
         count = 0
         for start in range(0, n, size):
             count += 1
