@@ -353,9 +353,8 @@ class UdpTransport:
         if self.gro:
             return self._recv_batch_msg(limit, False)  # type: ignore[return-value]
         out: list[Arrival] = []
-        if self._refusals and self.peer is not None:
-            out.extend((None, self.peer) for _ in range(self._refusals))
-        self._refusals = 0
+        if self._refusals:
+            self._report_refusals(out, False)
         recv_into = self._sock.recvfrom_into
         buf, view, accept = self._buf, self._view, self._accept
         drained = self._drained
@@ -424,7 +423,7 @@ class UdpTransport:
                     break
         return out
 
-    def _report_refusals(self, out: list[tuple[object, ...]], with_ecn: bool) -> None:
+    def _report_refusals(self, out: list[Any], with_ecn: bool) -> None:
         """Port unreachables a send met, as (None, peer) arrivals (connected only)."""
         peer = self.peer
         if peer is not None:
